@@ -1,0 +1,13 @@
+"""Mechanistic Perturb-seq simulator with a known gene regulatory network."""
+
+from gpo_vae.simulate.config import PRESETS, SimulationConfig, preset_config
+from gpo_vae.simulate.simulator import CONTROL_LABEL, SIMULATED_SCHEMA, simulate_perturbseq
+
+__all__ = [
+    "CONTROL_LABEL",
+    "PRESETS",
+    "SIMULATED_SCHEMA",
+    "SimulationConfig",
+    "preset_config",
+    "simulate_perturbseq",
+]
