@@ -11,21 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from gpo_vae import __version__
+from gpo_vae.config import parse_overrides
 from gpo_vae.errors import ConfigError, GpoVaeError
-
-
-def _parse_overrides(pairs: list[str]) -> dict:
-    """``key=value`` strings to a dict; values are parsed as YAML scalars."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 def _check_h5ad_target(path: Path) -> None:
@@ -42,7 +30,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     _check_h5ad_target(out)
-    config = preset_config(args.preset).with_overrides(**_parse_overrides(args.set))
+    config = preset_config(args.preset).with_overrides(**parse_overrides(args.set))
     adata = simulate_perturbseq(seed=args.seed, config=config, progress=not args.quiet)
     write_h5ad_atomic(adata, out)
     print(f"wrote {out} ({adata.n_obs:,} cells x {adata.n_vars:,} genes, "
@@ -79,6 +67,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Prepare a screen for training (or reuse the cached result)."""
+    from gpo_vae.config import load_config
+    from gpo_vae.data.prepare import prepare
+
+    config = load_config(args.config, args.set)
+    result = prepare(config, progress=not args.quiet, force=args.force)
+    if result.from_cache:
+        m = result.manifest
+        print(f"  {m['n_cells']:,} cells x {m['n_genes']:,} genes, "
+              f"{m['n_perturbed_genes']} perturbed + {m['n_extra_genes']} extra genes, "
+              f"splits {m['cells_per_split']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpo-vae",
@@ -104,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a simulation setting, e.g. --set n_cells=3000")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=cmd_simulate)
+
+    prep = sub.add_parser(
+        "prepare",
+        help="QC, filters, splits and control pairing; cached",
+        description="Turn a raw Perturb-seq AnnData into everything GPO-VAE trains on. The "
+        "result is cached under <output_dir>/cache keyed by the input file and settings; a "
+        "second run with the same ones reuses it.",
+    )
+    prep.add_argument("--config", help="YAML config (sections: data, ...); defaults if omitted")
+    prep.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                      help="override a config value, e.g. --set data.path=screen.h5ad")
+    prep.add_argument("--force", action="store_true", help="prepare again even if cached")
+    prep.add_argument("--quiet", action="store_true", help="no progress bars")
+    prep.set_defaults(func=cmd_prepare)
 
     val = sub.add_parser(
         "validate",

@@ -22,3 +22,17 @@ def small_screen():
 def small_copy(small_screen):
     """A private copy of the small screen that a test may break."""
     return small_screen.copy()
+
+
+def shared_file(*parts: str) -> Path:
+    """Path of a real data file under ../shared/data; skips the test when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found at {path}; see ../shared/data/README.md")
+    return path
+
+
+@pytest.fixture()
+def papalexi_path() -> Path:
+    """The real Papalexi 2021 ECCITE-seq screen (skips when ../shared/data is absent)."""
+    return shared_file("papalexi2021", "papalexi2021_thp1_eccite_299genes.h5ad")

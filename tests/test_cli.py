@@ -71,7 +71,7 @@ def test_simulate_set_overrides(tmp_path, capsys):
     "extra, expected",
     [
         (["--set", "n_cellz=3"], "unknown simulation setting"),
-        (["--set", "n_cells"], "--set expects key=value"),
+        (["--set", "n_cells"], "--set expects"),
         (["--set", "knockdown_min=2"], "out of range"),
     ],
 )

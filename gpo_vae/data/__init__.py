@@ -1,4 +1,4 @@
-"""Data: validation of Perturb-seq AnnData files (and, later, preprocessing and loading)."""
+"""Data: validation, preparation (QC, filters, splits, pairing) and loading of screens."""
 
 from gpo_vae.data.schema import PerturbationSchema, ValidationReport, validate_anndata
 

@@ -1,0 +1,248 @@
+"""Typed, validated run configuration loaded from YAML.
+
+A config has a few top-level keys (``name``, ``output_dir``) and nested sections; this
+release has the ``data`` section (the model, guide, loss, training and logging sections
+arrive with training). Unknown keys and values of the wrong type are errors that name
+the key. ``--set section.key=value`` overrides any key. The GPO-VAE authors' flat
+dotted-key YAML (``data.split: cells`` at top level) loads too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gpo_vae.errors import ConfigError
+
+DATA_PRESETS = ("generic", "adamson", "replogle_k562", "rpe1", "simulated")
+
+
+@dataclass
+class DataConfig:
+    """Where the screen is and how to prepare it (DESIGN.md section 3)."""
+
+    preset: Literal["generic", "adamson", "replogle_k562", "rpe1", "simulated"] = "generic"
+    path: str | None = None
+    # schema; None means "the preset's default"
+    perturbation_key: str | None = None
+    control_label: str | None = None
+    counts_layer: str | None = None
+    gene_symbol_key: str | None = None
+    gene_id_key: str | None = None
+    combination_separator: str | None = None
+    # strong-perturbation filter (Replogle / Adamson summary statistics)
+    summary_stats: str | None = None
+    min_degs: int = 50
+    max_knockdown_pct: float = -30.0
+    min_cells_filtered: int = 25
+    # cell QC and filters
+    qc_threshold: float = 3.0
+    doublets: bool = True
+    knockdown_filter: bool = True
+    knockdown_quantile: float = 0.10
+    min_cells: int = 20
+    # extra DE genes (zero-dosage treatment columns)
+    extra_genes: bool = True
+    de_lfc_threshold: float = 1.0
+    de_pval_threshold: float = 0.01
+    max_extra_genes: int | None = None
+    # splits, pairing, counterfactuals
+    split: Literal["cells", "perturbations"] = "cells"
+    split_fractions: list[float] = field(default_factory=lambda: [0.64, 0.16, 0.20])
+    pairing: Literal["ot", "wd", "hungarian"] = "ot"
+    counterfactual_cells: int = 50
+    # loading
+    batch_size: int = 512
+    num_workers: int = 0
+    seed: int = 0
+    backend: Literal["auto", "cpu", "gpu"] = "auto"
+    cache_dir: str | None = None
+
+    def validate(self) -> None:
+        if len(self.split_fractions) != 3 or any(f < 0 for f in self.split_fractions) or \
+                abs(sum(self.split_fractions) - 1) > 1e-6:
+            raise ConfigError(
+                f"data.split_fractions={self.split_fractions} must be three non-negative "
+                "numbers (train, val, test) summing to 1, e.g. [0.64, 0.16, 0.2]"
+            )
+        positive = {"batch_size": self.batch_size, "min_cells": self.min_cells,
+                    "counterfactual_cells": self.counterfactual_cells,
+                    "qc_threshold": self.qc_threshold}
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"data.{key}={value} must be positive")
+        if not 0 < self.knockdown_quantile < 1:
+            raise ConfigError(
+                f"data.knockdown_quantile={self.knockdown_quantile} must be between 0 and 1")
+        if self.num_workers < 0:
+            raise ConfigError(f"data.num_workers={self.num_workers} must be >= 0")
+
+
+@dataclass
+class Config:
+    """A whole run: name, output folder and sections."""
+
+    name: str = "gpo_vae"
+    output_dir: str = "results"
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def validate(self) -> Config:
+        self.data.validate()
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp, where: str) -> Any:
+    """Check ``value`` against a simple annotation, converting int -> float where natural."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(
+                f"{where}={value!r} is not allowed; choose one of {', '.join(map(str, allowed))}")
+        return value
+    if origin is list:
+        (item_type,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}={value!r} must be a list")
+        return [_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}={value!r} must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where}={value!r} must be an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}={value!r} must be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}={value!r} must be a string")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported setting type {_type_name(tp)}")  # pragma: no cover
+
+
+def _build(cls, values: dict, where: str):
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; valid keys{' in ' + where if where else ''}: "
+            f"{', '.join(sorted(known))}"
+        )
+    kwargs = {}
+    for name, value in values.items():
+        tp = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config section {key!r} must be a mapping of keys to values")
+            kwargs[name] = _build(tp, value, key)
+        else:
+            kwargs[name] = _coerce(value, tp, key)
+    return cls(**kwargs)
+
+
+def _nest(flat: dict) -> dict:
+    """Turn dotted keys (``data.split``) into nested sections; nested input passes through."""
+    nested: dict = {}
+    for key, value in flat.items():
+        parts = str(key).split(".")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"config key {key!r} conflicts with a value set for {part!r}")
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]].update(value)
+        else:
+            node[parts[-1]] = value
+    return nested
+
+
+def parse_overrides(pairs: list[str] | None) -> dict:
+    """``["data.split=cells", ...]`` to a nested dict; values parsed as YAML scalars."""
+    flat = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects section.key=value, got {pair!r}")
+        flat[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return _nest(flat)
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def config_from_dict(values: dict, overrides: list[str] | None = None) -> Config:
+    """Build and validate a :class:`Config` from a (nested or flat dotted) mapping."""
+    merged = _merge(_nest(values or {}), parse_overrides(overrides))
+    return _build(Config, merged, "").validate()
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config file (or defaults when ``path`` is None) and apply ``--set``s."""
+    values: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} not found; check the --config path")
+        try:
+            values = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"config file {str(p)!r} is not valid YAML{line}; fix its syntax") \
+                from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {str(p)!r} must hold a mapping of keys to values")
+    return config_from_dict(values, overrides)
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML (what a run folder's ``config.yaml`` holds)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

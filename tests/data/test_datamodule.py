@@ -1,0 +1,41 @@
+"""The data module: batches with the documented keys, shapes and dtypes, one split each."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gpo_vae.config import config_from_dict
+from gpo_vae.data.datamodule import PerturbationDataModule
+from gpo_vae.simulate import simulate_perturbseq
+
+
+def test_batches(tmp_path):
+    path = tmp_path / "small.h5ad"
+    simulate_perturbseq("small", seed=0).write_h5ad(path)
+    config = config_from_dict({"output_dir": str(tmp_path / "out"), "data": {
+        "preset": "simulated", "path": str(path), "batch_size": 128, "doublets": False}})
+    dm = PerturbationDataModule(config, progress=False, log=lambda m: None)
+    dm.prepare_data()
+    dm.setup("fit")
+    G, T = dm.n_genes, len(dm.treatment_names)
+    assert dm.train_cells_per_treatment.shape == (T,)
+    assert dm.train_cells_per_qc.sum() == len(dm.datasets["train"])
+    batches = list(dm.train_dataloader())
+    assert sum(b["counts"].shape[0] for b in batches) == len(dm.datasets["train"])
+    batch = batches[0]
+    assert batch["counts"].shape == (128, G) and batch["counts"].dtype == torch.float32
+    assert batch["dosages"].shape == (128, T) and batch["delta_x"].shape == (128, T)
+    assert batch["counterfactual"].shape == (128, G)
+    assert batch["qc"].shape == batch["library_size"].shape == (128,)
+    assert batch["has_counterfactual"].dtype == torch.bool
+    torch.testing.assert_close(batch["counts"].sum(dim=1), batch["library_size"])
+    assert (batch["counterfactual"][~batch["has_counterfactual"]] == 0).all()
+    # train batches are shuffled, seeded; val/test cover their split in order
+    again = next(iter(dm.train_dataloader()))
+    assert torch.equal(again["cell_index"], batch["cell_index"])
+    val_index = torch.cat([b["cell_index"] for b in dm.val_dataloader()]).numpy()
+    split = dm.adata.obs["split"].astype(str).to_numpy()
+    assert (split[val_index] == "val").all() and (np.diff(val_index) > 0).all()
+    test_index = torch.cat([b["cell_index"] for b in dm.test_dataloader()]).numpy()
+    assert set(val_index).isdisjoint(test_index)

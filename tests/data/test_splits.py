@@ -1,0 +1,50 @@
+"""Splits: stratified cell splits and held-out perturbations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gpo_vae.data.splits import assign_splits
+from gpo_vae.errors import InputDataError
+
+
+def _labels(n_per=100, n_perts=10, n_control=300):
+    labels = ["non-targeting"] * n_control + [f"P{i}" for i in range(n_perts) for _ in range(n_per)]
+    return pd.Series(labels)
+
+
+def test_cell_split_is_stratified_and_seeded():
+    labels = _labels()
+    split = assign_splits(labels, "non-targeting", "cells", seed=1)
+    assert set(split) == {"train", "val", "test"}
+    for label in labels.unique():
+        counts = pd.Series(split[labels == label]).value_counts(normalize=True)
+        assert counts["train"] == pytest.approx(0.64, abs=0.02)
+        assert counts["val"] == pytest.approx(0.16, abs=0.02)
+        assert counts["test"] == pytest.approx(0.20, abs=0.02)
+    assert (assign_splits(labels, "non-targeting", "cells", seed=1) == split).all()
+    assert (assign_splits(labels, "non-targeting", "cells", seed=2) != split).any()
+
+
+def test_perturbation_split_holds_out_whole_perturbations():
+    labels = _labels()
+    split = assign_splits(labels, "non-targeting", "perturbations", seed=0)
+    frame = pd.DataFrame({"label": labels, "split": split})
+    perts = frame[frame["label"] != "non-targeting"]
+    per_pert = perts.groupby("label")["split"].agg(lambda s: set(s))
+    test_perts = [p for p, s in per_pert.items() if "test" in s]
+    assert len(test_perts) == 2  # 20% of 10
+    assert all(per_pert[p] == {"test"} for p in test_perts)
+    assert all("test" not in s for p, s in per_pert.items() if p not in test_perts)
+    controls = frame.loc[frame["label"] == "non-targeting", "split"]
+    assert set(controls) == {"train", "val", "test"}
+
+
+def test_empty_split_is_an_error():
+    labels = pd.Series(["non-targeting"] * 2 + ["A"] * 30)
+    with pytest.raises(InputDataError, match="has no control cells"):
+        assign_splits(labels, "non-targeting", "cells")
+    with pytest.raises(InputDataError, match="split"):
+        assign_splits(_labels(n_perts=1), "non-targeting", "perturbations")
