@@ -164,7 +164,8 @@ def _build(cls, values: dict, where: str):
     if unknown:
         prefix = f"{where}." if where else ""
         raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]}; valid keys{' in ' + where if where else ''}: "
+            f"unknown config key {prefix}{unknown[0]}; valid keys"
+            f"{' in ' + where if where else ''}: "
             f"{', '.join(sorted(known))}"
         )
     kwargs = {}

@@ -11,4 +11,6 @@ mkdir -p "$out"
 echo "[gpo-vae] simulating the default data set"
 .venv/bin/gpo-vae simulate --preset default --seed 0 \
     --out "$out/data/simulated_default.h5ad" --report "$out"
-echo "[gpo-vae] done: see $out/simulation_summary.md and $out/plots/simulation_overview.png"
+echo "[gpo-vae] preparing it for training (QC, splits, control pairing; cached)"
+.venv/bin/gpo-vae prepare --config demo/data_simulated.yaml
+echo "[gpo-vae] done: see $out/simulation_summary.md, $out/plots/simulation_overview.png and $out/cache/"

@@ -10,7 +10,8 @@ from gpo_vae.errors import ConfigError
 
 def test_defaults_and_nested_yaml(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("name: run1\ndata:\n  preset: rpe1\n  split: perturbations\n  batch_size: 128\n")
+    path.write_text(
+        "name: run1\ndata:\n  preset: rpe1\n  split: perturbations\n  batch_size: 128\n")
     config = load_config(path)
     assert config.name == "run1" and config.data.preset == "rpe1"
     assert config.data.split == "perturbations" and config.data.batch_size == 128

@@ -359,7 +359,8 @@ def rank_sum_vs_reference(
         nz_count += np.bincount(cell, minlength=size)
         value_sum += np.bincount(cell, weights=block.data[ok], minlength=size)
     shape = (n_groups, n_genes)
-    u_sum, nz_count, value_sum = u_sum.reshape(shape), nz_count.reshape(shape), value_sum.reshape(shape)
+    u_sum, nz_count = u_sum.reshape(shape), nz_count.reshape(shape)
+    value_sum = value_sum.reshape(shape)
     n1 = np.bincount(codes[codes >= 0], minlength=n_groups).astype(np.float64)[:, None]
     zeros = n1 - nz_count
     u = u_sum + zeros * 0.5 * ref_zero  # group zeros tie with reference zeros

@@ -99,7 +99,8 @@ def _pairing_inputs(lognorm: ad.AnnData, treatments: pd.DataFrame) -> sp.csr_mat
 def run_preparation(config: Config, *, progress: bool = True,
                     log: Callable[[str], None] = print) -> ad.AnnData:
     """Do the whole preparation in memory (no cache); returns the prepared AnnData."""
-    from gpo_vae.data import filters, pairing, qc as qc_mod
+    from gpo_vae.data import filters, pairing
+    from gpo_vae.data import qc as qc_mod
 
     cfg = config.data
     if not cfg.path:
@@ -246,7 +247,8 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
         raise InputFileError(f"input file {cfg.path!r} does not exist; check data.path")
     if cfg.summary_stats and not Path(cfg.summary_stats).is_file():
         raise InputFileError(
-            f"summary statistics file {cfg.summary_stats!r} does not exist; check data.summary_stats")
+            f"summary statistics file {cfg.summary_stats!r} does not exist; "
+            "check data.summary_stats")
     settings = dataclasses.asdict(cfg)
     key = cache_mod.cache_key(
         settings, cache_mod.file_digest(cfg.path),

@@ -174,8 +174,9 @@ def doublet_scores(counts, *, seed: int = 0, max_cells: int = 10_000,
 
     scrublet simulates twice as many doublets as cells, densifies both for its PCA and
     builds a kNN graph over them, so memory and time grow faster than the batch; random
-    batches of 10k cells (about 20 s each on 2 cores, exact kNN) keep both bounded. The loop is ours rather than ``sc.pp.scrublet(batch_key=...)`` because that
-    copies the whole matrix first and fails when scrublet drops near-empty cells.
+    batches of 10k cells (about 20 s each on 2 cores, exact kNN) keep both bounded. The
+    loop is ours rather than ``sc.pp.scrublet(batch_key=...)`` because that copies the
+    whole matrix first and fails when scrublet drops near-empty cells.
     """
     n = counts.shape[0]
     n_batches = max(1, int(np.ceil(n / max(int(max_cells), 1))))
@@ -207,7 +208,8 @@ def annotate_qc(
     ``predicted_doublet`` (scrublet; 0 / False when ``doublets`` is off), the MAD flags
     (:func:`mad_outlier` on log1p values) ``flag_counts`` / ``flag_genes`` (low side) and
     ``flag_mt`` / ``flag_ribo`` / ``flag_hb`` (high side), and ``qc`` = any flag or a
-    predicted doublet (True marks a cell to drop).
+    predicted doublet (True marks a low-quality cell, which GPO-VAE keeps and models as
+    a "bad" cell).
     ``adata`` is not modified.
     """
     if not qc_threshold > 0:

@@ -94,7 +94,8 @@ class SimulationConfig:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ConfigError(
-                f"unknown simulation setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+                f"unknown simulation setting(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(known))}"
             )
         return replace(self, **overrides)
 

@@ -80,7 +80,7 @@ def _design_cells(rng, cfg: SimulationConfig, network: GeneNetwork, genes: GeneT
     guide_rows = [
         (f"non-targeting_{j + 1:05d}", CONTROL_LABEL, -1, 0.0) for j in range(cfg.n_control_guides)
     ]
-    for p, (gene, symbol) in enumerate(zip(network.perturbed, pert_symbols)):
+    for p, symbol in enumerate(pert_symbols):
         efficiency = rng.uniform(cfg.knockdown_min, cfg.knockdown_max,
                                  size=cfg.guides_per_perturbation)
         guide_rows += [(f"{symbol}_g{j + 1}", symbol, p, e) for j, e in enumerate(efficiency)]
@@ -237,7 +237,7 @@ def simulate_perturbseq(
     chunk_seqs = cells_seq.spawn(len(starts))
     mt_index = np.flatnonzero(genes.categories == CATEGORY_MT)
     builder = _CsrRowBuilder(cfg.n_cells, int(measured.sum()))
-    for start, seq in tqdm(list(zip(starts, chunk_seqs)), desc="simulating cells",
+    for start, seq in tqdm(list(zip(starts, chunk_seqs, strict=True)), desc="simulating cells",
                            unit="chunk", disable=not progress):
         builder.append(
             _sample_chunk(np.random.default_rng(seq), cells.iloc[start : start + chunk],

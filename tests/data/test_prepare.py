@@ -16,7 +16,6 @@ from gpo_vae.errors import GpoVaeError, InputDataError
 from gpo_vae.simulate import simulate_perturbseq
 
 
-
 def _config(tmp_path, path, **data):
     settings = {"preset": "simulated", "path": str(path), "doublets": False, **data}
     return config_from_dict({"name": "t", "output_dir": str(tmp_path / "out"), "data": settings})

@@ -12,7 +12,6 @@ from gpo_vae.data.qc import QC_COLUMNS, annotate_qc, mad_outlier, select_backend
 from gpo_vae.errors import ConfigError, InputDataError
 
 
-
 @pytest.fixture(scope="module")
 def small_qc(small_screen):
     return annotate_qc(small_screen, gene_symbol_key="gene_name", backend="cpu")

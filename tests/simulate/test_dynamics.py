@@ -9,7 +9,7 @@ from gpo_vae.simulate.network import GeneNetwork
 
 
 def _network(edges, n, regulators):
-    src, dst, w = (np.array(x) for x in zip(*edges))
+    src, dst, w = (np.array(x) for x in zip(*edges, strict=True))
     return GeneNetwork(n_genes=n, source=src, target=dst, weight=w.astype(float),
                        feedback=np.zeros(len(edges), bool), regulators=np.array(regulators),
                        perturbed=np.array([0]), perturbed_kind=np.array(["regulator"]))
