@@ -125,6 +125,12 @@ def strong_perturbations(stats: pd.DataFrame, min_degs: float = 50,
     return set(keys.dropna().astype(str))
 
 
+def _subset(adata: ad.AnnData, keep: np.ndarray) -> ad.AnnData:
+    """The kept cells as a new AnnData; the input itself when nothing is dropped (a copy
+    of a large count matrix costs seconds and gigabytes)."""
+    return adata if keep.all() else adata[keep].copy()
+
+
 def _labels(adata: ad.AnnData, key: str) -> pd.Series:
     if key not in adata.obs.columns:
         raise InputDataError(
@@ -185,7 +191,7 @@ def filter_strong_perturbations(
         "n_cells_kept": int(keep.sum()),
         "n_cells_dropped": int((~keep).sum()),
     }
-    return adata[keep].copy(), report
+    return _subset(adata, keep), report
 
 
 # --------------------------------------------------------------------------------------
@@ -270,7 +276,7 @@ def knockdown_filter(
         "thresholds": {symbols[g]: thresholds[g] for g in genes},
         "per_perturbation": per_perturbation,
     }
-    return adata[keep].copy(), report
+    return _subset(adata, keep), report
 
 
 def drop_small_perturbations(
@@ -297,7 +303,7 @@ def drop_small_perturbations(
         "n_kept": int((sizes >= min_cells).sum()),
         "n_cells_dropped": int((~keep).sum()),
     }
-    return adata[keep].copy(), report
+    return _subset(adata, keep), report
 
 
 # --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ The prepared AnnData holds raw counts in X (CSR) and:
 from __future__ import annotations
 
 import dataclasses
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,13 +62,29 @@ def default_cache_dir(config: Config) -> Path:
 
 def _log_step(report: list, log: Callable[[str], None], step: str, adata_or_n, start: float,
               **extra) -> None:
+    # AnnData objects sit in reference cycles, so a replaced (filtered) copy is only freed
+    # by the cyclic collector; collect now so two full count matrices never pile up.
+    gc.collect()
     n = adata_or_n if isinstance(adata_or_n, int) else adata_or_n.n_obs
     entry = {"step": step, "cells": int(n), "seconds": round(time.perf_counter() - start, 2),
-             **extra}
+             "peak_memory_gb": _peak_memory_gb(), **extra}
     report.append(entry)
     details = "".join(f", {k.replace('_', ' ')} {v}" for k, v in extra.items()
                       if not isinstance(v, (list, dict)))
-    log(f"  {step:<28} {n:>9,} cells ({entry['seconds']:.1f} s{details})")
+    log(f"  {step:<28} {n:>9,} cells ({entry['seconds']:.1f} s, peak "
+        f"{entry['peak_memory_gb']:.1f} GB{details})")
+
+
+def _peak_memory_gb() -> float:
+    """Peak resident memory of this process so far (Linux/macOS; 0 where unknown)."""
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 2)
+    except (ImportError, OSError):
+        return 0.0
 
 
 def _train_log1p_stats(counts: sp.csr_matrix, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -150,3 +150,21 @@ def test_real_papalexi_without_mt_genes(papalexi_path):
     assert (out["pct_mt"] == 0).all() and not out["flag_mt"].any()
     assert out["qc"].mean() < 0.25
     assert out["doublet_score"].notna().all()
+
+
+def test_metrics_match_scanpy(small_screen):
+    """The blockwise metrics equal scanpy's calculate_qc_metrics."""
+    import scanpy as sc
+
+    a = small_screen.copy()
+    a.var_names = a.var["gene_name"].astype(str).to_numpy()
+    ours = qc._metrics(a.X, a.var_names, "cpu", block=300)
+    a.var["mt"] = a.var_names.str.startswith("MT-")
+    a.var["ribo"] = a.var_names.str.match(r"^RP[SL]")
+    a.var["hb"] = a.var_names.str.match(r"^HB(?!P|S)")
+    theirs, _ = sc.pp.calculate_qc_metrics(a, qc_vars=["mt", "ribo", "hb"], percent_top=None,
+                                           log1p=False, inplace=False)
+    np.testing.assert_allclose(ours["total_counts"], theirs["total_counts"])
+    np.testing.assert_array_equal(ours["n_genes"], theirs["n_genes_by_counts"])
+    for group in ("mt", "ribo", "hb"):
+        np.testing.assert_allclose(ours[f"pct_{group}"], theirs[f"pct_counts_{group}"], rtol=1e-5)
