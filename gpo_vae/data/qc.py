@@ -198,9 +198,10 @@ def doublet_scores(counts, *, seed: int = 0, max_cells: int = 10_000, max_genes:
     15 s, the same doublet-score AUROC).
     """
     n = counts.shape[0]
+    genes = slice(None)
     if counts.shape[1] > max_genes:
         totals = np.asarray(counts.sum(axis=0)).ravel()
-        counts = counts[:, np.sort(np.argsort(-totals, kind="stable")[:max_genes])]
+        genes = np.sort(np.argsort(-totals, kind="stable")[:max_genes])
     n_batches = max(1, int(np.ceil(n / max(int(max_cells), 1))))
     rng = np.random.default_rng(seed)
     batch = rng.permutation(np.arange(n) % n_batches)
@@ -208,7 +209,8 @@ def doublet_scores(counts, *, seed: int = 0, max_cells: int = 10_000, max_genes:
     called = np.zeros(n, dtype=bool)
     for b in range(n_batches):
         rows = np.flatnonzero(batch == b)
-        score[rows], called[rows] = _scrublet_batch(counts[rows], seed + b, backend)
+        # genes are subset per batch: a subset of the whole matrix would be a full copy
+        score[rows], called[rows] = _scrublet_batch(counts[rows][:, genes], seed + b, backend)
     return score, called
 
 
