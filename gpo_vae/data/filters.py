@@ -125,6 +125,17 @@ def strong_perturbations(stats: pd.DataFrame, min_degs: float = 50,
     return set(keys.dropna().astype(str))
 
 
+def _dense_columns(matrix, columns, block: int = 8192) -> np.ndarray:
+    """Some columns of a (sparse) matrix as a dense float32 array, gathered a block of rows
+    at a time: column-indexing a whole CSR matrix makes temporaries as large as it."""
+    out = np.empty((matrix.shape[0], len(columns)), dtype=np.float32)
+    for start in range(0, matrix.shape[0], block):
+        rows = matrix[start : start + block]
+        rows = rows[:, columns]
+        out[start : start + block] = rows.toarray() if sp.issparse(rows) else np.asarray(rows)
+    return out
+
+
 def _subset(adata: ad.AnnData, keep: np.ndarray) -> ad.AnnData:
     """The kept cells as a new AnnData; the input itself when nothing is dropped (a copy
     of a large count matrix costs seconds and gigabytes)."""
@@ -250,11 +261,9 @@ def knockdown_filter(
     fail = np.zeros(adata.n_obs, dtype=bool)
     thresholds = {}
     if genes:
-        block = counts[:, genes]
-        block = sp.csc_matrix(block) if sp.issparse(block) else np.asarray(block)
+        block = _dense_columns(counts, genes)
         for j, gene in enumerate(genes):
-            column = block[:, [j]].toarray().ravel() if sp.issparse(block) else block[:, j]
-            expression = column * scale
+            expression = block[:, j] * scale
             threshold = float(np.quantile(expression[control], quantile))
             thresholds[gene] = threshold
             targeting = [c for c, cols in label_genes.items() if gene in cols]
