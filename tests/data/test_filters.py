@@ -222,3 +222,19 @@ def test_extra_de_genes_find_true_targets(small_screen):
     assert genes == extra_de_genes(lognorm, perturbed_genes=perturbed, **KEYS)
     strict = extra_de_genes(lognorm, perturbed_genes=perturbed, lfc_threshold=3.0, **KEYS)
     assert set(strict) <= set(genes)
+
+
+def test_subset_cells_keeps_everything_aligned():
+    from gpo_vae.data.filters import subset_cells
+    from gpo_vae.simulate import simulate_perturbseq
+
+    a = simulate_perturbseq("small", seed=0)
+    a.layers["counts"] = a.X.copy()
+    a.obsm["emb"] = np.arange(a.n_obs * 2).reshape(a.n_obs, 2)
+    keep = np.arange(a.n_obs) % 3 != 0
+    b = subset_cells(a, keep)
+    assert b.n_obs == keep.sum() and list(b.obs_names) == list(a.obs_names[keep])
+    assert (b.X != a.X[keep]).nnz == 0 and (b.layers["counts"] != a.X[keep]).nnz == 0
+    np.testing.assert_array_equal(b.obsm["emb"], a.obsm["emb"][keep])
+    assert "true_grn" in b.uns
+    assert subset_cells(a, np.ones(a.n_obs, bool)) is a
