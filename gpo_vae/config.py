@@ -1,10 +1,10 @@
 """Typed, validated run configuration loaded from YAML.
 
-A config has a few top-level keys (``name``, ``output_dir``) and nested sections; this
-release has the ``data`` section (the model, guide, loss, training and logging sections
-arrive with training). Unknown keys and values of the wrong type are errors that name
-the key. ``--set section.key=value`` overrides any key. The GPO-VAE authors' flat
-dotted-key YAML (``data.split: cells`` at top level) loads too.
+A config has a few top-level keys (``name``, ``output_dir``) and the sections ``data``,
+``model``, ``guide``, ``loss``, ``training`` and ``logging``. Unknown keys and values of
+the wrong type are errors that name the key. ``--set section.key=value`` overrides any
+key. Flat dotted keys (``data.split: cells`` at top level) load, and so do the GPO-VAE
+authors' own files (``model_kwargs.n_latent: 200``; see :mod:`gpo_vae.authors_config`).
 """
 
 from __future__ import annotations
@@ -86,15 +86,130 @@ class DataConfig:
 
 
 @dataclass
+class ModelConfig:
+    """The generative model (defaults: the authors' RPE1 run)."""
+
+    n_latent: int = 200                # L, size of z_basal (sum mode: must equal T)
+    mask_prior: float = 0.3            # Bernoulli prior probability of a GRN edge
+    mask_mode: Literal["logits", "probs"] = "logits"  # what the GRN alignment propagates
+    prior_scale: float = 1.0           # s, prior scale of the edge weights E and E_qc
+    likelihood: Literal["library_nb"] = "library_nb"
+    decoder_n_layers: int = 1
+    decoder_n_hidden: int = 400
+    latent_mode: Literal["concat", "sum"] = "concat"
+
+    def validate(self) -> None:
+        if not 0 < self.mask_prior < 1:
+            raise ConfigError(f"model.mask_prior={self.mask_prior} must be between 0 and 1")
+        _positive("model", n_latent=self.n_latent, prior_scale=self.prior_scale,
+                  decoder_n_layers=self.decoder_n_layers, decoder_n_hidden=self.decoder_n_hidden)
+
+
+@dataclass
+class GuideConfig:
+    """The variational distributions (the inference network)."""
+
+    encoder: Literal["correlated", "mean_field"] = "correlated"
+    basal_encoder_n_layers: int = 1
+    basal_encoder_n_hidden: int = 400
+    embedding_encoder_n_layers: int = 4
+    embedding_encoder_n_hidden: int = 400
+    input_normalization: Literal["log_standardize"] = "log_standardize"
+    mask_init: float = 0.0             # initial q(M) logit (probability in probs mode)
+    prior_network: str | None = None   # file of (regulator, target) gene pairs
+    prior_network_init: float = 0.9    # initial q(M) probability of a listed edge
+    temperature: float = 1.0           # Gumbel-softmax temperature of q(M)
+
+    def validate(self) -> None:
+        _positive("guide", basal_encoder_n_layers=self.basal_encoder_n_layers,
+                  basal_encoder_n_hidden=self.basal_encoder_n_hidden,
+                  embedding_encoder_n_layers=self.embedding_encoder_n_layers,
+                  embedding_encoder_n_hidden=self.embedding_encoder_n_hidden,
+                  temperature=self.temperature)
+        if not 0 < self.prior_network_init < 1:
+            raise ConfigError(
+                f"guide.prior_network_init={self.prior_network_init} must be between 0 and 1")
+
+
+@dataclass
+class LossConfig:
+    """Weights of the loss terms."""
+
+    beta: float = 0.1                  # counterfactual KL weight
+    alpha: float | None = None         # good-cell weight; None = fraction of QC-failing cells
+    hop: int = 5                       # K, extra hops of the GRN alignment
+    fc_criteria: float = 0.5           # deltaX threshold of the GRN alignment
+    gloss_coeff: float = 100.0         # GRN-alignment weight
+    penalty_coeff: float = 10.0        # sparsity weight
+
+    def validate(self) -> None:
+        if self.alpha is not None and not 0 <= self.alpha <= 1:
+            raise ConfigError(f"loss.alpha={self.alpha} must be between 0 and 1 (or empty)")
+        if self.hop < 0:
+            raise ConfigError(f"loss.hop={self.hop} must be >= 0")
+        for key in ("beta", "gloss_coeff", "penalty_coeff"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"loss.{key}={getattr(self, key)} must be >= 0")
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation, stopping and hardware."""
+
+    max_epochs: int = 2000
+    max_steps: int = -1                # -1: no step limit
+    lr: float = 3e-4
+    n_particles: int = 5
+    gradient_clip: float = 100.0       # gradient norm clip; 0 turns it off
+    early_stopping_patience: int = 30  # validation checks without improvement
+    accelerator: str = "auto"          # auto, cpu, gpu, cuda, mps
+    devices: int | list[int] | str = "auto"
+    seed: int = 0
+    log_every_n_steps: int = 10
+
+    def validate(self) -> None:
+        _positive("training", max_epochs=self.max_epochs, lr=self.lr,
+                  n_particles=self.n_particles, log_every_n_steps=self.log_every_n_steps)
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ConfigError(f"training.max_steps={self.max_steps} must be positive or -1")
+        if self.gradient_clip < 0 or self.early_stopping_patience < 0:
+            raise ConfigError("training.gradient_clip and training.early_stopping_patience "
+                              "must be >= 0")
+
+
+@dataclass
+class LoggingConfig:
+    """Where metrics go: CSV always, Weights & Biases on request."""
+
+    wandb: bool = False                # WANDB_MODE=offline works without a network
+    wandb_project: str = "gpo_vae"
+    wandb_name: str | None = None      # default: the run name
+    wandb_group: str | None = None
+    progress_bar: bool = True
+
+
+def _positive(section: str, **values) -> None:
+    for key, value in values.items():
+        if value <= 0:
+            raise ConfigError(f"{section}.{key}={value} must be positive")
+
+
+@dataclass
 class Config:
     """A whole run: name, output folder and sections."""
 
     name: str = "gpo_vae"
     output_dir: str = "results"
     data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    guide: GuideConfig = field(default_factory=GuideConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def validate(self) -> Config:
-        self.data.validate()
+        for section in (self.data, self.model, self.guide, self.loss, self.training):
+            section.validate()
         return self
 
     def to_dict(self) -> dict:
@@ -220,8 +335,14 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 def config_from_dict(values: dict, overrides: list[str] | None = None) -> Config:
-    """Build and validate a :class:`Config` from a (nested or flat dotted) mapping."""
-    merged = _merge(_nest(values or {}), parse_overrides(overrides))
+    """Build and validate a :class:`Config` from a (nested or flat dotted) mapping; the
+    authors' flat files are translated first."""
+    from gpo_vae.authors_config import is_authors_config, translate_authors_config
+
+    values = values or {}
+    if is_authors_config(values):
+        values = translate_authors_config(values)
+    merged = _merge(_nest(values), parse_overrides(overrides))
     return _build(Config, merged, "").validate()
 
 

@@ -39,6 +39,7 @@ from gpo_vae.data.splits import SPLITS, assign_splits
 from gpo_vae.data.treatments import dosage_matrix, perturbed_genes, treatment_table
 from gpo_vae.errors import ConfigError, InputDataError, InputFileError
 from gpo_vae.io import read_h5ad, write_h5ad_atomic, write_json_atomic
+from gpo_vae.memory import peak_memory_gb
 
 TRUTH_KEYS = ("true_grn", "true_grn_perturbed")
 
@@ -67,24 +68,12 @@ def _log_step(report: list, log: Callable[[str], None], step: str, adata_or_n, s
     gc.collect()
     n = adata_or_n if isinstance(adata_or_n, int) else adata_or_n.n_obs
     entry = {"step": step, "cells": int(n), "seconds": round(time.perf_counter() - start, 2),
-             "peak_memory_gb": _peak_memory_gb(), **extra}
+             "peak_memory_gb": peak_memory_gb(), **extra}
     report.append(entry)
     details = "".join(f", {k.replace('_', ' ')} {v}" for k, v in extra.items()
                       if not isinstance(v, (list, dict)))
     log(f"  {step:<28} {n:>9,} cells ({entry['seconds']:.1f} s, peak "
         f"{entry['peak_memory_gb']:.1f} GB{details})")
-
-
-def _peak_memory_gb() -> float:
-    """Peak resident memory of this process so far (Linux/macOS; 0 where unknown)."""
-    try:
-        import resource
-        import sys
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 2)
-    except (ImportError, OSError):
-        return 0.0
 
 
 def _train_log1p_stats(counts: sp.csr_matrix, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,98 @@
+"""Build the generative model, the guide and the loss from a config and the data's shape."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from gpo_vae.config import Config
+from gpo_vae.errors import ConfigError
+from gpo_vae.models.generative import GpoVaeModel
+from gpo_vae.models.guide import GpoVaeGuide
+from gpo_vae.models.loss import GpoVaeLoss
+
+
+@dataclass
+class DataInfo:
+    """What a trained model must remember about its data (saved in every checkpoint)."""
+
+    gene_names: list[str]
+    treatment_names: list[str]
+    treatment_kinds: list[str]          # "perturbed" or "extra"
+    treatment_measured: list[bool]      # is the treatment gene among the measured genes
+    train_cells_per_treatment: list[int]
+    train_cells_per_qc: list[int]       # [good, low quality]
+    n_train_cells: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_genes(self) -> int:
+        return len(self.gene_names)
+
+    @property
+    def n_treatments(self) -> int:
+        return len(self.treatment_names)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_datamodule(cls, datamodule) -> DataInfo:
+        adata = datamodule.adata
+        treatments = adata.uns["treatments"]
+        per_qc = [int(v) for v in datamodule.train_cells_per_qc]
+        return cls(
+            gene_names=adata.var["gene_symbol"].astype(str).tolist(),
+            treatment_names=treatments["name"].astype(str).tolist(),
+            treatment_kinds=treatments["kind"].astype(str).tolist(),
+            treatment_measured=[bool(v) for v in treatments["measured"]],
+            train_cells_per_treatment=[int(v) for v in treatments["train_cells"]],
+            train_cells_per_qc=per_qc,
+            n_train_cells=sum(per_qc),
+        )
+
+
+def mask_init_logit(config: Config) -> float:
+    """``guide.mask_init`` as a logit: it is a logit in logits mode, a probability in
+    probs mode (the authors' two conventions)."""
+    value = config.guide.mask_init
+    if config.model.mask_mode == "probs":
+        if not 0 < value < 1:
+            raise ConfigError(f"guide.mask_init={value} must be a probability in (0, 1) "
+                              "when model.mask_mode is probs")
+        return math.log(value / (1 - value))
+    return value
+
+
+def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None = None,
+                  log1p_std: np.ndarray | None = None
+                  ) -> tuple[GpoVaeModel, GpoVaeGuide, GpoVaeLoss]:
+    """The three modules for ``config`` on data shaped like ``info``. The encoder's
+    standardisation defaults to mean 0 / std 1 (a checkpoint restores the real values)."""
+    m, g, lo = config.model, config.guide, config.loss
+    n_genes, n_treatments = info.n_genes, info.n_treatments
+    if m.latent_mode == "sum" and m.n_latent != n_treatments:
+        raise ConfigError(
+            f"model.latent_mode=sum adds D(M*E) to z_basal, so model.n_latent must equal the "
+            f"number of treatment dimensions T={n_treatments}; set --set model.n_latent="
+            f"{n_treatments} or use latent_mode=concat")
+    model = GpoVaeModel(n_genes, n_treatments, m.n_latent, mask_prior=m.mask_prior,
+                        prior_scale=m.prior_scale, decoder_n_hidden=m.decoder_n_hidden,
+                        decoder_n_layers=m.decoder_n_layers, latent_mode=m.latent_mode)
+    guide = GpoVaeGuide(
+        n_genes, n_treatments, m.n_latent, model.n_qc_latent,
+        log1p_mean=np.zeros(n_genes) if log1p_mean is None else log1p_mean,
+        log1p_std=np.ones(n_genes) if log1p_std is None else log1p_std,
+        mask_init=mask_init_logit(config), encoder=g.encoder,
+        basal_encoder_n_hidden=g.basal_encoder_n_hidden,
+        basal_encoder_n_layers=g.basal_encoder_n_layers,
+        embedding_encoder_n_hidden=g.embedding_encoder_n_hidden,
+        embedding_encoder_n_layers=g.embedding_encoder_n_layers,
+        temperature=g.temperature)
+    loss = GpoVaeLoss(np.asarray(info.train_cells_per_treatment),
+                      np.asarray(info.train_cells_per_qc), beta=lo.beta, alpha=lo.alpha,
+                      hop=lo.hop, fc_criteria=lo.fc_criteria, gloss_coeff=lo.gloss_coeff,
+                      penalty_coeff=lo.penalty_coeff, mask_mode=m.mask_mode)
+    return model, guide, loss

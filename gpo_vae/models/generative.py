@@ -1,0 +1,85 @@
+"""The generative model p: priors on the GRN and the latents, and the count decoder.
+
+z_basal ~ N(0, I_L) per cell; M ~ Bernoulli(mask_prior) and E ~ N(0, s^2) on T x T;
+E_qc ~ N(0, s^2) on 1 x L_qc. The latent is concat(z_basal, D (M*E), q E_qc) or, in sum
+mode, z_basal + D (M*E) + q E_qc; an MLP maps it to gene proportions and counts are
+negative binomial with mean library_size x proportions and gene-wise inverse dispersion.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gpo_vae.models.distributions import negative_binomial_log_likelihood
+from gpo_vae.models.nn import BlockLinear, hidden_stack
+
+
+class CountDecoder(nn.Module):
+    """MLP from the latent to per-gene logits of the expression proportions.
+
+    The first layer is split into basal / treatment / QC blocks, so a cell's QC status
+    adds one precomputed vector instead of a second decoding of the whole latent.
+    """
+
+    def __init__(self, n_genes: int, n_latent: int, n_treatments: int, n_qc_latent: int,
+                 n_hidden: int, n_layers: int, latent_mode: str):
+        super().__init__()
+        self.latent_mode = latent_mode
+        if latent_mode == "concat":
+            blocks = {"basal": n_latent, "treatment": n_treatments, "qc": n_qc_latent}
+        else:
+            blocks = {"latent": n_latent}
+        self.first = BlockLinear(blocks, n_hidden)
+        self.hidden = hidden_stack(n_hidden, n_layers)
+        self.out = nn.Linear(n_hidden, n_genes)
+
+    def forward(self, z_basal: Tensor, treatment_offset: Tensor, qc_effect: Tensor,
+                qc: Tensor) -> Tensor:
+        """Logits (P, B, G) from z_basal (P, B, L), D(M*E) (P, B, T), E_qc (P, 1, L_qc)
+        and the QC flag q (B,) of each cell (0 = good, 1 = low quality)."""
+        first = self.first
+        if self.latent_mode == "concat":
+            pre = first.block("basal", z_basal) + first.block("treatment", treatment_offset)
+            pre = pre + qc[:, None] * first.block("qc", qc_effect)
+        else:
+            pre = first.block("latent", z_basal + treatment_offset + qc[:, None] * qc_effect)
+        return self.out(self.hidden(pre + first.bias))
+
+
+class GpoVaeModel(nn.Module):
+    """Priors and likelihood of GPO-VAE (DESIGN.md section 2)."""
+
+    def __init__(self, n_genes: int, n_treatments: int, n_latent: int, *,
+                 mask_prior: float = 0.3, prior_scale: float = 1.0,
+                 decoder_n_hidden: int = 400, decoder_n_layers: int = 1,
+                 latent_mode: str = "concat"):
+        super().__init__()
+        if latent_mode == "sum" and n_latent != n_treatments:
+            raise ValueError("sum mode needs n_latent == n_treatments")
+        self.n_genes, self.n_treatments, self.n_latent = n_genes, n_treatments, n_latent
+        self.n_qc_latent = n_latent
+        self.mask_prior = mask_prior
+        self.prior_scale = prior_scale
+        self.latent_mode = latent_mode
+        self.decoder = CountDecoder(n_genes, n_latent, n_treatments, self.n_qc_latent,
+                                    decoder_n_hidden, decoder_n_layers, latent_mode)
+        # gene-wise inverse dispersion, positive through softplus
+        self.raw_inverse_dispersion = nn.Parameter(torch.full((n_genes,), 0.5413))
+
+    @property
+    def inverse_dispersion(self) -> Tensor:
+        return F.softplus(self.raw_inverse_dispersion) + 1e-4
+
+    def log_likelihood(self, counts: Tensor, library_size: Tensor, z_basal: Tensor,
+                       treatment_offset: Tensor, qc_effect: Tensor, qc: Tensor) -> Tensor:
+        """log p(x | z) per particle and cell, (P, B), decoded with each cell's QC flag."""
+        logits = self.decoder(z_basal, treatment_offset, qc_effect, qc)
+        return negative_binomial_log_likelihood(
+            logits, counts, library_size.clamp_min(1.0), self.inverse_dispersion)
+
+    def expression_proportions(self, z_basal: Tensor, treatment_offset: Tensor,
+                               qc_effect: Tensor, qc: Tensor) -> Tensor:
+        """Decoded gene proportions (P, B, G), rows summing to 1."""
+        return torch.softmax(self.decoder(z_basal, treatment_offset, qc_effect, qc), dim=-1)

@@ -1,0 +1,132 @@
+"""The GPO-VAE training objective (DESIGN.md section 2), minimised.
+
+loss = mean over cells of [ - weighted reconstruction + KL(z_basal) + plated KL of the
+global variables + beta * counterfactual KL ] + GRN alignment + sparsity.
+
+Plated reweighting: the KL of row t of M and E enters each cell that received treatment
+t with weight 1/(training cells with t), and the KL of E_qc each low-quality cell with
+weight 1/(low-quality training cells), so the mini-batch mean estimates the full-data
+ELBO divided by the number of cells. Rows no training cell uses (extra genes, unseen
+perturbations) enter every cell with weight 1/N.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gpo_vae.models.alignment import grn_alignment_loss
+from gpo_vae.models.distributions import (
+    bernoulli_kl_from_logits,
+    normal_kl,
+    normal_log_prob,
+    normal_pair_kl,
+)
+from gpo_vae.models.generative import GpoVaeModel
+from gpo_vae.models.guide import GpoVaeGuide
+from gpo_vae.models.latent import dosage_rows
+
+LOSS_TERMS = ("reconstruction", "kl_basal", "kl_global", "counterfactual", "alignment",
+              "sparsity")
+
+
+class GpoVaeLoss(nn.Module):
+    """Negative ELBO with plated reweighting, counterfactual, alignment and sparsity terms."""
+
+    def __init__(self, train_cells_per_treatment: np.ndarray, train_cells_per_qc: np.ndarray,
+                 *, beta: float = 0.1, alpha: float | None = None, hop: int = 5,
+                 fc_criteria: float = 0.5, gloss_coeff: float = 100.0,
+                 penalty_coeff: float = 10.0, mask_mode: str = "logits"):
+        super().__init__()
+        per_treatment = torch.as_tensor(np.asarray(train_cells_per_treatment), dtype=torch.float32)
+        per_qc = np.asarray(train_cells_per_qc, dtype=np.float64)  # [good, low quality]
+        n_train = float(per_qc.sum())
+        self.n_train = n_train
+        used = per_treatment > 0
+        self.register_buffer("treatment_weight",
+                             torch.where(used, 1.0 / per_treatment.clamp_min(1), 0.0))
+        self.register_buffer("unused_treatments", (~used).float())
+        n_low = float(per_qc[1]) if per_qc.size > 1 else 0.0
+        self.qc_weight = 1.0 / n_low if n_low > 0 else 0.0
+        if alpha is None:
+            alpha = n_low / n_train if n_train > 0 else 0.0
+        # alpha weighs good cells and 1 - alpha low-quality ones; with only one kind of
+        # cell the weighting is meaningless (one weight would be 0), so both get 1
+        self.good_weight, self.low_weight = (alpha, 1 - alpha) if 0 < alpha < 1 else (1.0, 1.0)
+        self.beta, self.hop, self.fc_criteria = beta, hop, fc_criteria
+        self.gloss_coeff, self.penalty_coeff, self.mask_mode = gloss_coeff, penalty_coeff, mask_mode
+
+    def plated_global_kl(self, guide: GpoVaeGuide, model: GpoVaeModel, sample,
+                         dosages: Tensor, qc: Tensor) -> Tensor:
+        """Per-cell share of the KL of M, E and E_qc, (B,)."""
+        kl_mask = bernoulli_kl_from_logits(guide.mask_logits, model.mask_prior).sum(1)
+        kl_edges = normal_kl(sample.edge_mean, sample.edge_scale, model.prior_scale) \
+            .sum(-1).mean(0)
+        kl_rows = kl_mask + kl_edges                                          # (T,)
+        per_cell = (dosages != 0).to(kl_rows.dtype) @ (kl_rows * self.treatment_weight)
+        per_cell = per_cell + (kl_rows * self.unused_treatments).sum() / self.n_train
+        kl_qc = normal_kl(sample.qc_mean, sample.qc_scale, model.prior_scale).sum()
+        qc_share = qc * self.qc_weight if self.qc_weight > 0 else \
+            torch.full_like(qc, 1.0 / self.n_train)
+        return per_cell + kl_qc * qc_share
+
+    def forward(self, model: GpoVaeModel, guide: GpoVaeGuide, batch: dict[str, Tensor],
+                n_particles: int) -> dict[str, Tensor]:
+        """Loss terms (scalars): each of ``LOSS_TERMS``, their sum ``loss``, and the
+        unweighted ``elbo`` and importance-weighted ``iwelbo`` per cell."""
+        counts, dosages, qc = batch["counts"], batch["dosages"], batch["qc"]
+        sample = guide.sample_globals(n_particles)
+        treatment_offset = dosage_rows(dosages, sample.masked_edges)            # (P, B, T)
+        qc_offset = qc[:, None] * sample.qc_effect                              # (P, B, Lq)
+        encoder = guide.basal_encoder
+        expression = encoder.expression_features(counts)
+        z_mean, z_scale = encoder(expression, treatment_offset, qc_offset)
+        z_mean = z_mean.expand(n_particles, *z_mean.shape[-2:])
+        z_scale = z_scale.expand_as(z_mean)
+        z = z_mean + z_scale * torch.randn_like(z_mean)
+        log_lik = model.log_likelihood(counts, batch["library_size"], z, treatment_offset,
+                                       sample.qc_effect, qc)                     # (P, B)
+        kl_basal = normal_kl(z_mean, z_scale).sum(-1).mean(0)                   # (B,)
+        global_kl = self.plated_global_kl(guide, model, sample, dosages, qc)    # (B,)
+        cell_weight = self.good_weight * (1 - qc) + self.low_weight * qc
+        terms = {
+            "reconstruction": -(cell_weight * log_lik.mean(0)).mean(),
+            "kl_basal": kl_basal.mean(),
+            "kl_global": global_kl.mean(),
+            "counterfactual": self.beta * self._counterfactual_kl(
+                encoder, batch, expression, treatment_offset, sample.qc_effect).mean(),
+            "alignment": self.gloss_coeff * grn_alignment_loss(
+                dosages, batch["delta_x"], guide.mask_logits, hop=self.hop,
+                fc_criteria=self.fc_criteria, mask_mode=self.mask_mode),
+            "sparsity": self.penalty_coeff * torch.sigmoid(guide.mask_logits).mean(),
+        }
+        terms["loss"] = sum(terms[name] for name in LOSS_TERMS)
+        with torch.no_grad():
+            log_weights = log_lik + (normal_log_prob(z, 0.0, 1.0)
+                                     - normal_log_prob(z, z_mean, z_scale)).sum(-1)
+            terms["elbo"] = (log_lik.mean(0) - kl_basal - global_kl).mean()
+            terms["iwelbo"] = (torch.logsumexp(log_weights, 0) - math.log(n_particles)
+                               - global_kl).mean()
+        return terms
+
+    def _counterfactual_kl(self, encoder, batch, expression, treatment_offset,
+                           qc_effect) -> Tensor:
+        """KL between q(z_basal) of the counterfactual profile and the cell's own posterior,
+        both computed with the flipped QC offset; zero for cells without one, (B,)."""
+        has = batch["has_counterfactual"]
+        out = expression.new_zeros(has.shape[0])
+        if self.beta == 0 or not bool(has.any()):
+            return out
+        flipped = 1 - batch["qc"][has]
+        offset = treatment_offset[:, has]
+        qc_offset = flipped[:, None] * qc_effect
+        cf_mean, cf_scale = encoder(encoder.expression_features(batch["counterfactual"][has]),
+                                    offset, qc_offset)
+        own_mean, own_scale = encoder(expression[has], offset, qc_offset)
+        kl = normal_pair_kl(cf_mean, cf_scale, own_mean, own_scale).sum(-1)
+        if kl.dim() == 2:  # (P, cells) with a correlated encoder
+            kl = kl.mean(0)
+        return out.index_put((has.nonzero(as_tuple=True)[0],), kl)

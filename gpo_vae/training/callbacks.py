@@ -1,0 +1,52 @@
+"""Callbacks: training throughput, and a last checkpoint that survives interruptions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import lightning as L
+
+
+class ThroughputMonitor(L.Callback):
+    """Cells per second in training steps (validation excluded), logged per epoch.
+
+    Lightning's own ThroughputMonitor logs per-step rates; here the run summary needs
+    one number for the whole run, so the totals are kept.
+    """
+
+    def __init__(self):
+        self.cells = 0
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.seconds += time.perf_counter() - self._start
+        self.cells += int(batch["counts"].shape[0])
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.seconds > 0:
+            pl_module.log("train/cells_per_s", self.cells_per_second, on_epoch=True)
+
+    @property
+    def cells_per_second(self) -> float:
+        return self.cells / self.seconds if self.seconds > 0 else 0.0
+
+
+class LastCheckpoint(L.Callback):
+    """Write ``last.ckpt`` when training ends (also mid-epoch, at ``max_steps``) and when
+    the user interrupts it, so ``--resume`` continues from there. A NaN loss writes
+    nothing: the previous ``last.ckpt`` is the last good state."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        trainer.save_checkpoint(self.path)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt) and trainer.global_step > 0:
+            trainer.save_checkpoint(self.path)

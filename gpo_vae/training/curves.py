@@ -1,0 +1,65 @@
+"""Training curves from the CSV logs of a run (all resumed sessions together)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from gpo_vae.io import save_figure_atomic
+from gpo_vae.models.loss import LOSS_TERMS
+
+
+def read_metrics(run_dir: Path) -> pd.DataFrame:
+    """Every ``logs/version_*/metrics.csv`` of a run, in step order (empty if none)."""
+    files = sorted(Path(run_dir).glob("logs/version_*/metrics.csv"),
+                   key=lambda p: int(p.parent.name.split("_")[-1]))
+    frames = [pd.read_csv(f) for f in files if f.stat().st_size > 0]
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True).sort_values("step", kind="stable")
+
+
+def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
+    """Loss per step and per epoch, validation loss and IWELBO, and each loss term;
+    saved as ``plots/training_curves.png``. Returns the path, or None without logs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = read_metrics(run_dir)
+    if metrics.empty or "train/loss_step" not in metrics:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    steps = metrics.dropna(subset=["train/loss_step"])
+    axes[0].plot(steps["step"], steps["train/loss_step"], lw=0.5, alpha=0.4, label="train (step)")
+    if len(steps) >= 10:
+        smooth = steps["train/loss_step"].rolling(max(len(steps) // 50, 5), min_periods=1).mean()
+        axes[0].plot(steps["step"], smooth, lw=1.5, label="train (smoothed)")
+    if "val/loss" in metrics:
+        val = metrics.dropna(subset=["val/loss"])
+        axes[0].plot(val["step"], val["val/loss"], "o-", ms=3, label="validation")
+    axes[0].set(xlabel="step", ylabel="loss", title="loss", yscale="symlog")
+    axes[0].legend()
+    epochs = metrics.dropna(subset=["train/loss_epoch"]) if "train/loss_epoch" in metrics \
+        else pd.DataFrame()
+    for term in LOSS_TERMS:
+        column = f"train/{term}_epoch"
+        if column in epochs and epochs[column].abs().sum() > 0:
+            axes[1].plot(epochs["epoch"], epochs[column].abs(), label=term)
+    axes[1].set(xlabel="epoch", ylabel="|term| (train, epoch mean)", title="loss terms",
+                yscale="log")
+    axes[1].legend(fontsize=8)
+    for stage, style in (("train", "-"), ("val", "o-")):
+        column = f"{stage}/iwelbo_epoch" if stage == "train" else "val/iwelbo"
+        if column in metrics:
+            rows = metrics.dropna(subset=[column])
+            axes[2].plot(rows["epoch"], rows[column], style, ms=3, label=stage)
+    axes[2].set(xlabel="epoch", ylabel="IWELBO per cell", title="IWELBO (higher is better)")
+    axes[2].legend()
+    fig.tight_layout()
+    out = Path(out) if out else Path(run_dir) / "plots" / "training_curves.png"
+    save_figure_atomic(fig, out)
+    plt.close(fig)
+    return out

@@ -1,0 +1,63 @@
+"""Thin Lightning module: wires the model, guide and loss to Adam and the logs."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+
+from gpo_vae.config import Config, config_from_dict
+from gpo_vae.errors import GpoVaeError
+from gpo_vae.models.builder import DataInfo, build_gpo_vae
+
+
+class NonFiniteLossError(GpoVaeError):
+    """A loss term became NaN or infinite during training."""
+
+
+class GpoVaeLightningModule(L.LightningModule):
+    """GPO-VAE training. ``config`` and ``data_info`` are plain dicts so that a checkpoint
+    carries everything needed to rebuild the model (``load_from_checkpoint``)."""
+
+    def __init__(self, config: dict, data_info: dict,
+                 log1p_mean: np.ndarray | None = None, log1p_std: np.ndarray | None = None):
+        super().__init__()
+        # the encoder's standardisation is a buffer in the state dict, not a hyperparameter
+        self.save_hyperparameters(ignore=["log1p_mean", "log1p_std"])
+        self.config: Config = config_from_dict(config)
+        self.data_info = DataInfo(**data_info)
+        self.model, self.guide, self.loss_fn = build_gpo_vae(
+            self.config, self.data_info, log1p_mean, log1p_std)
+
+    @property
+    def n_particles(self) -> int:
+        return self.config.training.n_particles
+
+    def _step(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
+        terms = self.loss_fn(self.model, self.guide, batch, self.n_particles)
+        for name, value in terms.items():
+            if not torch.isfinite(value):
+                raise NonFiniteLossError(
+                    f"{stage} loss term {name!r} became {value.item()} at step "
+                    f"{self.global_step} (epoch {self.current_epoch}); the last good checkpoint "
+                    "is kept; check the input for NaN/Inf or lower training.lr, then --resume")
+        batch_size = batch["counts"].shape[0]
+        on_step = stage == "train"
+        self.log_dict({f"{stage}/{k}": v.detach() for k, v in terms.items()},
+                      on_step=on_step, on_epoch=True, batch_size=batch_size,
+                      prog_bar=False)
+        self.log(f"{stage}_loss", terms["loss"].detach(), on_step=on_step, on_epoch=not on_step,
+                 batch_size=batch_size, prog_bar=True, logger=False)
+        return terms
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.config.training.lr)

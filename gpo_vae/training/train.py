@@ -1,0 +1,208 @@
+"""``gpo-vae train``: prepare (or reuse) the data, fit GPO-VAE, write the run folder.
+
+A run folder holds ``config.yaml`` (resolved), ``checkpoints/`` (``best.ckpt`` by
+validation loss and ``last.ckpt``), CSV logs under ``logs/``, ``training_summary.json``
+and ``plots/training_curves.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gpo_vae.config import Config, dump_config
+from gpo_vae.errors import ConfigError, GpoVaeError, InputDataError
+from gpo_vae.io import write_json_atomic, write_text_atomic
+from gpo_vae.memory import peak_memory_gb
+
+BEST, LAST = "best.ckpt", "last.ckpt"
+
+
+class TrainingInterrupted(GpoVaeError):
+    """The user stopped training (Ctrl-C); the state is saved for ``--resume``."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run lives and how it went."""
+
+    run_dir: Path
+    best_checkpoint: Path | None
+    last_checkpoint: Path
+    summary: dict
+
+
+def _accelerator(config: Config) -> tuple[str, int | list[int] | str]:
+    """Lightning accelerator and devices; a GPU request without a GPU is an error, a list
+    of GPU ids (the authors' ``devices: [4]``) on a CPU-only machine falls back to CPU."""
+    accelerator, devices = config.training.accelerator, config.training.devices
+    has_gpu = torch.cuda.is_available()
+    if accelerator in ("gpu", "cuda") and not has_gpu:
+        raise ConfigError(f"training.accelerator={accelerator} but no CUDA GPU is visible; "
+                          "use training.accelerator=auto or cpu")
+    if accelerator == "auto":
+        accelerator = "gpu" if has_gpu else "cpu"
+    if accelerator == "cpu" and devices != "auto" and not isinstance(devices, int):
+        devices = 1
+    return accelerator, devices
+
+
+def _loggers(config: Config, run_dir: Path):
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers = [CSVLogger(save_dir=str(run_dir), name="logs")]
+    if config.logging.wandb:
+        try:
+            import wandb  # noqa: F401
+            from lightning.pytorch.loggers import WandbLogger
+        except ImportError:
+            raise ConfigError("logging.wandb=true needs the wandb package: pip install wandb") \
+                from None
+        loggers.append(WandbLogger(
+            project=config.logging.wandb_project, name=config.logging.wandb_name or config.name,
+            group=config.logging.wandb_group, save_dir=str(run_dir),
+            config=config.to_dict()))
+    return loggers
+
+
+def _check_run_dir(checkpoints: Path, resume: bool) -> Path | None:
+    last = checkpoints / LAST
+    if resume:
+        if not last.is_file():
+            raise ConfigError(f"nothing to resume: {last} does not exist; train without --resume")
+        return last
+    if last.is_file() or (checkpoints / BEST).is_file():
+        raise ConfigError(f"{checkpoints.parent} already holds a trained run; continue it with "
+                          "--resume, or pick another folder with --out or another name")
+    return None
+
+
+def _quiet_lightning() -> None:
+    """Silence Lightning's advice that does not apply here (workers, GPU tips)."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+
+
+def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: bool = False,
+          progress: bool = True, log: Callable[[str], None] = print) -> TrainResult:
+    """Train GPO-VAE as ``config`` says; ``run_dir`` defaults to ``output_dir/name``.
+
+    With ``resume`` the run continues from ``checkpoints/last.ckpt`` (optimizer state,
+    step and epoch included). Raises :class:`~gpo_vae.errors.GpoVaeError` subclasses for
+    bad input, a NaN loss, or an interruption.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from gpo_vae.data.datamodule import PerturbationDataModule
+    from gpo_vae.models.builder import DataInfo
+    from gpo_vae.training.callbacks import LastCheckpoint, ThroughputMonitor
+    from gpo_vae.training.curves import plot_training_curves
+    from gpo_vae.training.lightning_module import GpoVaeLightningModule
+
+    run_dir = Path(run_dir) if run_dir is not None else config.run_dir
+    checkpoints = run_dir / "checkpoints"
+    ckpt_path = _check_run_dir(checkpoints, resume)
+    accelerator, devices = _accelerator(config)
+    _quiet_lightning()
+    L.seed_everything(config.training.seed, workers=True, verbose=False)
+
+    datamodule = PerturbationDataModule(config, progress=progress, log=log)
+    datamodule.setup()
+    for split in ("train", "val"):
+        if len(datamodule.datasets[split]) == 0:
+            raise InputDataError(f"the {split} split has no cells; give it a share with "
+                                 "data.split_fractions (train, val, test)")
+    info = DataInfo.from_datamodule(datamodule)
+    module = GpoVaeLightningModule(config.to_dict(), info.to_dict(),
+                                   datamodule.log1p_mean, datamodule.log1p_std)
+    if config.guide.prior_network and ckpt_path is None:
+        _init_from_prior_network(module, config, info, log)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.yaml", dump_config(config))
+
+    throughput = ThroughputMonitor()
+    callbacks = [
+        ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/loss", mode="min",
+                        save_top_k=1, save_last=True, auto_insert_metric_name=False,
+                        enable_version_counter=False),
+        EarlyStopping(monitor="val/loss", mode="min",
+                      patience=config.training.early_stopping_patience),
+        LastCheckpoint(checkpoints / LAST),
+        throughput,
+    ]
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=devices,
+        max_epochs=config.training.max_epochs, max_steps=config.training.max_steps,
+        gradient_clip_val=config.training.gradient_clip or None,
+        gradient_clip_algorithm="norm", logger=_loggers(config, run_dir), callbacks=callbacks,
+        log_every_n_steps=config.training.log_every_n_steps, default_root_dir=str(run_dir),
+        enable_progress_bar=progress and config.logging.progress_bar,
+        enable_model_summary=progress, num_sanity_val_steps=0,
+    )
+    log(f"training {config.name}: {info.n_genes:,} genes, {info.n_treatments} treatment "
+        f"dimensions, {len(datamodule.datasets['train']):,} training cells on {accelerator}"
+        + (f", resuming from {ckpt_path}" if ckpt_path else ""))
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SystemExit:  # Lightning turns Ctrl-C into sys.exit(1) after saving our checkpoint
+        raise TrainingInterrupted(
+            f"training interrupted at step {trainer.global_step}; continue with the same "
+            f"command and --resume (state in {checkpoints / LAST})") from None
+    finally:
+        plot_training_curves(run_dir)
+    best = callbacks[0].best_model_path
+    summary = {
+        "name": config.name, "accelerator": accelerator,
+        "steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
+        "best_val_loss": _float(callbacks[0].best_model_score),
+        "best_checkpoint": best or None, "last_checkpoint": str(checkpoints / LAST),
+        "train_cells_per_second": round(throughput.cells_per_second, 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "peak_memory_gb": peak_memory_gb(),
+        "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        if accelerator == "gpu" else None,
+        "stopped_early": bool(callbacks[1].stopped_epoch),
+    }
+    write_json_atomic(run_dir / "training_summary.json", summary)
+    log(f"done: {summary['steps']} steps, {summary['epochs']} epochs in "
+        f"{summary['wall_seconds']} s ({summary['train_cells_per_second']:,} cells/s, peak "
+        f"{summary['peak_memory_gb']} GB); best val loss {summary['best_val_loss']}")
+    log(f"run folder: {run_dir}")
+    return TrainResult(run_dir, Path(best) if best else None, checkpoints / LAST, summary)
+
+
+def _float(value) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _init_from_prior_network(module, config: Config, info, log) -> None:
+    from gpo_vae.models.builder import mask_init_logit
+    from gpo_vae.models.prior_network import prior_mask_logits
+
+    logits, n_edges = prior_mask_logits(
+        config.guide.prior_network, info.treatment_names, base_logit=mask_init_logit(config),
+        edge_probability=config.guide.prior_network_init)
+    with torch.no_grad():
+        module.guide.mask_logits.copy_(torch.from_numpy(logits))
+    log(f"q(M) initialised from {config.guide.prior_network}: {n_edges} known edges")
+
+
+def read_summary(run_dir: Path) -> dict:
+    """The ``training_summary.json`` of a finished run."""
+    return json.loads((Path(run_dir) / "training_summary.json").read_text())
