@@ -82,6 +82,41 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train GPO-VAE on a prepared (or to-be-prepared) screen."""
+    from gpo_vae.config import load_config
+    from gpo_vae.training.train import train
+
+    config = load_config(args.config, args.set)
+    train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet)
+    return 0
+
+
+def cmd_export_grn(args: argparse.Namespace) -> int:
+    """Write the learned GRN as CSV, edge list, GraphML and a heatmap."""
+    from gpo_vae.export import export_grn
+
+    summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k)
+    print(f"wrote the GRN of {summary['checkpoint']} to {args.out}/: "
+          f"{summary['n_treatment_genes']} treatment genes ({summary['n_perturbed']} "
+          f"perturbed), {summary['n_edges']:,} edges with probability >= {args.threshold}"
+          + (f" (top {args.top_k})" if args.top_k else ""))
+    return 0
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gpo-vae train`` (shared with train_adamson.py and friends)."""
+    parser.add_argument("--config", required=True,
+                        help="YAML config (ours, or the authors' flat format)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value, e.g. --set training.max_epochs=10")
+    parser.add_argument("--out", metavar="DIR",
+                        help="run folder [default: <output_dir>/<name> from the config]")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from its checkpoints/last.ckpt")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpo-vae",
@@ -121,6 +156,30 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--force", action="store_true", help="prepare again even if cached")
     prep.add_argument("--quiet", action="store_true", help="no progress bars")
     prep.set_defaults(func=cmd_prepare)
+
+    tr = sub.add_parser(
+        "train",
+        help="train GPO-VAE (prepares the data first, or reuses the cache)",
+        description="Train GPO-VAE. The run folder gets config.yaml, checkpoints/ (best by "
+        "validation loss, and last), CSV logs, training_summary.json and "
+        "plots/training_curves.png.",
+    )
+    add_train_arguments(tr)
+    tr.set_defaults(func=cmd_train)
+
+    ex = sub.add_parser(
+        "export-grn",
+        help="export the learned GRN (CSV matrix, edge list, GraphML, heatmap)",
+        description="Export q(M) of a trained run: probabilities.csv (T x T), edges.csv "
+        "(source, target, probability, mean weight, sign), grn.graphml and heatmap.png.",
+    )
+    ex.add_argument("run", help="run folder (uses checkpoints/best.ckpt) or a .ckpt file")
+    ex.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    ex.add_argument("--threshold", type=float, default=0.5,
+                    help="keep edges with q(M) probability >= this [default: 0.5]")
+    ex.add_argument("--top-k", type=int, default=None, metavar="K",
+                    help="keep at most the K most probable edges")
+    ex.set_defaults(func=cmd_export_grn)
 
     val = sub.add_parser(
         "validate",

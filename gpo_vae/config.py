@@ -159,6 +159,7 @@ class TrainingConfig:
     max_epochs: int = 2000
     max_steps: int = -1                # -1: no step limit
     lr: float = 3e-4
+    mask_lr: float | None = None       # learning rate of the q(M) logits; None = lr
     n_particles: int = 5
     gradient_clip: float = 100.0       # gradient norm clip; 0 turns it off
     early_stopping_patience: int = 30  # validation checks without improvement
@@ -170,6 +171,8 @@ class TrainingConfig:
     def validate(self) -> None:
         _positive("training", max_epochs=self.max_epochs, lr=self.lr,
                   n_particles=self.n_particles, log_every_n_steps=self.log_every_n_steps)
+        if self.mask_lr is not None and self.mask_lr <= 0:
+            raise ConfigError(f"training.mask_lr={self.mask_lr} must be positive (or empty)")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ConfigError(f"training.max_steps={self.max_steps} must be positive or -1")
         if self.gradient_clip < 0 or self.early_stopping_patience < 0:

@@ -11,6 +11,13 @@ mkdir -p "$out"
 echo "[gpo-vae] simulating the default data set"
 .venv/bin/gpo-vae simulate --preset default --seed 0 \
     --out "$out/data/simulated_default.h5ad" --report "$out"
-echo "[gpo-vae] preparing it for training (QC, splits, control pairing; cached)"
-.venv/bin/gpo-vae prepare --config demo/data_simulated.yaml
-echo "[gpo-vae] done: see $out/simulation_summary.md, $out/plots/simulation_overview.png and $out/cache/"
+run="$out/gpo_vae_demo"
+if [ -d "$run" ]; then
+    echo "[gpo-vae] removing the previous demo run $run"
+    rm -rf "$run"
+fi
+echo "[gpo-vae] training GPO-VAE (demo/gpo_vae_demo.yaml; prepares the data first, a few minutes on 2 CPU cores)"
+.venv/bin/gpo-vae train --config demo/gpo_vae_demo.yaml
+echo "[gpo-vae] exporting the learned GRN"
+.venv/bin/gpo-vae export-grn "$run" --out "$out/grn"
+echo "[gpo-vae] done: see $out/simulation_summary.md, $run/plots/training_curves.png and $out/grn/"

@@ -60,4 +60,11 @@ class GpoVaeLightningModule(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.config.training.lr)
+        # Adam moves each parameter by about lr per step, so the GRN logits can travel at
+        # most lr x steps; training.mask_lr lets short runs move them further.
+        training = self.config.training
+        mask = self.guide.mask_logits
+        others = [p for p in self.parameters() if p is not mask]
+        return torch.optim.Adam([{"params": others},
+                                 {"params": [mask], "lr": training.mask_lr or training.lr}],
+                                lr=training.lr)

@@ -22,8 +22,7 @@ from gpo_vae.config import Config, dump_config
 from gpo_vae.errors import ConfigError, GpoVaeError, InputDataError
 from gpo_vae.io import write_json_atomic, write_text_atomic
 from gpo_vae.memory import peak_memory_gb
-
-BEST, LAST = "best.ckpt", "last.ckpt"
+from gpo_vae.training.checkpoint import BEST, LAST
 
 
 class TrainingInterrupted(GpoVaeError):
@@ -40,6 +39,7 @@ class TrainResult:
     best_checkpoint: Path | None
     last_checkpoint: Path
     summary: dict
+    module: object = None  # the trained GpoVaeLightningModule
 
 
 def _accelerator(config: Config) -> tuple[str, int | list[int] | str]:
@@ -95,6 +95,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: bool = False,
@@ -139,8 +140,9 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
     callbacks = [
         ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/loss", mode="min",
                         save_top_k=1, save_last=True, auto_insert_metric_name=False,
-                        enable_version_counter=False),
-        EarlyStopping(monitor="val/loss", mode="min",
+                        enable_version_counter=False, save_on_train_epoch_end=False),
+        # checked after validation only: a run that stops at max_steps mid-epoch has none
+        EarlyStopping(monitor="val/loss", mode="min", check_on_train_epoch_end=False,
                       patience=config.training.early_stopping_patience),
         LastCheckpoint(checkpoints / LAST),
         throughput,
@@ -184,7 +186,8 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
         f"{summary['wall_seconds']} s ({summary['train_cells_per_second']:,} cells/s, peak "
         f"{summary['peak_memory_gb']} GB); best val loss {summary['best_val_loss']}")
     log(f"run folder: {run_dir}")
-    return TrainResult(run_dir, Path(best) if best else None, checkpoints / LAST, summary)
+    return TrainResult(run_dir, Path(best) if best else None, checkpoints / LAST, summary,
+                       module)
 
 
 def _float(value) -> float | None:

@@ -1,0 +1,157 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+from conftest import tiny_settings
+
+from gpo_vae.config import config_from_dict
+from gpo_vae.data.dataset import PerturbationDataset
+from gpo_vae.errors import ConfigError
+from gpo_vae.training.checkpoint import load_trained
+from gpo_vae.training.curves import read_metrics
+from gpo_vae.training.lightning_module import NonFiniteLossError
+from gpo_vae.training.train import train
+
+
+@pytest.fixture(scope="module")
+def long_run(small_screen_path, shared_cache, tmp_path_factory):
+    """150 steps on the small screen: enough for the loss to fall clearly."""
+    out = tmp_path_factory.mktemp("long")
+    config = config_from_dict(tiny_settings(small_screen_path, shared_cache, out,
+                                            max_epochs=1000, max_steps=150, log_every_n_steps=1))
+    return train(config, progress=False, log=lambda m: None)
+
+
+def test_run_folder_has_config_checkpoints_logs_and_plot(long_run):
+    run = long_run.run_dir
+    for name in ("config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+                 "logs/version_0/metrics.csv", "plots/training_curves.png",
+                 "training_summary.json"):
+        assert (run / name).is_file(), name
+    summary = json.loads((run / "training_summary.json").read_text())
+    assert summary["steps"] == 150 and summary["train_cells_per_second"] > 0
+    assert config_from_dict(__import__("yaml").safe_load((run / "config.yaml").read_text())) \
+        .training.max_steps == 150
+
+
+def test_loss_falls_within_a_few_hundred_steps(long_run):
+    steps = read_metrics(long_run.run_dir).dropna(subset=["train/loss_step"])
+    losses = steps["train/loss_step"].to_numpy()
+    assert len(losses) >= 10
+    assert losses[-5:].mean() < 0.8 * losses[:5].mean()
+    val = read_metrics(long_run.run_dir)["val/loss"].dropna().to_numpy()
+    assert val[-1] < val[0]
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(long_run):
+    trained = long_run.module.cpu().eval()
+    loaded = load_trained(long_run.last_checkpoint)
+    dataset = PerturbationDataset(trained.trainer.datamodule.adata, "test")
+    batch = dataset[list(range(16))]
+    outputs = []
+    for module in (trained, loaded):
+        torch.manual_seed(3)
+        with torch.no_grad():
+            terms = module.loss_fn(module.model, module.guide, batch, 4)
+        outputs.append(terms)
+    for name in outputs[0]:
+        assert torch.equal(outputs[0][name], outputs[1][name]), name
+    assert torch.equal(trained.guide.mask_logits, loaded.guide.mask_logits)
+    assert loaded.data_info.treatment_names == trained.data_info.treatment_names
+
+
+def test_resume_continues_from_the_saved_step(make_config, tmp_path):
+    first = train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run",
+                  progress=False, log=lambda m: None)
+    saved = torch.load(first.last_checkpoint, weights_only=True)
+    assert saved["global_step"] == 4
+    with pytest.raises(ConfigError, match="--resume"):
+        train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run",
+              progress=False, log=lambda m: None)
+    resumed = train(make_config(max_epochs=100, max_steps=9), run_dir=tmp_path / "run",
+                    resume=True, progress=False, log=lambda m: None)
+    assert resumed.summary["steps"] == 9
+    second_session = pd.read_csv(tmp_path / "run/logs/version_1/metrics.csv")
+    assert second_session["step"].min() >= 4
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(make_config, tmp_path):
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(make_config(), run_dir=tmp_path / "new", resume=True, progress=False)
+
+
+def test_same_seed_gives_the_same_model_on_cpu(make_config, tmp_path):
+    runs = [train(make_config(max_steps=5), run_dir=tmp_path / f"r{i}", progress=False,
+                  log=lambda m: None) for i in range(2)]
+    a, b = (r.module.state_dict() for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_guard_names_the_term_and_step(make_config, tmp_path):
+    run = train(make_config(max_steps=2), run_dir=tmp_path / "ok", progress=False,
+                log=lambda m: None)
+    module = run.module.cpu()
+    batch = PerturbationDataset(module.trainer.datamodule.adata, "train")[list(range(8))]
+    batch["counts"][0, 0] = float("nan")
+    with pytest.raises(NonFiniteLossError, match=r"'reconstruction' became nan at step \d+"):
+        module.training_step(batch, 0)
+
+
+def test_nan_during_training_stops_and_keeps_the_last_good_checkpoint(make_config, tmp_path,
+                                                                      monkeypatch):
+    original = PerturbationDataset.__getitem__
+    calls = {"train": 0}
+
+    def poisoned(self, index):
+        batch = original(self, index)
+        if self.split == "train":
+            calls["train"] += 1
+            if calls["train"] > 8:        # the second epoch (6 batches per epoch)
+                batch["counts"][:] = float("nan")
+        return batch
+
+    monkeypatch.setattr(PerturbationDataset, "__getitem__", poisoned)
+    with pytest.raises(NonFiniteLossError, match="became nan at step"):
+        train(make_config(max_epochs=5), run_dir=tmp_path / "nan", progress=False,
+              log=lambda m: None)
+    last = tmp_path / "nan/checkpoints/last.ckpt"
+    assert last.is_file()
+    saved = torch.load(last, weights_only=True)
+    assert 0 < saved["global_step"] <= 8
+    assert all(torch.isfinite(v).all() for v in saved["state_dict"].values())
+
+
+def test_weights_and_biases_logging_works_offline(make_config, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    config = make_config(max_steps=2)
+    config.logging.wandb = True
+    run = train(config, run_dir=tmp_path / "wb", progress=False, log=lambda m: None)
+    assert list((run.run_dir / "wandb").glob("offline-run-*"))
+
+
+def test_gpu_request_without_gpu_is_a_clear_error(make_config, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    config = make_config()
+    config.training.accelerator = "gpu"
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        train(config, run_dir=tmp_path / "gpu", progress=False)
+
+
+def test_prior_network_initialises_the_mask(make_config, tmp_path, small_screen):
+    from gpo_vae.data.prepare import prepare
+
+    config = make_config(max_steps=1, lr=1e-6)
+    names = prepare(config, progress=False, log=lambda m: None) \
+        .adata.uns["treatments"]["name"].tolist()
+    prior = tmp_path / "prior.tsv"
+    prior.write_text(f"source\ttarget\n{names[0]}\t{names[1]}\n")
+    config.guide.prior_network = str(prior)
+    config.guide.prior_network_init = 0.95
+    run = train(config, run_dir=tmp_path / "prior", progress=False, log=lambda m: None)
+    logits = run.module.guide.mask_logits.detach()
+    assert torch.sigmoid(logits[0, 1]).item() == pytest.approx(0.95, abs=0.01)
+    assert torch.sigmoid(logits[1, 0]).item() == pytest.approx(0.5, abs=0.01)
