@@ -77,6 +77,15 @@ class GpoVaeLoss(nn.Module):
                 n_particles: int) -> dict[str, Tensor]:
         """Loss terms (scalars): each of ``LOSS_TERMS``, their sum ``loss``, and the
         unweighted ``elbo`` and importance-weighted ``iwelbo`` per cell."""
+        return self._evaluate(model, guide, batch, n_particles)[0]
+
+    def per_cell_iwelbo(self, model: GpoVaeModel, guide: GpoVaeGuide,
+                        batch: dict[str, Tensor], n_particles: int) -> Tensor:
+        """IWELBO of each cell, (B,), with ``n_particles`` importance samples."""
+        return self._evaluate(model, guide, batch, n_particles, loss_terms=False)[1]
+
+    def _evaluate(self, model: GpoVaeModel, guide: GpoVaeGuide, batch: dict[str, Tensor],
+                  n_particles: int, loss_terms: bool = True) -> tuple[dict, Tensor]:
         counts, dosages, qc = batch["counts"], batch["dosages"], batch["qc"]
         sample = guide.sample_globals(n_particles)
         treatment_offset = dosage_rows(dosages, sample.masked_edges)            # (P, B, T)
@@ -89,8 +98,14 @@ class GpoVaeLoss(nn.Module):
         z = z_mean + z_scale * torch.randn_like(z_mean)
         log_lik = model.log_likelihood(counts, batch["library_size"], z, treatment_offset,
                                        sample.qc_effect, qc)                     # (P, B)
-        kl_basal = normal_kl(z_mean, z_scale).sum(-1).mean(0)                   # (B,)
         global_kl = self.plated_global_kl(guide, model, sample, dosages, qc)    # (B,)
+        with torch.no_grad():
+            log_weights = log_lik + (normal_log_prob(z, 0.0, 1.0)
+                                     - normal_log_prob(z, z_mean, z_scale)).sum(-1)
+            iwelbo = torch.logsumexp(log_weights, 0) - math.log(n_particles) - global_kl
+        if not loss_terms:
+            return {}, iwelbo
+        kl_basal = normal_kl(z_mean, z_scale).sum(-1).mean(0)                   # (B,)
         cell_weight = self.good_weight * (1 - qc) + self.low_weight * qc
         terms = {
             "reconstruction": -(cell_weight * log_lik.mean(0)).mean(),
@@ -105,12 +120,9 @@ class GpoVaeLoss(nn.Module):
         }
         terms["loss"] = sum(terms[name] for name in LOSS_TERMS)
         with torch.no_grad():
-            log_weights = log_lik + (normal_log_prob(z, 0.0, 1.0)
-                                     - normal_log_prob(z, z_mean, z_scale)).sum(-1)
             terms["elbo"] = (log_lik.mean(0) - kl_basal - global_kl).mean()
-            terms["iwelbo"] = (torch.logsumexp(log_weights, 0) - math.log(n_particles)
-                               - global_kl).mean()
-        return terms
+            terms["iwelbo"] = iwelbo.mean()
+        return terms, iwelbo
 
     def _counterfactual_kl(self, encoder, batch, expression, treatment_offset,
                            qc_effect) -> Tensor:
