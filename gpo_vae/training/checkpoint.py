@@ -28,6 +28,26 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return p
 
 
+_LOAD_ERRORS = (RuntimeError, EOFError, KeyError, TypeError, ValueError,
+                pickle.UnpicklingError, zipfile.BadZipFile)
+
+
+def _corrupt(ckpt: Path, exc: Exception) -> InputFileError:
+    reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    return InputFileError(f"checkpoint {str(ckpt)!r} is corrupt or not a gpo-vae "
+                          f"checkpoint ({reason}); use another one or train again")
+
+
+def load_checkpoint_dict(path: str | os.PathLike) -> dict:
+    """The raw checkpoint dictionary (tensors on CPU; no code is unpickled)."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except _LOAD_ERRORS as exc:
+        raise _corrupt(Path(path), exc) from None
+
+
 def load_trained(path: str | os.PathLike, map_location: str = "cpu"):
     """The :class:`GpoVaeLightningModule` in a run folder or checkpoint, in eval mode."""
     from gpo_vae.training.lightning_module import GpoVaeLightningModule
@@ -36,9 +56,6 @@ def load_trained(path: str | os.PathLike, map_location: str = "cpu"):
     try:
         module = GpoVaeLightningModule.load_from_checkpoint(
             ckpt, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError,
-            zipfile.BadZipFile) as exc:
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise InputFileError(f"checkpoint {str(ckpt)!r} is corrupt or not a gpo-vae "
-                             f"checkpoint ({reason}); use another one or train again") from None
+    except _LOAD_ERRORS as exc:
+        raise _corrupt(ckpt, exc) from None
     return module.eval()

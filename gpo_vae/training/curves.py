@@ -40,7 +40,8 @@ def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     if "val/loss" in metrics:
         val = metrics.dropna(subset=["val/loss"])
         axes[0].plot(val["step"], val["val/loss"], "o-", ms=3, label="validation")
-    axes[0].set(xlabel="step", ylabel="loss", title="loss", yscale="symlog")
+    positive = (steps["train/loss_step"] > 0).all()
+    axes[0].set(xlabel="step", ylabel="loss", title="loss", yscale="log" if positive else "linear")
     axes[0].legend()
     epochs = metrics.dropna(subset=["train/loss_epoch"]) if "train/loss_epoch" in metrics \
         else pd.DataFrame()

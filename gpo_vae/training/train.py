@@ -75,16 +75,31 @@ def _loggers(config: Config, run_dir: Path):
     return loggers
 
 
-def _check_run_dir(checkpoints: Path, resume: bool) -> Path | None:
+def _check_run_dir(checkpoints: Path, resume: bool, config: Config) -> Path | None:
     last = checkpoints / LAST
     if resume:
         if not last.is_file():
             raise ConfigError(f"nothing to resume: {last} does not exist; train without --resume")
+        _check_limits_beyond(last, config)
         return last
     if last.is_file() or (checkpoints / BEST).is_file():
         raise ConfigError(f"{checkpoints.parent} already holds a trained run; continue it with "
                           "--resume, or pick another folder with --out or another name")
     return None
+
+
+def _check_limits_beyond(checkpoint: Path, config: Config) -> None:
+    """Resuming needs room to train: the limits must lie beyond the saved epoch and step."""
+    from gpo_vae.training.checkpoint import load_checkpoint_dict
+
+    saved = load_checkpoint_dict(checkpoint)
+    epoch, step = int(saved.get("epoch", 0)), int(saved.get("global_step", 0))
+    t = config.training
+    if t.max_epochs <= epoch or 0 < t.max_steps <= step:
+        raise ConfigError(
+            f"{checkpoint} is at epoch {epoch}, step {step}, which already reaches "
+            f"training.max_epochs={t.max_epochs} / max_steps={t.max_steps}; raise them "
+            "to train further")
 
 
 def _quiet_lightning() -> None:
@@ -117,7 +132,7 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
 
     run_dir = Path(run_dir) if run_dir is not None else config.run_dir
     checkpoints = run_dir / "checkpoints"
-    ckpt_path = _check_run_dir(checkpoints, resume)
+    ckpt_path = _check_run_dir(checkpoints, resume, config)
     accelerator, devices = _accelerator(config)
     _quiet_lightning()
     L.seed_everything(config.training.seed, workers=True, verbose=False)

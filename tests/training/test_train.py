@@ -69,6 +69,9 @@ def test_resume_continues_from_the_saved_step(make_config, tmp_path):
     with pytest.raises(ConfigError, match="--resume"):
         train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run",
               progress=False, log=lambda m: None)
+    with pytest.raises(ConfigError, match="already reaches"):
+        train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run", resume=True,
+              progress=False, log=lambda m: None)
     resumed = train(make_config(max_epochs=100, max_steps=9), run_dir=tmp_path / "run",
                     resume=True, progress=False, log=lambda m: None)
     assert resumed.summary["steps"] == 9
