@@ -51,11 +51,14 @@ class GpoVaeLoss(nn.Module):
         self.register_buffer("unused_treatments", (~used).float())
         n_low = float(per_qc[1]) if per_qc.size > 1 else 0.0
         self.qc_weight = 1.0 / n_low if n_low > 0 else 0.0
+        # alpha weighs good cells and 1 - alpha low-quality ones; by default alpha is the
+        # low-quality fraction, and with only one kind of cell (alpha 0 or 1) that weighting
+        # would zero every cell, so both weights are 1. An explicit alpha is used as given.
         if alpha is None:
-            alpha = n_low / n_train if n_train > 0 else 0.0
-        # alpha weighs good cells and 1 - alpha low-quality ones; with only one kind of
-        # cell the weighting is meaningless (one weight would be 0), so both get 1
-        self.good_weight, self.low_weight = (alpha, 1 - alpha) if 0 < alpha < 1 else (1.0, 1.0)
+            auto = n_low / n_train if n_train > 0 else 0.0
+            self.good_weight, self.low_weight = (auto, 1 - auto) if 0 < auto < 1 else (1.0, 1.0)
+        else:
+            self.good_weight, self.low_weight = alpha, 1 - alpha
         self.beta, self.hop, self.fc_criteria = beta, hop, fc_criteria
         self.gloss_coeff, self.penalty_coeff, self.mask_mode = gloss_coeff, penalty_coeff, mask_mode
 

@@ -35,12 +35,13 @@ class GpoVaeLightningModule(L.LightningModule):
 
     def _step(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
         terms = self.loss_fn(self.model, self.guide, batch, self.n_particles)
-        for name, value in terms.items():
-            if not torch.isfinite(value):
-                raise NonFiniteLossError(
-                    f"{stage} loss term {name!r} became {value.item()} at step "
-                    f"{self.global_step} (epoch {self.current_epoch}); the last good checkpoint "
-                    "is kept; check the input for NaN/Inf or lower training.lr, then --resume")
+        # one check (one device sync) per step; the loop below only runs on failure
+        if not bool(torch.isfinite(torch.stack(list(terms.values()))).all()):
+            name, value = next((k, v) for k, v in terms.items() if not torch.isfinite(v))
+            raise NonFiniteLossError(
+                f"{stage} loss term {name!r} became {value.item()} at step "
+                f"{self.global_step} (epoch {self.current_epoch}); the last good checkpoint "
+                "is kept; check the input for NaN/Inf or lower training.lr, then --resume")
         batch_size = batch["counts"].shape[0]
         on_step = stage == "train"
         self.log_dict({f"{stage}/{k}": v.detach() for k, v in terms.items()},

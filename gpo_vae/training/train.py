@@ -95,6 +95,14 @@ def _check_limits_beyond(checkpoint: Path, config: Config) -> None:
     saved = load_checkpoint_dict(checkpoint)
     epoch, step = int(saved.get("epoch", 0)), int(saved.get("global_step", 0))
     t = config.training
+    stopped = [state.get("stopped_epoch", 0) for key, state in saved.get("callbacks", {}).items()
+               if key.startswith("EarlyStopping") and isinstance(state, dict)]
+    if any(stopped):
+        # Lightning restores the stopping state (patience included): resuming would stop
+        # again at the first validation
+        raise ConfigError(
+            f"{checkpoint} is from a run that early stopping ended (epoch {max(stopped)}); "
+            "resuming would stop at once; start a new run (another --out) instead")
     if t.max_epochs <= epoch or 0 < t.max_steps <= step:
         raise ConfigError(
             f"{checkpoint} is at epoch {epoch}, step {step}, which already reaches "

@@ -105,6 +105,8 @@ def test_reconstruction_weights_follow_alpha():
     balanced = GpoVaeLoss(counts, np.array([80, 20]))
     assert (balanced.good_weight, balanced.low_weight) == pytest.approx((0.2, 0.8))
     assert GpoVaeLoss(counts, np.array([80, 20]), alpha=0.5).good_weight == 0.5
+    explicit = GpoVaeLoss(counts, np.array([80, 20]), alpha=1.0)   # drop low-quality cells
+    assert (explicit.good_weight, explicit.low_weight) == (1.0, 0.0)
     only_good = GpoVaeLoss(counts, np.array([100, 0]))
     assert (only_good.good_weight, only_good.low_weight) == (1.0, 1.0)
 

@@ -7,7 +7,7 @@ import networkx as nx
 import pandas as pd
 import pytest
 import yaml
-from conftest import tiny_settings
+from tiny_training import tiny_settings
 
 from gpo_vae.cli import main
 

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_settings
+from tiny_training import tiny_settings
 
 from gpo_vae.config import config_from_dict
 from gpo_vae.data.dataset import PerturbationDataset
@@ -77,6 +77,17 @@ def test_resume_continues_from_the_saved_step(make_config, tmp_path):
     assert resumed.summary["steps"] == 9
     second_session = pd.read_csv(tmp_path / "run/logs/version_1/metrics.csv")
     assert second_session["step"].min() >= 4
+
+
+def test_resuming_a_run_that_early_stopping_ended_is_a_clear_error(make_config, tmp_path):
+    run = train(make_config(max_epochs=1), run_dir=tmp_path / "run", progress=False,
+                log=lambda m: None)
+    saved = torch.load(run.last_checkpoint, weights_only=True)
+    key = next(k for k in saved["callbacks"] if k.startswith("EarlyStopping"))
+    saved["callbacks"][key]["stopped_epoch"] = 1
+    torch.save(saved, run.last_checkpoint)
+    with pytest.raises(ConfigError, match="early stopping ended"):
+        train(make_config(max_epochs=5), run_dir=tmp_path / "run", resume=True, progress=False)
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(make_config, tmp_path):
