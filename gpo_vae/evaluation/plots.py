@@ -1,0 +1,143 @@
+"""Evaluation plots: ATE scatter, model vs baselines vs ceiling, GRN curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gpo_vae.evaluation.metrics import top_genes
+from gpo_vae.io import save_figure_atomic
+
+METHOD_LABELS = {
+    "model": "GPO-VAE",
+    "baseline_pert_mean": "per-perturbation train mean",
+    "baseline_global_mean": "global train mean",
+    "baseline_linear": "linear (ridge on PCA)",
+    "ceiling_split_half": "split-half ceiling",
+    "ceiling_noise_free": "noise-free ceiling (Pearson)",
+}
+METHOD_COLORS = {"model": "tab:red", "baseline_pert_mean": "tab:blue",
+                 "baseline_global_mean": "tab:gray", "baseline_linear": "tab:green",
+                 "ceiling_split_half": "black", "ceiling_noise_free": "tab:purple"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_ate_scatter(model: pd.DataFrame, observed: pd.DataFrame, path: Path,
+                     perturbations: list[str], n_top: int = 20) -> Path:
+    """Model ATE vs data ATE for a few perturbations and for all of them together;
+    the top genes by |data ATE| are highlighted."""
+    plt = _pyplot()
+    panels = list(perturbations)[:5]
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.6 * (len(panels) + 1), 3.8),
+                             squeeze=False)
+    axes = axes[0]
+    for ax, name in zip(axes[:-1], panels, strict=True):
+        o, m = observed.loc[name].to_numpy(), model.loc[name].to_numpy()
+        top = top_genes(o, n_top)
+        ax.scatter(o, m, s=4, color="0.6", alpha=0.5, linewidths=0)
+        ax.scatter(o[top], m[top], s=12, color="tab:red", label=f"top {n_top} genes")
+        ax.set(title=name, xlabel="data ATE (test cells)")
+    ax = axes[-1]
+    o, m = observed.to_numpy().ravel(), model.reindex(observed.index).to_numpy().ravel()
+    ax.hexbin(o, m, gridsize=60, bins="log", cmap="Greys", mincnt=1)
+    tops = np.concatenate([i * observed.shape[1] + top_genes(observed.iloc[i].to_numpy(), n_top)
+                           for i in range(observed.shape[0])])
+    ax.scatter(o[tops], m[tops], s=3, color="tab:red", alpha=0.6)
+    ax.set(title=f"all {observed.shape[0]} perturbations", xlabel="data ATE (test cells)")
+    for ax in axes:
+        lim = max(np.abs(ax.get_xlim()).max(), np.abs(ax.get_ylim()).max())
+        ax.plot([-lim, lim], [-lim, lim], color="0.3", lw=0.6, ls="--")
+        ax.axhline(0, color="0.85", lw=0.5)
+        ax.axvline(0, color="0.85", lw=0.5)
+    axes[0].set_ylabel("model ATE")
+    axes[0].legend(loc="upper left", fontsize=7)
+    fig.suptitle("GPO-VAE ATEs vs held-out data ATEs (log2 normalised expression)")
+    fig.tight_layout()
+    save_figure_atomic(fig, path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_method_comparison(ate: dict, path: Path,
+                           metrics=("pearson_all", "pearson_top20", "r2_top20",
+                                    "jaccard_top20", "jaccard_top50")) -> Path:
+    """Grouped bars: every method (model, baselines, ceiling) on every ATE metric."""
+    plt = _pyplot()
+    methods = [m for m in METHOD_LABELS if m in ate]
+    fig, ax = plt.subplots(figsize=(2.0 * len(metrics) + 2, 4.2))
+    width = 0.8 / len(methods)
+    x = np.arange(len(metrics))
+    for i, method in enumerate(methods):
+        values = [ate[method].get(k) for k in metrics]
+        heights = [np.nan if v is None else v for v in values]
+        ax.bar(x + (i - (len(methods) - 1) / 2) * width, heights, width,
+               label=METHOD_LABELS[method], color=METHOD_COLORS[method],
+               hatch="//" if method.startswith("ceiling") else None,
+               fill=not method.startswith("ceiling"), edgecolor=METHOD_COLORS[method])
+    ax.set_xticks(x, metrics)
+    ax.axhline(0, color="0.3", lw=0.6)
+    ax.set(ylabel="mean over test perturbations",
+           title="ATE prediction on held-out cells: model, baselines and ceiling")
+    ax.legend(fontsize=8, ncols=2)
+    fig.tight_layout()
+    save_figure_atomic(fig, path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_precision_recall(curves: dict[str, tuple[np.ndarray, np.ndarray, float]],
+                          random_precision: float, path: Path) -> Path:
+    """GRN precision-recall curves against the true network; ``curves`` maps a label to
+    (precision, recall, AUPRC)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    for label, (precision, recall, auprc) in curves.items():
+        ax.plot(recall, precision, label=f"{label} (AUPRC {auprc:.3f})", lw=1.4)
+    ax.axhline(random_precision, color="0.5", ls="--",
+               label=f"random (AUPRC {random_precision:.3f})")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+           title="GRN among perturbed genes vs the true network")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure_atomic(fig, path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_wasserstein_vs_k(statistical: dict, path: Path) -> Path:
+    """Mean Wasserstein distance and Mann-Whitney precision of the top-K edges vs K."""
+    plt = _pyplot()
+    rows = [(v["k_effective"], v.get("mean_wasserstein"), v.get("precision"))
+            for v in statistical["top_k"].values()]
+    rows = sorted({r[0]: r for r in rows}.values())
+    ks = [r[0] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+    for ax, col, label in ((left, 1, "mean Wasserstein distance"),
+                           (right, 2, "precision (Mann-Whitney p < 0.05)")):
+        ax.plot(ks, [np.nan if r[col] is None else r[col] for r in rows], "o-",
+                color="tab:red", label="top-K edges by q(M)")
+        thr = statistical["threshold"]
+        value = thr.get("mean_wasserstein" if col == 1 else "precision")
+        if value is not None and thr.get("n_edges"):
+            ax.plot([thr["n_edges"]], [value], "s", color="black",
+                    label=f"q(M) > {thr.get('threshold', 0.5)}")
+        if col == 2 and statistical["threshold"].get("base_rate") is not None:
+            ax.axhline(statistical["threshold"]["base_rate"], color="0.5", ls="--",
+                       label="random pairs")
+        ax.set(xscale="log", xlabel="number of edges K", ylabel=label)
+        ax.legend(fontsize=8)
+    fig.suptitle("Statistical GRN evaluation on held-out cells (CausalBench)")
+    fig.tight_layout()
+    save_figure_atomic(fig, path, dpi=120)
+    plt.close(fig)
+    return path
