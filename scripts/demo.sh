@@ -20,4 +20,8 @@ echo "[gpo-vae] training GPO-VAE (demo/gpo_vae_demo.yaml; prepares the data firs
 .venv/bin/gpo-vae train --config demo/gpo_vae_demo.yaml
 echo "[gpo-vae] exporting the learned GRN"
 .venv/bin/gpo-vae export-grn "$run" --out "$out/grn"
-echo "[gpo-vae] done: see $out/simulation_summary.md, $run/plots/training_curves.png and $out/grn/"
+echo "[gpo-vae] evaluating on held-out test cells beside baselines and the split-half ceiling"
+.venv/bin/gpo-vae evaluate "$run" --quiet
+cp "$run/metrics.json" "$out/.metrics.json.tmp" && mv "$out/.metrics.json.tmp" "$out/metrics.json"
+echo "[gpo-vae] done: see $out/metrics.json, $run/plots/ (training curves, ATE scatter, baselines,"
+echo "          GRN precision-recall), $out/grn/ and $out/simulation_summary.md"

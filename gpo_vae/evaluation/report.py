@@ -324,6 +324,9 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
             "standard_error_mean": float(model_se.to_numpy().mean()),
             "standard_error_max": float(model_se.to_numpy().max()),
             "data_standard_error_mean": data_se,
+            # MC error relative to the spread of the model's ATEs: near 0 = stable
+            "relative_to_model_ate_spread": float(model_se.to_numpy().mean()
+                                                  / max(model_ate.to_numpy().std(), 1e-12)),
         },
         f"iwelbo_{s.split}": iwelbo["iwelbo"],
         f"iwelbo_{s.split}_standard_error": iwelbo["standard_error"],
@@ -333,6 +336,11 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
                 **({"truth": truth_metrics} if truth_metrics else {})},
     }
     metrics["verdicts"] = _verdicts(ate, truth_metrics)
+    relative = metrics["ate_monte_carlo"]["relative_to_model_ate_spread"]
+    if relative > 0.2:
+        metrics["verdicts"].append(
+            f"the model's ATEs carry a Monte Carlo error of {relative:.0%} of their spread "
+            "(the model predicts small effects); raise --n-samples for a steadier estimate")
     metrics["settings"] = {k: v if not isinstance(v, tuple) else list(v)
                            for k, v in vars(s).items()}
 
