@@ -115,27 +115,31 @@ def plot_precision_recall(curves: dict[str, tuple[np.ndarray, np.ndarray, float]
 
 
 def plot_wasserstein_vs_k(statistical: dict, path: Path) -> Path:
-    """Mean Wasserstein distance and Mann-Whitney precision of the top-K edges vs K."""
+    """Mean Wasserstein distance and Mann-Whitney precision of the top-K edges vs K
+    (panels say so when no edge could be tested, e.g. unseen regulators)."""
     plt = _pyplot()
-    rows = [(v["k_effective"], v.get("mean_wasserstein"), v.get("precision"))
-            for v in statistical["top_k"].values()]
-    rows = sorted({r[0]: r for r in rows}.values())
-    ks = [r[0] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
-    for ax, col, label in ((left, 1, "mean Wasserstein distance"),
-                           (right, 2, "precision (Mann-Whitney p < 0.05)")):
-        ax.plot(ks, [np.nan if r[col] is None else r[col] for r in rows], "o-",
-                color="tab:red", label="top-K edges by q(M)")
-        thr = statistical["threshold"]
-        value = thr.get("mean_wasserstein" if col == 1 else "precision")
-        if value is not None and thr.get("n_edges"):
-            ax.plot([thr["n_edges"]], [value], "s", color="black",
+    rows = {v["k_effective"]: v for v in statistical["top_k"].values() if v["k_effective"] > 0}
+    thr = statistical["threshold"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    for ax, key, label in ((axes[0], "mean_wasserstein", "mean Wasserstein distance"),
+                           (axes[1], "precision", "precision (Mann-Whitney p < 0.05)")):
+        points = sorted((k, v[key]) for k, v in rows.items() if v.get(key) is not None)
+        if points:
+            ax.plot(*zip(*points, strict=True), "o-", color="tab:red",
+                    label="top-K edges by q(M)")
+        if thr.get(key) is not None and thr.get("n_edges"):
+            ax.plot([thr["n_edges"]], [thr[key]], "s", color="black",
                     label=f"q(M) > {thr.get('threshold', 0.5)}")
-        if col == 2 and statistical["threshold"].get("base_rate") is not None:
-            ax.axhline(statistical["threshold"]["base_rate"], color="0.5", ls="--",
-                       label="random pairs")
-        ax.set(xscale="log", xlabel="number of edges K", ylabel=label)
-        ax.legend(fontsize=8)
+            points.append((thr["n_edges"], thr[key]))
+        if key == "precision" and thr.get("base_rate") is not None:
+            ax.axhline(thr["base_rate"], color="0.5", ls="--", label="random pairs")
+        if points:
+            ax.set_xscale("log")
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no testable edges", ha="center", va="center",
+                    transform=ax.transAxes)
+        ax.set(xlabel="number of edges K", ylabel=label)
     fig.suptitle("Statistical GRN evaluation on held-out cells (CausalBench)")
     fig.tight_layout()
     save_figure_atomic(fig, path, dpi=120)

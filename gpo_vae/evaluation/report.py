@@ -163,7 +163,11 @@ def format_table(metrics: dict) -> str:
                      f"{truth['baseline_correlation_auprc']:.3f}, mean shift "
                      f"{truth['baseline_mean_shift_auprc']:.3f}), AUROC {truth['auroc']:.3f}")
     stat = metrics["grn"]["statistical"]["threshold"]
-    if stat.get("precision") is not None:
+    if stat.get("precision") is None:
+        lines.append(f"GRN statistical (q(M) > {stat.get('threshold', 0.5)}): none of "
+                     f"{stat.get('n_edges', 0):,} edges testable on these cells (a regulator "
+                     "needs perturbed cells in the split, a target must be measured)")
+    else:
         lines.append(f"GRN statistical (q(M) > {stat.get('threshold', 0.5)}): "
                      f"{stat['n_edges']:,} edges, precision {stat['precision']:.3f} "
                      f"(random pairs {stat.get('base_rate') or float('nan'):.3f}), mean "

@@ -66,3 +66,12 @@ def test_correlation_is_symmetric_absolute_and_zero_for_constant_genes():
     assert scores.loc["A", "B"] == pytest.approx(scores.loc["B", "A"])
     assert scores.loc["A", "B"] > 0.95
     assert (scores["C"] == 0).all() and (scores["D"] == 0).all()
+
+
+def test_wasserstein_plot_copes_with_untestable_edges(tmp_path):
+    from gpo_vae.evaluation.plots import plot_wasserstein_vs_k
+
+    empty = {"n_edges": 3, "precision": None, "mean_wasserstein": None, "base_rate": None}
+    stats = {"threshold": {**empty, "threshold": 0.5},
+             "top_k": {"50": {**empty, "k": 50, "k_effective": 12}}}
+    assert plot_wasserstein_vs_k(stats, tmp_path / "w.png").is_file()
