@@ -356,16 +356,21 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file {str(p)!r} not found; check the --config path")
-        try:
-            values = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"config file {str(p)!r} is not valid YAML{line}; fix its syntax") \
-                from None
+        values = read_yaml(p, "config file") or {}
         if not isinstance(values, dict):
             raise ConfigError(f"config file {str(p)!r} must hold a mapping of keys to values")
     return config_from_dict(values, overrides)
+
+
+def read_yaml(path: Path, what: str):
+    """Parse a YAML file; a syntax error is a one-line error naming the file and line."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{what} {str(path)!r} is not valid YAML{line}; fix its syntax") \
+            from None
 
 
 def dump_config(config: Config) -> str:

@@ -199,12 +199,14 @@ def _finite(value):
 
 def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = None,
              references: Sequence = (), progress: bool = True,
-             log: Callable[[str], None] = print) -> EvaluationResult:
+             log: Callable[[str], None] = print,
+             out_dir: str | os.PathLike | None = None) -> EvaluationResult:
     """Evaluate a trained run folder (or checkpoint) on held-out cells.
 
     Writes ``metrics.json``, ``per_perturbation.csv``, ``predictions.h5ad`` (sampled
     cells in cell-eval's format), ``observed_<split>.h5ad`` (the held-out cells in the
-    same format) and ``plots/`` into the run folder. ``references`` are
+    same format) and ``plots/`` into ``out_dir`` (default: the run folder; sweeps keep
+    validation and test results apart this way). ``references`` are
     :class:`~gpo_vae.evaluation.grn_reference.ReferenceSpec` entries.
     """
     from gpo_vae.evaluation import grn_reference, grn_statistical, grn_truth, plots
@@ -224,6 +226,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     run = Path(run)
     checkpoint = resolve_checkpoint(run)
     run_dir = _run_dir_of(checkpoint, run)
+    out = Path(out_dir) if out_dir is not None else run_dir
     # load references first: a bad reference file fails before minutes of work
     networks = [grn_reference.load_reference_network(spec) for spec in references]
     module = load_trained(checkpoint)
@@ -372,12 +375,12 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
                            progress=progress)
     files = {}
     files["predictions"] = write_h5ad_atomic(
-        _cells_h5ad(sampled, target, gene_names, "gpo_vae"), run_dir / "predictions.h5ad")
+        _cells_h5ad(sampled, target, gene_names, "gpo_vae"), out / "predictions.h5ad")
     files["observed"] = write_h5ad_atomic(
         _cells_h5ad(adata.X[rows], target, gene_names, "observed"),
-        run_dir / f"observed_{s.split}.h5ad")
+        out / f"observed_{s.split}.h5ad")
 
-    plot_dir = run_dir / "plots"
+    plot_dir = out / "plots"
     by_cells = test.n_cells.reindex(names).sort_values(ascending=False, kind="stable")
     files["ate_scatter"] = plots.plot_ate_scatter(model_ate, observed,
                                                   plot_dir / "ate_scatter.png",
@@ -390,8 +393,8 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
             pr_curves, truth_metrics["random_auprc"], plot_dir / "grn_precision_recall.png")
     metrics["seconds"] = round(time.perf_counter() - start, 1)
     metrics = _finite(metrics)
-    with atomic_path(run_dir / "per_perturbation.csv") as tmp:
+    with atomic_path(out / "per_perturbation.csv") as tmp:
         per_pert.to_csv(tmp, index=False)
-    files["per_perturbation"] = run_dir / "per_perturbation.csv"
-    files["metrics"] = write_json_atomic(run_dir / "metrics.json", metrics)
+    files["per_perturbation"] = out / "per_perturbation.csv"
+    files["metrics"] = write_json_atomic(out / "metrics.json", metrics)
     return EvaluationResult(metrics, per_pert, files)

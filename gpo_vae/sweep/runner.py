@@ -1,0 +1,206 @@
+"""``gpo-vae sweep``: check a sweep file, propose trials, run them through redun.
+
+Everything that can be wrong with the sweep (file, keys, distributions, the metric, the
+executor, the data path, the W&B login) is checked before the first trial starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gpo_vae.errors import ConfigError, InputFileError
+from gpo_vae.io import write_text_atomic
+from gpo_vae.sweep.search import expand_trials
+from gpo_vae.sweep.spec import SweepSpec
+from gpo_vae.sweep.trial import THREADS_ENV, Trial, make_trial
+
+CONTROLLERS = ("local", "wandb")
+LOCAL_EXECUTOR = "local"
+REDUN_DIR = ".redun"
+
+
+@dataclass
+class SweepPlan:
+    """What a sweep will run: its trials (local controller) and how."""
+
+    spec: SweepSpec
+    trials: list[Trial]
+    controller: str
+    executor: str
+    workers: int
+    max_trials: int | None = None
+
+
+def sweep_dict(spec: SweepSpec) -> dict:
+    """The parts of the spec the redun tasks need (plain data, cheap to hash)."""
+    return {"name": spec.name, "metric_name": spec.metric_name, "metric_goal": spec.metric_goal,
+            "maximize": spec.maximize, "output_dir": str(spec.output_dir),
+            "base_config": spec.base_config, "evaluation": spec.evaluation}
+
+
+def plan_sweep(spec: SweepSpec, *, controller: str = "local", executor: str = LOCAL_EXECUTOR,
+               workers: int | None = None, max_trials: int | None = None) -> SweepPlan:
+    """Expand the trials (local controller) and settle the worker count."""
+    if controller not in CONTROLLERS:
+        raise ConfigError(f"--controller {controller!r}; choose local or wandb")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers={workers} must be at least 1")
+    trials: list[Trial] = []
+    if controller == "local":
+        seen = set()
+        for params in expand_trials(spec, max_trials):
+            trial = make_trial(params, spec.trial_config(params), spec.name, spec.output_dir)
+            if trial.trial_id not in seen:  # random search can draw a set twice
+                seen.add(trial.trial_id)
+                trials.append(trial)
+    elif max_trials is not None and max_trials < 1:
+        raise ConfigError(f"--max-trials={max_trials} must be at least 1")
+    n = len(trials) or max_trials or spec.run_cap or 1
+    workers = workers or max(1, min(n, os.cpu_count() or 1, 4))
+    return SweepPlan(spec, trials, controller, executor, workers, max_trials)
+
+
+def _check_data(plan: SweepPlan) -> None:
+    """Input files must exist before trials start (a dry run skips this)."""
+    configs = [t.config for t in plan.trials] or [plan.spec.base_config]
+    for config in configs:
+        data = config["data"]
+        for key in ("path", "summary_stats"):
+            value = data.get(key)
+            if key == "path" and not value:
+                raise ConfigError(f"data.path is not set in {plan.spec.base_config_path}; "
+                                  "point it at the screen's h5ad")
+            if value and not Path(value).is_file():
+                raise InputFileError(f"data.{key} file {value!r} (from "
+                                     f"{plan.spec.base_config_path}) does not exist; fix the "
+                                     "base config, or use --dry-run to only list the trials")
+
+
+def redun_config(plan: SweepPlan, user_config: str | os.PathLike | None):
+    """redun's config: the database in the sweep folder, the local process pool, and the
+    executors of the user's redun config file (for clusters)."""
+    from redun.config import Config
+
+    config_dir = plan.spec.output_dir / REDUN_DIR
+    config = Config({
+        "backend": {"db_uri": f"sqlite:///{(config_dir / 'redun.db').resolve()}"},
+        "executors.local": {"type": "local", "mode": "process",
+                            "max_workers": str(plan.workers), "start_method": "spawn"},
+        "scheduler": {"job_status_interval": "60"},
+    }, configdir=str(config_dir))
+    if user_config is not None:
+        path = Path(user_config)
+        if not path.is_file():
+            raise ConfigError(f"--redun-config {str(path)!r} not found; give a redun.ini "
+                              "file with [executors.NAME] sections")
+        try:
+            config.read_path(str(path))
+        except Exception as exc:  # configparser's errors are many and unhelpful on their own
+            raise ConfigError(f"--redun-config {str(path)!r} is not a valid redun config "
+                              f"({type(exc).__name__}); fix its INI syntax") from None
+    executors = sorted(config.get("executors", {}))
+    if plan.executor not in executors:
+        raise ConfigError(f"--executor {plan.executor!r} is not defined; choose one of "
+                          f"{', '.join(executors)} or add [executors.{plan.executor}] to a "
+                          "file given with --redun-config")
+    return config
+
+
+class _ShortLines(logging.Filter):
+    """redun logs every job with its arguments (whole configs here): keep lines short."""
+
+    width = 150
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > self.width:
+            record.msg, record.args = message[:self.width - 3] + "...", None
+        return True
+
+
+@contextmanager
+def _trial_environment(workers: int, quiet: bool):
+    """Threads per trial for the worker processes; redun's log lines shortened, or only
+    its warnings if quiet."""
+    from gpo_vae.sweep.workflow import trial_threads
+
+    old = os.environ.get(THREADS_ENV)
+    os.environ[THREADS_ENV] = str(trial_threads(workers))
+    redun_logger = logging.getLogger("redun")
+    old_level = redun_logger.level
+    short = _ShortLines()
+    redun_logger.addFilter(short)
+    if quiet:
+        redun_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        redun_logger.removeFilter(short)
+        redun_logger.setLevel(old_level)
+        if old is None:
+            os.environ.pop(THREADS_ENV, None)
+        else:
+            os.environ[THREADS_ENV] = old
+
+
+def describe_plan(plan: SweepPlan) -> str:
+    """A readable list of the trials (what ``--dry-run`` prints)."""
+    spec = plan.spec
+    lines = [f"sweep {spec.name} ({spec.path}): method {spec.method}, metric "
+             f"{spec.metric_name} ({spec.metric_goal}) on the validation split",
+             f"  base config {spec.base_config_path}; output {spec.output_dir}; "
+             f"executor {plan.executor}, {plan.workers} worker(s), controller {plan.controller}"]
+    if plan.controller == "wandb":
+        lines.append("  trials: proposed by the W&B server as the sweep runs")
+    else:
+        lines.append(f"  {len(plan.trials)} trials:")
+        for trial in plan.trials:
+            params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in trial.params.items())
+            lines.append(f"    {trial.trial_id}  {params}")
+    return "\n".join(lines)
+
+
+def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = None,
+              quiet: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Run a planned sweep through redun and return its summary (see
+    :func:`gpo_vae.sweep.results.write_sweep_report`)."""
+    from redun import Scheduler
+
+    from gpo_vae.sweep import workflow
+
+    _check_data(plan)
+    config = redun_config(plan, redun_config_path)
+    spec = plan.spec
+    sweep = sweep_dict(spec)
+    evaluation = dict(spec.evaluation)
+    if plan.controller == "wandb":
+        from gpo_vae.sweep.wandb_controller import create_wandb_sweep, split_count
+
+        counts = split_count(spec, plan.max_trials or spec.run_cap, plan.workers)
+        sweep_id, project, entity = create_wandb_sweep(spec)
+        log(f"created W&B sweep {sweep_id} in project {project}")
+        expr = workflow.wandb_workflow(sweep_id, project, entity, counts, sweep, evaluation,
+                                       plan.executor)
+    else:
+        expr = workflow.sweep_workflow([t.to_dict() for t in plan.trials], sweep, evaluation,
+                                       plan.executor)
+    spec.output_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(spec.output_dir / "sweep.yaml", yaml.safe_dump(
+        {"sweep_file": str(spec.path), **spec.as_wandb(), "base_config": str(
+            spec.base_config_path), "trials": [t.to_dict() | {"config": None}
+                                               for t in plan.trials]}, sort_keys=False))
+    log(f"running {len(plan.trials) or 'W&B-proposed'} trials on executor {plan.executor} "
+        f"with {plan.workers} worker(s); redun database {spec.output_dir / REDUN_DIR}")
+    (spec.output_dir / REDUN_DIR).mkdir(parents=True, exist_ok=True)
+    scheduler = Scheduler(config=config)
+    scheduler.load(migrate=True)  # creates the database on the first run
+    with _trial_environment(plan.workers, quiet):
+        return scheduler.run(expr)

@@ -1,0 +1,347 @@
+"""A sweep file: Weights & Biases sweep YAML plus the few keys gpo-vae needs.
+
+The W&B keys (``method``, ``metric``, ``parameters``, ``name``, ``description``,
+``program``, ``command``, ``project``, ``entity``, ``early_terminate``, ``run_cap``) keep
+their W&B meaning, so the same file creates a W&B sweep. Ours:
+
+- ``base_config``: the gpo-vae config every trial starts from (a path relative to the
+  working directory or, failing that, to the sweep file);
+- ``output_dir``: the sweep's folder (trials, ``sweep_results.csv``, redun's database);
+  default ``results/sweeps/<name>``;
+- ``seed``: seed of the local random search, so a rerun proposes the same trials;
+- ``evaluation``: settings of each trial's evaluation (see
+  :class:`~gpo_vae.evaluation.report.EvaluationSettings`; ``split`` is always ``val``).
+
+Parameters address config keys with dots (``loss.gloss_coeff``); W&B's nested form
+(``loss: {parameters: {gloss_coeff: ...}}``) is read too. Everything is checked on load,
+so a bad key or distribution fails before any trial runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpo_vae.config import config_from_dict, load_config, read_yaml
+from gpo_vae.errors import ConfigError
+
+WANDB_KEYS = ("name", "description", "program", "command", "project", "entity", "method",
+              "metric", "parameters", "early_terminate", "run_cap")
+OUR_KEYS = ("base_config", "output_dir", "seed", "evaluation")
+METHODS = ("grid", "random", "bayes")
+GOALS = ("maximize", "minimize")
+
+# W&B's distributions and the bounds each needs
+# (https://docs.wandb.ai/guides/sweeps/sweep-config-keys#distribution-options-for-random-and-bayesian-search)
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "constant": ("value",),
+    "categorical": ("values",),
+    "int_uniform": ("min", "max"),
+    "uniform": ("min", "max"),
+    "q_uniform": ("min", "max"),
+    "log_uniform": ("min", "max"),
+    "log_uniform_values": ("min", "max"),
+    "q_log_uniform": ("min", "max"),
+    "q_log_uniform_values": ("min", "max"),
+    "inv_log_uniform": ("min", "max"),
+    "inv_log_uniform_values": ("min", "max"),
+    "normal": ("mu", "sigma"),
+    "q_normal": ("mu", "sigma"),
+    "log_normal": ("mu", "sigma"),
+    "q_log_normal": ("mu", "sigma"),
+    "beta": ("a", "b"),
+    "q_beta": ("a", "b"),
+}
+PARAMETER_KEYS = {"distribution", "value", "values", "probabilities", "min", "max", "mu",
+                  "sigma", "a", "b", "q"}
+VALUES_DISTRIBUTIONS = ("constant", "categorical")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One swept config key and how its values are chosen (W&B semantics)."""
+
+    key: str
+    distribution: str
+    bounds: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def values(self) -> list | None:
+        """The finite list of values (constant and categorical), else None."""
+        if self.distribution == "constant":
+            return [self.bounds["value"]]
+        if self.distribution == "categorical":
+            return list(self.bounds["values"])
+        return None
+
+    def as_wandb(self) -> dict:
+        """The parameter as W&B's sweep config writes it."""
+        if self.distribution == "constant":
+            return {"value": self.bounds["value"]}
+        if self.distribution == "categorical":
+            out = {"values": list(self.bounds["values"])}
+            if "probabilities" in self.bounds:
+                out["probabilities"] = list(self.bounds["probabilities"])
+            return out
+        return {"distribution": self.distribution, **self.bounds}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep file."""
+
+    path: Path
+    name: str
+    method: str
+    metric_name: str
+    metric_goal: str
+    parameters: tuple[Parameter, ...]
+    base_config_path: Path
+    base_config: dict
+    output_dir: Path
+    seed: int = 0
+    run_cap: int | None = None
+    evaluation: dict = field(default_factory=dict)
+    wandb_extra: dict = field(default_factory=dict)  # other W&B keys, passed through
+
+    @property
+    def maximize(self) -> bool:
+        return self.metric_goal == "maximize"
+
+    def as_wandb(self) -> dict:
+        """The W&B sweep config (our own keys left out, so a W&B server accepts it)."""
+        return {**self.wandb_extra, "name": self.name, "method": self.method,
+                "metric": {"name": self.metric_name, "goal": self.metric_goal},
+                "parameters": {p.key: p.as_wandb() for p in self.parameters}}
+
+    def trial_config(self, params: dict) -> dict:
+        """The base config with ``params`` (dotted keys) set, as a nested dict."""
+        return trial_config_dict(self.base_config, params)
+
+
+def trial_config_dict(base: dict, params: dict) -> dict:
+    """``base`` (a resolved config dict) with each dotted key of ``params`` replaced."""
+    config = {section: dict(values) if isinstance(values, dict) else values
+              for section, values in base.items()}
+    for key, value in params.items():
+        section, _, name = key.partition(".")
+        if name:
+            config.setdefault(section, {})[name] = value
+        else:
+            config[section] = value
+    return config
+
+
+def _fail(path: Path, message: str) -> ConfigError:
+    return ConfigError(f"sweep file {str(path)!r}: {message}")
+
+
+def _flatten_parameters(raw: dict, path: Path, prefix: str = "") -> dict[str, dict]:
+    """Dotted keys from either form: ``{"loss.beta": {...}}`` or W&B's nested
+    ``{"loss": {"parameters": {"beta": {...}}}}``."""
+    flat: dict[str, dict] = {}
+    for key, spec in raw.items():
+        full = f"{prefix}{key}"
+        if not isinstance(spec, dict):
+            raise _fail(path, f"parameter {full!r} must be a mapping such as "
+                        "{values: [1, 2]} or {distribution: uniform, min: 0, max: 1}")
+        if "parameters" in spec:
+            if set(spec) != {"parameters"} or not isinstance(spec["parameters"], dict):
+                raise _fail(path, f"nested parameter {full!r} may hold only 'parameters:'")
+            flat.update(_flatten_parameters(spec["parameters"], path, f"{full}."))
+        else:
+            flat[full] = spec
+    return flat
+
+
+def _number(path: Path, key: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _fail(path, f"parameter {key!r}: {name}={value!r} must be a finite number")
+    return value
+
+
+def parse_parameter(key: str, spec: dict, path: Path) -> Parameter:
+    """Check one parameter's W&B spec; infer the distribution as W&B does."""
+    unknown = sorted(set(spec) - PARAMETER_KEYS)
+    if unknown:
+        raise _fail(path, f"parameter {key!r} has unknown field {unknown[0]!r}; use value, "
+                    "values, or distribution with its bounds (min/max, mu/sigma, a/b, q)")
+    distribution = spec.get("distribution")
+    if distribution is None:  # W&B's inference
+        if "value" in spec:
+            distribution = "constant"
+        elif "values" in spec:
+            distribution = "categorical"
+        elif "min" in spec and "max" in spec:
+            both_int = all(isinstance(spec[b], int) and not isinstance(spec[b], bool)
+                           for b in ("min", "max"))
+            distribution = "int_uniform" if both_int else "uniform"
+        else:
+            raise _fail(path, f"parameter {key!r} needs 'value', 'values', or a "
+                        "'distribution' with its bounds (e.g. min and max)")
+    if distribution not in DISTRIBUTIONS:
+        raise _fail(path, f"parameter {key!r}: unknown distribution {distribution!r}; choose "
+                    f"one of {', '.join(DISTRIBUTIONS)}")
+    needed = DISTRIBUTIONS[distribution]
+    missing = [b for b in needed if b not in spec]
+    if missing:
+        raise _fail(path, f"parameter {key!r}: distribution {distribution} needs "
+                    f"{' and '.join(needed)} (missing {missing[0]})")
+    allowed = set(needed) | {"distribution"}
+    if distribution.startswith("q_"):
+        allowed.add("q")
+    if distribution == "categorical":
+        allowed.add("probabilities")
+    extra = sorted(set(spec) - allowed)
+    if extra:
+        raise _fail(path, f"parameter {key!r}: {extra[0]!r} does not belong to distribution "
+                    f"{distribution} (it takes {', '.join(needed)})")
+    bounds = {b: spec[b] for b in spec if b != "distribution"}
+    if distribution == "categorical":
+        values = bounds["values"]
+        if not isinstance(values, list) or not values:
+            raise _fail(path, f"parameter {key!r}: values must be a non-empty list")
+        if "probabilities" in bounds:
+            probs = bounds["probabilities"]
+            if not isinstance(probs, list) or len(probs) != len(values) or \
+                    any(_number(path, key, "probabilities", p) < 0 for p in probs) or \
+                    abs(sum(probs) - 1) > 1e-6:
+                raise _fail(path, f"parameter {key!r}: probabilities must be one non-negative "
+                            "number per value, summing to 1")
+    elif distribution != "constant":
+        for b in needed + (("q",) if "q" in bounds else ()):
+            _number(path, key, b, bounds[b])
+        if "min" in bounds and bounds["min"] > bounds["max"]:
+            raise _fail(path, f"parameter {key!r}: min={bounds['min']} is above "
+                        f"max={bounds['max']}")
+        if distribution == "int_uniform" and not all(
+                isinstance(bounds[b], int) and not isinstance(bounds[b], bool)
+                for b in ("min", "max")):
+            raise _fail(path, f"parameter {key!r}: int_uniform needs integer min and max")
+        if distribution.endswith("_values") and bounds["min"] <= 0:
+            raise _fail(path, f"parameter {key!r}: {distribution} needs min > 0 (it samples "
+                        "on a log scale)")
+        for b in ("sigma", "a", "b", "q"):
+            if b in bounds and bounds[b] <= 0:
+                raise _fail(path, f"parameter {key!r}: {b}={bounds[b]} must be positive")
+    return Parameter(key, distribution, bounds)
+
+
+def _resolve_base_config(value, path: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise _fail(path, "needs 'base_config: <gpo-vae config YAML>' naming the config "
+                    "every trial starts from, e.g. base_config: demo/gpo_vae_demo.yaml")
+    for candidate in (Path(value), path.parent / value):
+        if candidate.is_file():
+            return candidate
+    raise _fail(path, f"base_config {value!r} not found (looked in the working directory "
+                f"and next to the sweep file); fix the path")
+
+
+def _check_keys(parameters: tuple[Parameter, ...], base: dict, path: Path) -> None:
+    """Every parameter must name a config key; a value it can take must be valid."""
+    from gpo_vae.sweep.search import representative_value
+
+    for p in parameters:
+        section, _, name = p.key.partition(".")
+        if not name or section not in base or not isinstance(base[section], dict):
+            sections = [k for k, v in base.items() if isinstance(v, dict)]
+            raise _fail(path, f"parameter {p.key!r} is not a config key; write "
+                        f"section.key with a section among {', '.join(sections)}")
+        if name not in base[section]:
+            raise _fail(path, f"parameter {p.key!r} is not a config key; valid keys in "
+                        f"{section}: {', '.join(sorted(base[section]))}")
+        for value in (p.values or [representative_value(p)]):
+            try:
+                config_from_dict(trial_config_dict(base, {p.key: value}))
+            except ConfigError as exc:
+                raise _fail(path, f"parameter {p.key!r} value {value!r} is invalid: {exc}") \
+                    from None
+
+
+def _evaluation_settings(raw, path: Path) -> dict:
+    from gpo_vae.evaluation.report import EvaluationSettings
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _fail(path, "evaluation must be a mapping, e.g. {n_samples: 500}")
+    known = {f.name for f in dataclasses.fields(EvaluationSettings)} - {"split"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise _fail(path, f"unknown evaluation setting {unknown[0]!r}; choose among "
+                    f"{', '.join(sorted(known))} (trials are always scored on the val split)")
+    return dict(raw)
+
+
+def load_sweep(path: str | os.PathLike, *, output_dir: str | os.PathLike | None = None,
+               overrides: list[str] | None = None) -> SweepSpec:
+    """Read and check a sweep file: method, metric, every parameter (key, distribution and
+    a value it can take) and the base config. ``overrides`` (``section.key=value``) apply
+    to the base config, as ``--set`` does for ``gpo-vae train``."""
+    from gpo_vae.sweep.metrics import check_metric_name
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep file {str(path)!r} not found; check the path")
+    raw = read_yaml(path, "sweep file")
+    if not isinstance(raw, dict):
+        raise _fail(path, "must hold a mapping (method, metric, parameters, base_config)")
+    unknown = sorted(set(raw) - set(WANDB_KEYS) - set(OUR_KEYS))
+    if unknown:
+        raise _fail(path, f"unknown key {unknown[0]!r}; W&B keys: {', '.join(WANDB_KEYS)}; "
+                    f"gpo-vae keys: {', '.join(OUR_KEYS)}")
+
+    method = raw.get("method")
+    if method not in METHODS:
+        raise _fail(path, f"method={method!r}; choose one of {', '.join(METHODS)}")
+    metric = raw.get("metric")
+    if not isinstance(metric, dict) or not isinstance(metric.get("name"), str):
+        raise _fail(path, "needs 'metric: {name: ..., goal: maximize|minimize}', e.g. "
+                    "name: ate.model.pearson_top20")
+    goal = metric.get("goal", "minimize")  # W&B's default
+    if goal not in GOALS or set(metric) - {"name", "goal", "target"}:
+        raise _fail(path, f"metric.goal={goal!r}; choose maximize or minimize")
+    try:
+        check_metric_name(metric["name"])
+    except ConfigError as exc:
+        raise _fail(path, str(exc)) from None
+
+    raw_params = raw.get("parameters")
+    if not isinstance(raw_params, dict) or not raw_params:
+        raise _fail(path, "needs 'parameters:' with at least one config key to sweep, e.g. "
+                    "loss.gloss_coeff: {values: [10, 100]}")
+    parameters = tuple(parse_parameter(k, v, path)
+                       for k, v in _flatten_parameters(raw_params, path).items())
+    if method == "grid":
+        continuous = [p.key for p in parameters if p.values is None]
+        if continuous:
+            raise _fail(path, f"grid search needs 'values' or 'value' for every parameter; "
+                        f"{continuous[0]!r} has a distribution (use method: random or bayes)")
+
+    base_path = _resolve_base_config(raw.get("base_config"), path)
+    base = load_config(base_path, overrides).to_dict()
+    _check_keys(parameters, base, path)
+
+    name = raw.get("name") or path.stem
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        raise _fail(path, f"name={name!r} must be letters, digits, '-' or '_'")
+    run_cap = raw.get("run_cap")
+    if run_cap is not None and (not isinstance(run_cap, int) or run_cap < 1):
+        raise _fail(path, f"run_cap={run_cap!r} must be a positive integer")
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise _fail(path, f"seed={seed!r} must be an integer")
+    out = output_dir or raw.get("output_dir") or Path("results") / "sweeps" / name
+    extra = {k: raw[k] for k in WANDB_KEYS
+             if k in raw and k not in ("name", "method", "metric", "parameters")}
+    return SweepSpec(path=path, name=name, method=method, metric_name=metric["name"],
+                     metric_goal=goal, parameters=parameters, base_config_path=base_path,
+                     base_config=base, output_dir=Path(out), seed=seed, run_cap=run_cap,
+                     evaluation=_evaluation_settings(raw.get("evaluation"), path),
+                     wandb_extra=extra)
+

@@ -1,0 +1,158 @@
+"""One sweep trial: train a config, then score it on the validation split.
+
+A trial's folder is named by a hash of its resolved config (logging aside), so the same
+trial always lands in the same folder. Running a trial again picks up what is there:
+a finished training is not repeated, an interrupted one resumes from
+``checkpoints/last.ckpt``. The trial's log goes to ``trial.log`` in its folder, because
+parallel trials writing to one terminal would interleave.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpo_vae.errors import GpoVaeError
+
+THREADS_ENV = "GPO_VAE_TRIAL_THREADS"  # torch threads per trial, set by the sweep runner
+EVALUATION_DIR = "eval_val"
+TEST_DIR = "eval_test"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A parameter set, the full config it gives, and where it runs."""
+
+    trial_id: str
+    params: dict
+    config: dict
+    run_dir: str
+
+    def to_dict(self) -> dict:
+        return {"trial_id": self.trial_id, "params": self.params, "config": self.config,
+                "run_dir": self.run_dir}
+
+
+def trial_id(config: dict) -> str:
+    """A short, stable name for a resolved config (its logging section left out)."""
+    key = {k: v for k, v in config.items() if k != "logging"}
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    return digest[:10]
+
+
+def make_trial(params: dict, config: dict, sweep_name: str, sweep_dir: Path) -> Trial:
+    """Name a trial, give its W&B run a name and the sweep's group, and place its folder."""
+    tid = trial_id(config)
+    config = {**config, "name": f"{sweep_name}_{tid}",
+              "logging": {**config.get("logging", {})}}
+    config["logging"]["wandb_group"] = config["logging"].get("wandb_group") or sweep_name
+    config["logging"]["wandb_name"] = config["logging"].get("wandb_name") or \
+        f"{sweep_name}_{tid}"
+    config["logging"]["progress_bar"] = False
+    return Trial(tid, params, config, str(Path(sweep_dir) / "trials" / tid))
+
+
+class _TrialLog:
+    """Append-only log file of one trial (also records each time the trial body runs)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, message: str) -> None:
+        with self.path.open("a") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+
+def _set_threads() -> None:
+    threads = os.environ.get(THREADS_ENV)
+    if threads:
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+
+
+def _finish_wandb(metrics: dict) -> None:
+    """Put the trial's numbers in its W&B run's summary and close the run."""
+    try:
+        import wandb
+    except ImportError:  # pragma: no cover - logging.wandb=true already needs it
+        return
+    if wandb.run is not None:
+        wandb.run.summary.update(metrics)
+        wandb.finish()
+
+
+def failed_record(trial: dict, error: str) -> dict:
+    """The record of a trial that could not run (``error`` says why)."""
+    _TrialLog(Path(trial["run_dir"]) / "trial.log")(f"failed: {error}")
+    return {"trial_id": trial["trial_id"], "params": trial["params"],
+            "run_dir": trial["run_dir"], "status": "failed", "error": error, "metrics": {},
+            "seconds": 0.0}
+
+
+def run_trial(trial: dict, evaluation: dict) -> dict:
+    """Train and evaluate one trial (a :meth:`Trial.to_dict`); return its result record.
+
+    A user-facing error (bad data for these settings, a NaN loss) makes a ``failed``
+    record that names it, so one bad corner of the search does not stop the sweep.
+    """
+    from gpo_vae.config import config_from_dict
+    from gpo_vae.evaluation.report import EvaluationSettings, evaluate
+    from gpo_vae.sweep.metrics import trial_metrics
+    from gpo_vae.training.checkpoint import LAST
+    from gpo_vae.training.train import TrainingInterrupted, read_summary, train
+
+    run_dir = Path(trial["run_dir"])
+    log = _TrialLog(run_dir / "trial.log")
+    log(f"trial {trial['trial_id']} starts: {json.dumps(trial['params'], default=str)}")
+    _set_threads()
+    record = {"trial_id": trial["trial_id"], "params": trial["params"],
+              "run_dir": str(run_dir), "status": "failed", "error": None, "metrics": {}}
+    start = time.perf_counter()
+    try:
+        config = config_from_dict(trial["config"])
+        if (run_dir / "training_summary.json").is_file():
+            log("training already finished; reusing it")
+        else:
+            resume = (run_dir / "checkpoints" / LAST).is_file()
+            train(config, run_dir=run_dir, resume=resume, progress=False, log=log)
+        summary = read_summary(run_dir)
+        settings = EvaluationSettings(**{**evaluation, "split": "val"})
+        result = evaluate(run_dir, settings=settings, progress=False, log=log,
+                          out_dir=run_dir / EVALUATION_DIR)
+        record["metrics"] = trial_metrics(result.metrics, summary)
+        record["status"] = "ok"
+    except TrainingInterrupted:
+        raise
+    except GpoVaeError as exc:
+        record["error"] = str(exc)
+        log(f"failed: {exc}")
+    except Exception as exc:
+        # a bug, not bad input: keep the traceback in the trial's log, then re-raise so the
+        # sweep stops and redun does not cache the failure
+        log("crashed:\n" + traceback.format_exc())
+        _finish_wandb({"status": "crashed"})
+        raise exc
+    record["seconds"] = round(time.perf_counter() - start, 1)
+    log(f"trial {trial['trial_id']} {record['status']} in {record['seconds']} s")
+    if trial["config"].get("logging", {}).get("wandb"):
+        _finish_wandb({**record["metrics"], "status": record["status"]})
+    return record
+
+
+def evaluate_on_test(run_dir: str, evaluation: dict) -> dict:
+    """Score a chosen trial on the test split once, beside the baselines (written to
+    ``eval_test/`` in its folder); returns the evaluation's metrics."""
+    from gpo_vae.evaluation.report import EvaluationSettings, evaluate
+
+    _set_threads()
+    log = _TrialLog(Path(run_dir) / "trial.log")
+    settings = EvaluationSettings(**{**evaluation, "split": "test"})
+    return evaluate(run_dir, settings=settings, progress=False, log=log,
+                    out_dir=Path(run_dir) / TEST_DIR).metrics
