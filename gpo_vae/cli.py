@@ -107,14 +107,18 @@ def cmd_export_grn(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score a trained run on held-out cells beside baselines and the ceiling."""
     from gpo_vae.evaluation.grn_reference import parse_reference_argument, read_reference_specs
-    from gpo_vae.evaluation.report import EvaluationSettings, evaluate, format_table
+    from gpo_vae.evaluation.report import (
+        EvaluationSettings,
+        default_global_draws,
+        evaluate,
+        format_table,
+    )
 
     references = [parse_reference_argument(text) for text in args.reference_network]
     if args.reference_spec:
         references += read_reference_specs(args.reference_spec)
-    # 20 cells per draw of the global variables (100 draws at the default 2000 cells)
     settings = EvaluationSettings(split=args.split, n_samples=args.n_samples,
-                                  n_global=min(100, max(2, args.n_samples // 20)),
+                                  n_global=default_global_draws(args.n_samples),
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
     result = evaluate(args.run, settings=settings, references=references,
                       progress=not args.quiet)
@@ -139,7 +143,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(describe_plan(plan))
         print("dry run: nothing trained")
         return 0
-    summary = run_sweep(plan, redun_config_path=args.redun_config, quiet=args.quiet)
+    try:
+        summary = run_sweep(plan, redun_config_path=args.redun_config, quiet=args.quiet,
+                            retry_failed=args.retry_failed)
+    except KeyboardInterrupt:
+        error = GpoVaeError("sweep interrupted; finished trials are in redun's cache and an "
+                            "interrupted trial keeps its last checkpoint: run the same "
+                            "command again to resume")
+        error.exit_code = 130
+        raise error from None
     if summary["best"] is None:
         raise GpoVaeError(f"no trial of sweep {summary['name']} finished with "
                           f"{summary['metric']}; see {summary['results_csv']}")
@@ -173,6 +185,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         "--set training.max_epochs=5")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the sweep file and list the trials; train nothing")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="run trials that failed in an earlier run again (redun caches "
+                        "failures too; finished trials are reused)")
     parser.add_argument("--quiet", action="store_true", help="less output from redun")
 
 

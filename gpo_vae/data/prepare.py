@@ -240,6 +240,14 @@ def run_preparation(config: Config, *, progress: bool = True,
     return adata
 
 
+def prepared_key(cfg: DataConfig) -> str:
+    """The cache key of the prepared data: the data settings and the input files' bytes
+    (so a replaced input file is never mistaken for the old one)."""
+    return cache_mod.cache_key(
+        dataclasses.asdict(cfg), cache_mod.file_digest(cfg.path),
+        cache_mod.file_digest(cfg.summary_stats) if cfg.summary_stats else None)
+
+
 def prepare(config: Config | DataConfig, *, progress: bool = True,
             log: Callable[[str], None] = print, force: bool = False) -> PreparedData:
     """Prepare a screen, or load it from the cache when inputs and settings are unchanged."""
@@ -255,9 +263,7 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
             f"summary statistics file {cfg.summary_stats!r} does not exist; "
             "check data.summary_stats")
     settings = dataclasses.asdict(cfg)
-    key = cache_mod.cache_key(
-        settings, cache_mod.file_digest(cfg.path),
-        cache_mod.file_digest(cfg.summary_stats) if cfg.summary_stats else None)
+    key = prepared_key(cfg)
     data_path, manifest_path = cache_mod.cache_paths(default_cache_dir(config), key)
     manifest = None if force else cache_mod.read_manifest(manifest_path, data_path)
     if manifest is not None:

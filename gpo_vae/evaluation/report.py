@@ -45,6 +45,29 @@ class EvaluationSettings:
     grn_top_k: tuple[int, ...] = (50, 100, 500, 1000)
     seed: int = 0
 
+    def validate(self) -> EvaluationSettings:
+        """Check the settings before any work (one-line errors)."""
+        if self.split not in SPLIT_NAMES:
+            raise ConfigError(f"--split {self.split!r} is not a split; use one of "
+                              f"{', '.join(SPLIT_NAMES)}")
+        if self.n_samples < 2 or self.n_global < 2 or self.n_samples < self.n_global:
+            raise ConfigError(f"n_samples={self.n_samples} must be at least 2 and at least "
+                              f"the number of global draws (n_global={self.n_global})")
+        for name in ("iwelbo_particles", "min_test_cells", "ceiling_repeats",
+                     "linear_components"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
+        if self.linear_ridge < 0 or not 0 <= self.grn_threshold <= 1 or \
+                any(k < 1 for k in self.grn_top_k):
+            raise ConfigError("linear_ridge must be >= 0, grn_threshold between 0 and 1 and "
+                              "every grn_top_k at least 1")
+        return self
+
+
+def default_global_draws(n_samples: int) -> int:
+    """Draws of the global variables for ``n_samples`` cells: 20 cells per draw, 2 to 100."""
+    return min(100, max(2, n_samples // 20))
+
 
 @dataclass
 class EvaluationResult:
@@ -215,13 +238,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     from gpo_vae.export import learned_grn
     from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
 
-    s = settings or EvaluationSettings()
-    if s.split not in SPLIT_NAMES:
-        raise ConfigError(f"--split {s.split!r} is not a split; use one of "
-                          f"{', '.join(SPLIT_NAMES)}")
-    if s.n_samples < 2 or s.n_global < 2 or s.n_samples < s.n_global:
-        raise ConfigError("--n-samples must be at least 2 and at least the number of global "
-                          f"draws ({s.n_global})")
+    s = (settings or EvaluationSettings()).validate()
     start = time.perf_counter()
     run = Path(run)
     checkpoint = resolve_checkpoint(run)

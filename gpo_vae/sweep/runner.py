@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,11 +61,25 @@ def plan_sweep(spec: SweepSpec, *, controller: str = "local", executor: str = LO
             if trial.trial_id not in seen:  # random search can draw a set twice
                 seen.add(trial.trial_id)
                 trials.append(trial)
+        _check_trial_configs(trials)
     elif max_trials is not None and max_trials < 1:
         raise ConfigError(f"--max-trials={max_trials} must be at least 1")
     n = len(trials) or max_trials or spec.run_cap or 1
     workers = workers or max(1, min(n, os.cpu_count() or 1, 4))
     return SweepPlan(spec, trials, controller, executor, workers, max_trials)
+
+
+def _check_trial_configs(trials: list[Trial]) -> None:
+    """Every proposed combination must make a valid config (checked before any trial)."""
+    from gpo_vae.config import config_from_dict
+
+    for trial in trials:
+        try:
+            config_from_dict(trial.config)
+        except ConfigError as exc:
+            params = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+            raise ConfigError(f"trial {trial.trial_id} ({params}) has an invalid config: "
+                              f"{exc}") from None
 
 
 def _check_data(plan: SweepPlan) -> None:
@@ -168,39 +183,76 @@ def describe_plan(plan: SweepPlan) -> str:
     return "\n".join(lines)
 
 
-def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = None,
-              quiet: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Run a planned sweep through redun and return its summary (see
-    :func:`gpo_vae.sweep.results.write_sweep_report`)."""
+@contextmanager
+def _sweep_lock(folder: Path):
+    """One sweep at a time per folder: two would train the same trial folders at once."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "sweep.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another gpo-vae sweep is running in {folder.parent}; wait for "
+                              "it, or give this one another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _scheduler(config):
+    """redun's scheduler; a broken executor section is a one-line error, before any write."""
     from redun import Scheduler
 
+    try:
+        return Scheduler(config=config)
+    except Exception as exc:  # redun raises KeyError, ValueError, ExecutorError, ...
+        raise ConfigError(f"redun could not set up the executors ({type(exc).__name__}: "
+                          f"{exc}); fix the [executors.*] sections of --redun-config") from None
+
+
+def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = None,
+              quiet: bool = False, retry_failed: bool = False,
+              log: Callable[[str], None] = print) -> dict:
+    """Run a planned sweep through redun and return its summary (see
+    :func:`gpo_vae.sweep.results.write_sweep_report`). ``retry_failed`` runs trials
+    that failed before again (redun caches failed trials like finished ones)."""
     from gpo_vae.sweep import workflow
 
     _check_data(plan)
-    config = redun_config(plan, redun_config_path)
+    scheduler = _scheduler(redun_config(plan, redun_config_path))
     spec = plan.spec
     sweep = sweep_dict(spec)
     evaluation = dict(spec.evaluation)
     if plan.controller == "wandb":
-        from gpo_vae.sweep.wandb_controller import create_wandb_sweep, split_count
+        from gpo_vae.sweep.wandb_controller import (
+            check_wandb_server,
+            create_wandb_sweep,
+            split_count,
+        )
 
+        check_wandb_server()
         counts = split_count(spec, plan.max_trials or spec.run_cap, plan.workers)
-        sweep_id, project, entity = create_wandb_sweep(spec)
-        log(f"created W&B sweep {sweep_id} in project {project}")
-        expr = workflow.wandb_workflow(sweep_id, project, entity, counts, sweep, evaluation,
-                                       plan.executor)
-    else:
-        expr = workflow.sweep_workflow([t.to_dict() for t in plan.trials], sweep, evaluation,
-                                       plan.executor)
-    spec.output_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(spec.output_dir / "sweep.yaml", yaml.safe_dump(
-        {"sweep_file": str(spec.path), **spec.as_wandb(), "base_config": str(
-            spec.base_config_path), "trials": [t.to_dict() | {"config": None}
-                                               for t in plan.trials]}, sort_keys=False))
-    log(f"running {len(plan.trials) or 'W&B-proposed'} trials on executor {plan.executor} "
-        f"with {plan.workers} worker(s); redun database {spec.output_dir / REDUN_DIR}")
-    (spec.output_dir / REDUN_DIR).mkdir(parents=True, exist_ok=True)
-    scheduler = Scheduler(config=config)
-    scheduler.load(migrate=True)  # creates the database on the first run
-    with _trial_environment(plan.workers, quiet):
-        return scheduler.run(expr)
+    with _sweep_lock(spec.output_dir / REDUN_DIR):
+        if plan.controller == "wandb":
+            sweep_id, project, entity = create_wandb_sweep(spec)
+            log(f"W&B sweep {sweep_id} in project {project}")
+            expr = workflow.wandb_workflow(sweep_id, project, entity, counts, sweep,
+                                           evaluation, plan.executor)
+        else:
+            retry = time.strftime("%Y%m%d%H%M%S") if retry_failed else ""
+            expr = workflow.sweep_workflow([t.to_dict() for t in plan.trials], sweep,
+                                           evaluation, plan.executor, retry)
+        record = {"sweep_file": str(spec.path), **spec.as_wandb(),
+                  "base_config": str(spec.base_config_path),
+                  "trials": [{"trial_id": t.trial_id, "params": t.params,
+                              "run_dir": t.run_dir} for t in plan.trials]}
+        write_text_atomic(spec.output_dir / "sweep.yaml",
+                          yaml.safe_dump(record, sort_keys=False))
+        log(f"running {len(plan.trials) or 'W&B-proposed'} trials on executor "
+            f"{plan.executor} with {plan.workers} worker(s); redun database "
+            f"{spec.output_dir / REDUN_DIR}")
+        scheduler.load(migrate=True)  # creates the database on the first run
+        with _trial_environment(plan.workers, quiet):
+            return scheduler.run(expr)

@@ -30,7 +30,10 @@ def sample_value(p: Parameter, rng: np.random.Generator):
     if d == "constant":
         return b["value"]
     if d == "categorical":
-        index = rng.choice(len(b["values"]), p=b.get("probabilities"))
+        probs = b.get("probabilities")
+        if probs is not None:  # checked to sum to 1 within 1e-6; numpy wants it closer
+            probs = np.asarray(probs, dtype=float) / np.sum(probs)
+        index = rng.choice(len(b["values"]), p=probs)
         return b["values"][int(index)]
     if d == "int_uniform":
         return int(rng.integers(b["min"], b["max"], endpoint=True))
@@ -53,7 +56,9 @@ def sample_value(p: Parameter, rng: np.random.Generator):
     else:  # pragma: no cover - spec.parse_parameter rejects anything else
         raise ConfigError(f"unknown distribution {d!r}")
     if d.startswith("q_"):
-        value = _quantize(value, b.get("q", 1.0))
+        value = _quantize(value, b["q"])
+        if isinstance(b["q"], int):  # as W&B does: an integer step gives integers
+            return int(round(value))
     return float(value)
 
 

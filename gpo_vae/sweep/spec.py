@@ -49,13 +49,19 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "q_log_uniform_values": ("min", "max"),
     "inv_log_uniform": ("min", "max"),
     "inv_log_uniform_values": ("min", "max"),
-    "normal": ("mu", "sigma"),
-    "q_normal": ("mu", "sigma"),
-    "log_normal": ("mu", "sigma"),
-    "q_log_normal": ("mu", "sigma"),
+    "normal": (),
+    "q_normal": (),
+    "log_normal": (),
+    "q_log_normal": (),
     "beta": ("a", "b"),
     "q_beta": ("a", "b"),
 }
+# W&B's defaults for the optional bounds
+DEFAULT_BOUNDS = {"mu": 0.0, "sigma": 1.0, "q": 1}
+OPTIONAL_BOUNDS = {"normal": ("mu", "sigma"), "q_normal": ("mu", "sigma"),
+                   "log_normal": ("mu", "sigma"), "q_log_normal": ("mu", "sigma")}
+# the split decides which cells validate and test a trial: trials must share it
+FIXED_KEYS = ("data.split", "data.split_fractions", "data.seed", "data.path")
 PARAMETER_KEYS = {"distribution", "value", "values", "probabilities", "min", "max", "mu",
                   "sigma", "a", "b", "q"}
 VALUES_DISTRIBUTIONS = ("constant", "categorical")
@@ -158,6 +164,18 @@ def _flatten_parameters(raw: dict, path: Path, prefix: str = "") -> dict[str, di
     return flat
 
 
+def _yaml_number(value):
+    """PyYAML reads ``1e-5`` (no dot) as text; read such strings as the numbers meant."""
+    if isinstance(value, list):
+        return [_yaml_number(v) for v in value]
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _number(path: Path, key: str, name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise _fail(path, f"parameter {key!r}: {name}={value!r} must be a finite number")
@@ -191,7 +209,7 @@ def parse_parameter(key: str, spec: dict, path: Path) -> Parameter:
     if missing:
         raise _fail(path, f"parameter {key!r}: distribution {distribution} needs "
                     f"{' and '.join(needed)} (missing {missing[0]})")
-    allowed = set(needed) | {"distribution"}
+    allowed = set(needed) | set(OPTIONAL_BOUNDS.get(distribution, ())) | {"distribution"}
     if distribution.startswith("q_"):
         allowed.add("q")
     if distribution == "categorical":
@@ -200,7 +218,11 @@ def parse_parameter(key: str, spec: dict, path: Path) -> Parameter:
     if extra:
         raise _fail(path, f"parameter {key!r}: {extra[0]!r} does not belong to distribution "
                     f"{distribution} (it takes {', '.join(needed)})")
-    bounds = {b: spec[b] for b in spec if b != "distribution"}
+    bounds = {b: _yaml_number(spec[b]) for b in spec if b != "distribution"}
+    for b in OPTIONAL_BOUNDS.get(distribution, ()):
+        bounds.setdefault(b, DEFAULT_BOUNDS[b])
+    if distribution.startswith("q_"):
+        bounds.setdefault("q", DEFAULT_BOUNDS["q"])
     if distribution == "categorical":
         values = bounds["values"]
         if not isinstance(values, list) or not values:
@@ -213,7 +235,7 @@ def parse_parameter(key: str, spec: dict, path: Path) -> Parameter:
                 raise _fail(path, f"parameter {key!r}: probabilities must be one non-negative "
                             "number per value, summing to 1")
     elif distribution != "constant":
-        for b in needed + (("q",) if "q" in bounds else ()):
+        for b in bounds:
             _number(path, key, b, bounds[b])
         if "min" in bounds and bounds["min"] > bounds["max"]:
             raise _fail(path, f"parameter {key!r}: min={bounds['min']} is above "
@@ -228,6 +250,11 @@ def parse_parameter(key: str, spec: dict, path: Path) -> Parameter:
         for b in ("sigma", "a", "b", "q"):
             if b in bounds and bounds[b] <= 0:
                 raise _fail(path, f"parameter {key!r}: {b}={bounds[b]} must be positive")
+        if distribution in ("log_uniform", "q_log_uniform", "inv_log_uniform") and \
+                max(abs(bounds["min"]), abs(bounds["max"])) > 700:
+            raise _fail(path, f"parameter {key!r}: {distribution} takes its bounds as "
+                        "natural logarithms (min=-9.2 means 1e-4); for bounds in value space "
+                        f"use {distribution}_values")
     return Parameter(key, distribution, bounds)
 
 
@@ -247,6 +274,11 @@ def _check_keys(parameters: tuple[Parameter, ...], base: dict, path: Path) -> No
     from gpo_vae.sweep.search import representative_value
 
     for p in parameters:
+        if p.key in FIXED_KEYS:
+            raise _fail(path, f"parameter {p.key!r} cannot be swept: it changes which cells "
+                        "validate and test each trial, so trials would not be comparable "
+                        "(and one trial's test cells could train another); set it in the base "
+                        "config instead")
         section, _, name = p.key.partition(".")
         if not name or section not in base or not isinstance(base[section], dict):
             sections = [k for k, v in base.items() if isinstance(v, dict)]
@@ -264,18 +296,42 @@ def _check_keys(parameters: tuple[Parameter, ...], base: dict, path: Path) -> No
 
 
 def _evaluation_settings(raw, path: Path) -> dict:
-    from gpo_vae.evaluation.report import EvaluationSettings
+    """Check the trials' evaluation settings now, not after the first trial has trained."""
+    from gpo_vae.evaluation.report import EvaluationSettings, default_global_draws
 
     if raw is None:
-        return {}
+        raw = {}
     if not isinstance(raw, dict):
         raise _fail(path, "evaluation must be a mapping, e.g. {n_samples: 500}")
+    defaults = EvaluationSettings()
     known = {f.name for f in dataclasses.fields(EvaluationSettings)} - {"split"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise _fail(path, f"unknown evaluation setting {unknown[0]!r}; choose among "
                     f"{', '.join(sorted(known))} (trials are always scored on the val split)")
-    return dict(raw)
+    settings = {}
+    for name, value in raw.items():
+        default = getattr(defaults, name)
+        value = _yaml_number(value)
+        if isinstance(default, tuple):
+            ok = isinstance(value, list) and all(isinstance(v, int) for v in value)
+            value = list(value) if ok else value
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok:
+            kind = ("a list of integers" if isinstance(default, tuple) else
+                    "an integer" if isinstance(default, int) else "a number")
+            raise _fail(path, f"evaluation.{name}={value!r} must be {kind}")
+        settings[name] = value
+    if "n_samples" in settings and "n_global" not in settings:
+        settings["n_global"] = default_global_draws(settings["n_samples"])
+    try:
+        EvaluationSettings(**{**settings, "split": "val"}).validate()
+    except ConfigError as exc:
+        raise _fail(path, f"evaluation: {exc}") from None
+    return settings
 
 
 def load_sweep(path: str | os.PathLike, *, output_dir: str | os.PathLike | None = None,
@@ -303,8 +359,11 @@ def load_sweep(path: str | os.PathLike, *, output_dir: str | os.PathLike | None 
     if not isinstance(metric, dict) or not isinstance(metric.get("name"), str):
         raise _fail(path, "needs 'metric: {name: ..., goal: maximize|minimize}', e.g. "
                     "name: ate.model.pearson_top20")
+    extra = sorted(set(metric) - {"name", "goal", "target"})
+    if extra:
+        raise _fail(path, f"metric has unknown field {extra[0]!r}; it takes name and goal")
     goal = metric.get("goal", "minimize")  # W&B's default
-    if goal not in GOALS or set(metric) - {"name", "goal", "target"}:
+    if goal not in GOALS:
         raise _fail(path, f"metric.goal={goal!r}; choose maximize or minimize")
     try:
         check_metric_name(metric["name"])
@@ -331,12 +390,15 @@ def load_sweep(path: str | os.PathLike, *, output_dir: str | os.PathLike | None 
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise _fail(path, f"name={name!r} must be letters, digits, '-' or '_'")
     run_cap = raw.get("run_cap")
-    if run_cap is not None and (not isinstance(run_cap, int) or run_cap < 1):
+    if run_cap is not None and (not isinstance(run_cap, int) or isinstance(run_cap, bool)
+                                or run_cap < 1):
         raise _fail(path, f"run_cap={run_cap!r} must be a positive integer")
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise _fail(path, f"seed={seed!r} must be an integer")
     out = output_dir or raw.get("output_dir") or Path("results") / "sweeps" / name
+    if not isinstance(out, (str, Path)):
+        raise _fail(path, f"output_dir={out!r} must be a folder path")
     extra = {k: raw[k] for k in WANDB_KEYS
              if k in raw and k not in ("name", "method", "metric", "parameters")}
     return SweepSpec(path=path, name=name, method=method, metric_name=metric["name"],

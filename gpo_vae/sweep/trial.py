@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpo_vae.errors import GpoVaeError
+from gpo_vae.io import write_json_atomic
 
 THREADS_ENV = "GPO_VAE_TRIAL_THREADS"  # torch threads per trial, set by the sweep runner
 EVALUATION_DIR = "eval_val"
 TEST_DIR = "eval_test"
+DATA_MARKER = "trial_data.json"          # the prepared data's key the trial trained on
+SETTINGS_MARKER = "evaluation_settings.json"
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,8 @@ def make_trial(params: dict, config: dict, sweep_name: str, sweep_dir: Path) -> 
     tid = trial_id(config)
     config = {**config, "name": f"{sweep_name}_{tid}",
               "logging": {**config.get("logging", {})}}
-    config["logging"]["wandb_group"] = config["logging"].get("wandb_group") or sweep_name
-    config["logging"]["wandb_name"] = config["logging"].get("wandb_name") or \
-        f"{sweep_name}_{tid}"
+    config["logging"]["wandb_group"] = sweep_name
+    config["logging"]["wandb_name"] = f"{sweep_name}_{tid}"
     config["logging"]["progress_bar"] = False
     return Trial(tid, params, config, str(Path(sweep_dir) / "trials" / tid))
 
@@ -96,10 +98,37 @@ def failed_record(trial: dict, error: str) -> dict:
             "seconds": 0.0}
 
 
-def run_trial(trial: dict, evaluation: dict) -> dict:
+def _set_aside_if_stale(run_dir: Path, data_key: str | None) -> Path | None:
+    """A trial folder trained on other data (the input file was replaced) is renamed
+    ``<folder>.stale-N`` (kept, never deleted), so the trial trains afresh."""
+    marker = run_dir / DATA_MARKER
+    if data_key is None or not marker.is_file():
+        return None
+    if json.loads(marker.read_text()).get("data_key") == data_key:
+        return None
+    n = 1
+    while run_dir.with_name(f"{run_dir.name}.stale-{n}").exists():
+        n += 1
+    stale = run_dir.with_name(f"{run_dir.name}.stale-{n}")
+    run_dir.rename(stale)
+    return stale
+
+
+def _reusable_evaluation(out: Path, settings: dict) -> dict | None:
+    """A previous validation result of this trial, if made with the same settings."""
+    metrics, used = out / "metrics.json", out / SETTINGS_MARKER
+    if metrics.is_file() and used.is_file() and json.loads(used.read_text()) == settings:
+        return json.loads(metrics.read_text())
+    return None
+
+
+def run_trial(trial: dict, evaluation: dict, data_key: str | None = None) -> dict:
     """Train and evaluate one trial (a :meth:`Trial.to_dict`); return its result record.
 
-    A user-facing error (bad data for these settings, a NaN loss) makes a ``failed``
+    What the folder already holds is reused: a finished training (unless ``data_key``,
+    the prepared data's cache key, says the data changed), an interrupted one (resumed
+    from its last checkpoint), a validation result with the same settings. A
+    user-facing error (bad data for these settings, a NaN loss) makes a ``failed``
     record that names it, so one bad corner of the search does not stop the sweep.
     """
     from gpo_vae.config import config_from_dict
@@ -109,7 +138,10 @@ def run_trial(trial: dict, evaluation: dict) -> dict:
     from gpo_vae.training.train import TrainingInterrupted, read_summary, train
 
     run_dir = Path(trial["run_dir"])
+    stale = _set_aside_if_stale(run_dir, data_key)
     log = _TrialLog(run_dir / "trial.log")
+    if stale is not None:
+        log(f"the input data changed since this trial trained; its old folder is now {stale}")
     log(f"trial {trial['trial_id']} starts: {json.dumps(trial['params'], default=str)}")
     _set_threads()
     record = {"trial_id": trial["trial_id"], "params": trial["params"],
@@ -121,12 +153,20 @@ def run_trial(trial: dict, evaluation: dict) -> dict:
             log("training already finished; reusing it")
         else:
             resume = (run_dir / "checkpoints" / LAST).is_file()
+            if data_key is not None:
+                write_json_atomic(run_dir / DATA_MARKER, {"data_key": data_key})
             train(config, run_dir=run_dir, resume=resume, progress=False, log=log)
         summary = read_summary(run_dir)
-        settings = EvaluationSettings(**{**evaluation, "split": "val"})
-        result = evaluate(run_dir, settings=settings, progress=False, log=log,
-                          out_dir=run_dir / EVALUATION_DIR)
-        record["metrics"] = trial_metrics(result.metrics, summary)
+        settings = {**evaluation, "split": "val"}
+        out = run_dir / EVALUATION_DIR
+        metrics = _reusable_evaluation(out, settings)
+        if metrics is None:
+            metrics = evaluate(run_dir, settings=EvaluationSettings(**settings),
+                               progress=False, log=log, out_dir=out).metrics
+            write_json_atomic(out / SETTINGS_MARKER, settings)
+        else:
+            log("validation result with these settings already there; reusing it")
+        record["metrics"] = trial_metrics(metrics, summary)
         record["status"] = "ok"
     except TrainingInterrupted:
         raise

@@ -7,10 +7,16 @@ training, validation scoring) whose numbers go back to the server in the run's s
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import warnings
 
 from gpo_vae.errors import ConfigError
+from gpo_vae.io import write_json_atomic
 from gpo_vae.sweep.spec import SweepSpec, trial_config_dict
+
+SWEEP_ID_FILE = "wandb_sweep.json"
 
 
 def _wandb():
@@ -31,18 +37,30 @@ def check_wandb_server() -> None:
 
 
 def create_wandb_sweep(spec: SweepSpec) -> tuple[str, str, str | None]:
-    """Create the sweep on the W&B server; returns (sweep id, project, entity)."""
+    """Create the sweep on the W&B server, or continue the one an earlier run of the same
+    sweep file created (its id is kept in ``<sweep>/wandb_sweep.json``); returns
+    (sweep id, project, entity)."""
     check_wandb_server()
     wandb = _wandb()
     project = spec.wandb_extra.get("project") or spec.base_config["logging"]["wandb_project"]
     entity = spec.wandb_extra.get("entity")
+    config = spec.as_wandb()
+    fingerprint = hashlib.sha1(json.dumps([config, project, entity], sort_keys=True,
+                                          default=str).encode()).hexdigest()
+    saved = spec.output_dir / SWEEP_ID_FILE
+    if saved.is_file():
+        previous = json.loads(saved.read_text())
+        if previous.get("fingerprint") == fingerprint:
+            return previous["sweep_id"], project, entity
     try:
-        sweep_id = wandb.sweep(spec.as_wandb(), project=project, entity=entity)
+        sweep_id = wandb.sweep(config, project=project, entity=entity)
     except Exception as exc:  # wandb raises many kinds (UsageError, CommError, HTTP errors)
         message = " ".join(str(exc).split())[:200]
         raise ConfigError(f"could not create a W&B sweep ({message}); run wandb login (and "
                           "set WANDB_BASE_URL for a local server), or use --controller local") \
             from None
+    write_json_atomic(saved, {"sweep_id": sweep_id, "project": project, "entity": entity,
+                              "fingerprint": fingerprint})
     return sweep_id, project, entity
 
 
@@ -80,11 +98,17 @@ def run_agent(sweep_id: str, project: str | None, entity: str | None, count: int
 
     wandb = _wandb()
     records: list[dict] = []
+    # the agent's run is the one the trial's WandbLogger should log to: that is the point
+    warnings.filterwarnings("ignore", message=".*wandb run already in progress.*")
 
     def one_trial():
+        from gpo_vae.config import config_from_dict
+        from gpo_vae.data.prepare import prepared_key
+
         run = wandb.init()
         trial = trial_from_run(dict(run.config), sweep)
-        records.append(run_trial(trial.to_dict(), evaluation))
+        data_key = prepared_key(config_from_dict(trial.config).data)
+        records.append(run_trial(trial.to_dict(), evaluation, data_key=data_key))
 
     wandb.agent(sweep_id, function=one_trial, project=project, entity=entity, count=count)
     return records

@@ -33,25 +33,31 @@ def prepare_data(config: dict) -> dict:
     from gpo_vae.data.prepare import default_cache_dir, prepare
     from gpo_vae.errors import GpoVaeError
 
-    cfg = config_from_dict(config)
     try:
+        cfg = config_from_dict(config)
         result = prepare(cfg, progress=False, log=lambda message: None)
     except GpoVaeError as exc:
         return {"error": f"preparing the data failed: {exc}"}
-    _, manifest = cache_mod.cache_paths(default_cache_dir(cfg), result.manifest["key"])
-    return {"manifest": File(str(manifest))}
+    key = result.manifest["key"]
+    _, manifest = cache_mod.cache_paths(default_cache_dir(cfg), key)
+    return {"manifest": File(str(manifest)), "key": key}
 
 
 @task()
-def run_trial(trial: dict, evaluation: dict, prepared: dict) -> dict:
-    """Train and validate one trial (see :func:`gpo_vae.sweep.trial.run_trial`)."""
+def run_trial(trial: dict, evaluation: dict, prepared: dict, retry: str = "") -> dict:
+    """Train and validate one trial (see :func:`gpo_vae.sweep.trial.run_trial`).
+    ``retry`` only changes the cache key: ``--retry-failed`` runs every trial's task again
+    (finished ones reuse their folders in seconds; failed ones try again)."""
     if "error" in prepared:
         return trial_mod.failed_record(trial, prepared["error"])
-    record = trial_mod.run_trial(trial, evaluation)
-    metrics_file = Path(record["run_dir"]) / trial_mod.EVALUATION_DIR / "metrics.json"
+    record = trial_mod.run_trial(trial, evaluation, data_key=prepared["key"])
     if record["status"] == "ok":
-        record["metrics_file"] = File(str(metrics_file))
+        record["metrics_file"] = File(str(_validation_file(record["run_dir"])))
     return record
+
+
+def _validation_file(run_dir: str) -> Path:
+    return Path(run_dir) / trial_mod.EVALUATION_DIR / "metrics.json"
 
 
 @task()
@@ -79,12 +85,13 @@ def finish(records: list, sweep: dict, evaluation: dict, executor: str):
     test = None
     if best is not None:
         test = evaluate_on_test.options(executor=executor)(
-            best["run_dir"], evaluation, best["metrics_file"])
+            best["run_dir"], evaluation, File(str(_validation_file(best["run_dir"]))))
     return write_report(records, sweep, test)
 
 
 @task(cache=False)
-def sweep_workflow(trials: list, sweep: dict, evaluation: dict, executor: str):
+def sweep_workflow(trials: list, sweep: dict, evaluation: dict, executor: str,
+                   retry: str = ""):
     """Every trial (grouped behind the preparation of its data), then :func:`finish`."""
     from gpo_vae.sweep.trial import trial_id
 
@@ -96,29 +103,38 @@ def sweep_workflow(trials: list, sweep: dict, evaluation: dict, executor: str):
         if data_key not in prepared:
             prepared[data_key] = prepare_data.options(executor=executor)(trial["config"])
         records.append(run_trial.options(executor=executor)(
-            trial, evaluation, prepared[data_key]))
+            trial, evaluation, prepared[data_key], retry))
     return finish(records, sweep, evaluation, executor)
 
 
+@task(cache=False)
 def wandb_agent(sweep_id: str, project: str | None, entity: str | None, count: int | None,
-                sweep: dict, evaluation: dict) -> list:
-    """Run a W&B agent: the server proposes parameters, each becomes a trial here."""
+                sweep: dict, evaluation: dict, prepared: dict) -> list:
+    """Run a W&B agent: the server proposes parameters, each becomes a trial here (not
+    cached by redun, since the server decides what runs; trial folders are still reused)."""
     from gpo_vae.sweep.wandb_controller import run_agent
 
+    if "error" in prepared:
+        raise_prepare_error(prepared["error"])
     return run_agent(sweep_id, project, entity, count, sweep, evaluation)
 
 
-wandb_agent_task = task(cache=False, name="wandb_agent")(wandb_agent)
+def raise_prepare_error(message: str) -> None:
+    from gpo_vae.errors import InputDataError
+
+    raise InputDataError(message)
 
 
 @task(cache=False)
 def wandb_workflow(sweep_id: str, project: str | None, entity: str | None, counts: list,
                    sweep: dict, evaluation: dict, executor: str):
-    """One W&B agent per worker; their trials are reported like local ones."""
+    """Prepare the base data once, then one W&B agent per worker; their trials are
+    reported like local ones."""
     from redun.functools import flatten
 
-    agents = [wandb_agent_task.options(executor=executor)(
-        sweep_id, project, entity, count, sweep, evaluation) for count in counts]
+    prepared = prepare_data.options(executor=executor)(sweep["base_config"])
+    agents = [wandb_agent.options(executor=executor)(
+        sweep_id, project, entity, count, sweep, evaluation, prepared) for count in counts]
     return finish(flatten(agents), sweep, evaluation, executor)
 
 

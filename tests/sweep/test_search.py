@@ -83,3 +83,37 @@ def test_categorical_probabilities_are_respected(tmp_path):
     rng = np.random.default_rng(2)
     draws = [sample_value(p, rng) for _ in range(2000)]
     assert 0.86 < draws.count(4) / len(draws) < 0.94
+
+
+def test_integer_steps_give_integers_and_near_one_probabilities_work(tmp_path):
+    rng = np.random.default_rng(3)
+    q = parse_parameter("model.n_latent", {"distribution": "q_uniform", "min": 2, "max": 9},
+                        tmp_path / "s.yaml")
+    assert all(isinstance(sample_value(q, rng), int) for _ in range(20))
+    p = parse_parameter("model.n_latent", {"values": [4, 8],
+                                           "probabilities": [0.3333333, 0.6666666]},
+                        tmp_path / "s.yaml")
+    assert {sample_value(p, rng) for _ in range(50)} == {4, 8}
+
+
+@pytest.mark.parametrize(("spec", "log_median"), [
+    ({"distribution": "log_uniform", "min": 0, "max": 4}, 2.0),
+    ({"distribution": "inv_log_uniform", "min": 0, "max": 4}, -2.0),
+    ({"distribution": "inv_log_uniform_values", "min": 1, "max": math.e ** 4}, 2.0),
+])
+def test_log_scale_distributions_are_uniform_in_log_space(tmp_path, spec, log_median):
+    p = parse_parameter("loss.beta", spec, tmp_path / "s.yaml")
+    rng = np.random.default_rng(4)
+    logs = np.log([sample_value(p, rng) for _ in range(4000)])
+    assert abs(np.median(logs) - log_median) < 0.15
+    assert abs(np.mean(logs < log_median) - 0.5) < 0.03  # symmetric in log space
+
+
+def test_every_planned_trial_is_checked_before_any_runs(tmp_path, base_config):
+    from gpo_vae.sweep import plan_sweep
+
+    spec = _spec(tmp_path, base_config, method="random", parameters={
+        "training.lr": {"distribution": "uniform", "min": -0.01, "max": 0.01}})
+    with pytest.raises(ConfigError, match=r"trial \w+ \(training.lr=-?[\d.e-]+\) has an "
+                                          r"invalid config: training.lr=.* must be positive"):
+        plan_sweep(spec, max_trials=20)

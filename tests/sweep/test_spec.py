@@ -47,8 +47,21 @@ def test_distributions_are_inferred_as_wandb_does(tmp_path, base_config):
     ({"method": "random", "parameters": {"loss.beta": {"distribution": "gaussian", "mu": 0,
                                                        "sigma": 1}}},
      "unknown distribution 'gaussian'"),
-    ({"method": "random", "parameters": {"loss.beta": {"distribution": "normal", "mu": 0}}},
-     "needs mu and sigma (missing sigma)"),
+    ({"method": "random", "parameters": {"loss.beta": {"distribution": "beta", "a": 2}}},
+     "needs a and b (missing b)"),
+    ({"method": "random", "parameters": {"loss.beta": {"distribution": "log_uniform",
+                                                       "min": 1, "max": 1000}}},
+     "takes its bounds as natural logarithms"),
+    ({"parameters": {"data.split": {"values": ["cells", "perturbations"]}}},
+     "'data.split' cannot be swept"),
+    ({"parameters": {"data.seed": {"values": [0, 1]}}}, "'data.seed' cannot be swept"),
+    ({"evaluation": {"n_samples": "many"}}, "evaluation.n_samples='many' must be an integer"),
+    ({"evaluation": {"n_samples": 50, "n_global": 100}},
+     "evaluation: n_samples=50 must be at least 2 and at least the number of global draws"),
+    ({"evaluation": {"grn_top_k": 5}}, "must be a list of integers"),
+    ({"run_cap": True}, "run_cap=True must be a positive integer"),
+    ({"metric": {"name": "iwelbo_val", "goal": "maximize", "summary": "max"}},
+     "metric has unknown field 'summary'"),
     ({"method": "random", "parameters": {"loss.beta": {"distribution": "uniform", "min": 1,
                                                        "max": 0}}}, "min=1 is above max=0"),
     ({"method": "random", "parameters": {"loss.beta": {"distribution": "log_uniform_values",
@@ -61,7 +74,7 @@ def test_distributions_are_inferred_as_wandb_does(tmp_path, base_config):
      "probabilities must be one non-negative number per value, summing to 1"),
     ({"method": "random", "parameters": {"model.n_latent": {"distribution": "uniform",
                                                             "min": 2.5, "max": 8.5}}},
-     "model.n_latent=" ),
+     "must be an integer"),
     ({"parameters": {"loss.beta": {"values": []}}}, "values must be a non-empty list"),
     ({"parameters": {"loss.beta": {"values": [-1]}}}, "loss.beta=-1.0 must be >= 0"),
     ({"parameters": {"loss.beta": {"distribution": "uniform", "min": 0, "max": 1}}},
@@ -103,3 +116,25 @@ def test_set_overrides_reach_the_base_config(tmp_path, base_config):
     spec = load_sweep(write_sweep(tmp_path / "s.yaml", base_config, tmp_path / "out"),
                       overrides=["training.max_steps=3"])
     assert spec.base_config["training"]["max_steps"] == 3
+
+
+def test_wandb_conveniences_are_accepted(tmp_path, base_config):
+    """W&B's defaults (normal without bounds), YAML's 1e-5-as-text, evaluation defaults."""
+    spec = _load(tmp_path, base_config, method="random", evaluation={"n_samples": 60},
+                 parameters={"loss.beta": {"distribution": "normal"},
+                             "training.lr": {"values": ["1e-3", "1e-2"]},
+                             "model.n_latent": {"distribution": "q_uniform", "min": 2,
+                                                "max": 9}})
+    beta, lr, latent = spec.parameters
+    assert beta.bounds == {"mu": 0.0, "sigma": 1.0}
+    assert lr.values == [1e-3, 1e-2]
+    assert latent.bounds["q"] == 1
+    assert spec.evaluation == {"n_samples": 60, "n_global": 3}
+
+
+def test_output_dir_must_be_a_path(tmp_path, base_config):
+    path = write_sweep(tmp_path / "s.yaml", base_config, tmp_path / "out")
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**raw, "output_dir": 5}))
+    with pytest.raises(ConfigError, match="output_dir=5 must be a folder path"):
+        load_sweep(path)

@@ -87,3 +87,69 @@ def test_agents_share_the_trial_cap(base_config):
     assert split_count(spec, 5, 2) == [3, 2]
     assert split_count(spec, 1, 4) == [1]
     assert split_count(spec, None, 2) == [None, None]  # grid: the server ends it
+
+
+def test_an_interrupted_trial_resumes_from_its_last_checkpoint(base_config, tmp_path):
+    from gpo_vae.config import config_from_dict
+    from gpo_vae.training.train import train
+
+    spec = _base(base_config)
+    config = spec.trial_config({})
+    trial = make_trial({}, config, "s", tmp_path)
+    run_dir = tmp_path / "trials" / trial.trial_id
+    early = config_from_dict({**trial.config, "training": {**trial.config["training"],
+                                                           "max_steps": 3}})
+    train(early, run_dir=run_dir, progress=False, log=lambda m: None)
+    (run_dir / "training_summary.json").unlink()  # as if stopped before the end
+    record = run_trial(trial.to_dict(), EVALUATION)
+    assert record["status"] == "ok", record["error"]
+    assert "resuming from" in (run_dir / "trial.log").read_text()
+    assert record["metrics"]["train.steps"] == config["training"]["max_steps"]
+
+
+def test_a_trial_trained_on_replaced_data_is_set_aside(tmp_path):
+    run_dir = tmp_path / "trials" / "abc"
+    run_dir.mkdir(parents=True)
+    (run_dir / trial_mod.DATA_MARKER).write_text('{"data_key": "old"}')
+    assert trial_mod._set_aside_if_stale(run_dir, "old") is None and run_dir.exists()
+    stale = trial_mod._set_aside_if_stale(run_dir, "new")
+    assert stale == tmp_path / "trials" / "abc.stale-1" and stale.is_dir()
+    assert not run_dir.exists()
+
+
+def test_a_validation_result_is_reused_only_with_the_same_settings(tmp_path):
+    out = tmp_path / "eval_val"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"iwelbo_val": -3.0}')
+    (out / trial_mod.SETTINGS_MARKER).write_text('{"n_samples": 40, "split": "val"}')
+    assert trial_mod._reusable_evaluation(out, {"n_samples": 40, "split": "val"}) == \
+        {"iwelbo_val": -3.0}
+    assert trial_mod._reusable_evaluation(out, {"n_samples": 80, "split": "val"}) is None
+
+
+def test_a_wandb_agent_turns_proposals_into_trials(base_config, tmp_path, monkeypatch):
+    """The W&B controller path without a server: the agent and the proposal are stood in
+    for, everything after (W&B run, training, validation, the record) is real."""
+    wandb = pytest.importorskip("wandb")
+    from gpo_vae.sweep.results import best_record
+    from gpo_vae.sweep.wandb_controller import run_agent
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    spec = _base(base_config)
+    proposals = iter([{"loss.gloss_coeff": 2}])
+    real_init = wandb.init
+    monkeypatch.setattr(wandb, "init", lambda **kw: real_init(config=next(proposals),
+                                                              dir=str(tmp_path)))
+
+    def agent(sweep_id, function, project=None, entity=None, count=None):
+        assert sweep_id == "abc123" and count == 1
+        function()
+
+    monkeypatch.setattr(wandb, "agent", agent)
+    sweep = {"name": "wb", "output_dir": str(tmp_path), "base_config": spec.base_config}
+    records = run_agent("abc123", "proj", None, 1, sweep, EVALUATION)
+    assert [r["status"] for r in records] == ["ok"], records
+    assert records[0]["params"] == {"loss.gloss_coeff": 2}
+    assert best_record(records, "ate.model.pearson_top20", True) is records[0]
+    assert wandb.run is None  # the trial closed its W&B run

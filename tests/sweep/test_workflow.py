@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from sweep_files import write_sweep
 
 from gpo_vae.cli import main
@@ -42,6 +43,9 @@ def test_two_trial_grid_sweep_runs_reports_and_reuses_the_cache(base_config, tmp
     for run_dir in table["run_dir"]:
         assert (Path(run_dir) / "eval_val" / "metrics.json").is_file()
     assert _body_runs(out) == 2
+    recorded = yaml.safe_load((out / "sweep.yaml").read_text())
+    assert recorded["method"] == "grid" and len(recorded["trials"]) == 2
+    assert {t["trial_id"] for t in recorded["trials"]} == set(table["trial_id"])
 
     # second run: every trial comes from redun's cache, the table is written again
     (out / "sweep_results.csv").unlink()
