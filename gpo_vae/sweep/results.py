@@ -47,7 +47,8 @@ def results_table(records: list[dict], metric: str, maximize: bool) -> pd.DataFr
         row.update({"seconds": r.get("seconds"), "error": r.get("error"),
                     "run_dir": r["run_dir"]})
         rows.append(row)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=None if rows else
+                         ["trial_id", "status", metric, "seconds", "error", "run_dir"])
     table = table.sort_values(metric, ascending=not maximize, na_position="last",
                               kind="stable").reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))

@@ -1,7 +1,8 @@
 """``gpo-vae sweep``: check a sweep file, propose trials, run them through redun.
 
-Everything that can be wrong with the sweep (file, keys, distributions, the metric, the
-executor, the data path, the W&B login) is checked before the first trial starts.
+Everything that can be wrong with the sweep (file, keys, distributions, every planned
+trial's config, the metric, the executor, the data path, W&B's offline mode) is checked
+before the first trial starts or anything is written.
 """
 
 from __future__ import annotations
