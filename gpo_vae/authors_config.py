@@ -96,6 +96,8 @@ def translate_authors_config(values: dict) -> dict:
             raise ConfigError(f"unknown key {key!r} in an authors'-format config; remove it "
                               "or use our nested sections (see demo/gpo_vae_demo.yaml)")
     _consistent_flags(values, out)
+    # their files describe their model: the authors' variant, unless a dotted key says
+    out.setdefault("model.variant", "authors")
     return out
 
 

@@ -89,6 +89,10 @@ class DataConfig:
 class ModelConfig:
     """The generative model (defaults: the authors' RPE1 run)."""
 
+    # anchored: GPO-VAE whose decoded effects are anchored to the training cells
+    # pseudobulk shifts (learns effects on CPU budgets; the default). authors: the
+    # published objective and architecture, as the authors' code computes them.
+    variant: Literal["anchored", "authors"] = "anchored"
     n_latent: int = 200                # L, size of z_basal (sum mode: must equal T)
     mask_prior: float = 0.3            # Bernoulli prior probability of a GRN edge
     mask_mode: Literal["logits", "probs"] = "logits"  # what the GRN alignment propagates
@@ -97,6 +101,10 @@ class ModelConfig:
     decoder_n_layers: int = 1
     decoder_n_hidden: int = 400
     latent_mode: Literal["concat", "sum"] = "concat"
+    # how predictions treat the global variables M, E, E_qc: at their posterior mean
+    # (M = q(M) probabilities, E = its mean) or sampled; None = the variant's default
+    # (anchored: mean, authors: sample)
+    predict_globals: Literal["mean", "sample"] | None = None
 
     def validate(self) -> None:
         if not 0 < self.mask_prior < 1:
@@ -109,7 +117,9 @@ class ModelConfig:
 class GuideConfig:
     """The variational distributions (the inference network)."""
 
-    encoder: Literal["correlated", "mean_field"] = "correlated"
+    # q(z_basal | x) ("mean_field") or q(z_basal | x, D(M*E), q E_qc) ("correlated");
+    # None = the variant's default (anchored: mean_field, authors: correlated)
+    encoder: Literal["correlated", "mean_field"] | None = None
     basal_encoder_n_layers: int = 1
     basal_encoder_n_hidden: int = 400
     embedding_encoder_n_layers: int = 4
@@ -119,6 +129,10 @@ class GuideConfig:
     prior_network: str | None = None   # file of (regulator, target) gene pairs
     prior_network_init: float = 0.9    # initial q(M) probability of a listed edge
     temperature: float = 1.0           # Gumbel-softmax temperature of q(M)
+    # how training draws M for the latent offset: hard straight-through Gumbel samples
+    # (the authors'), or M at its q(M) probabilities ("expected": less noise in the
+    # offsets, and the same M that posterior-mean predictions use)
+    mask_sampling: Literal["hard", "expected"] = "hard"
 
     def validate(self) -> None:
         _positive("guide", basal_encoder_n_layers=self.basal_encoder_n_layers,
@@ -141,14 +155,27 @@ class LossConfig:
     fc_criteria: float = 0.5           # deltaX threshold of the GRN alignment
     gloss_coeff: float = 100.0         # GRN-alignment weight
     penalty_coeff: float = 10.0        # sparsity weight
+    # pseudobulk consistency: each perturbation's decoded mean shift should match the
+    # pseudobulk shift of its training cells; None = the variant's default (anchored 10,
+    # authors 0). Up to pseudobulk_perturbations of the batch's perturbations per step,
+    # each decoded on pseudobulk_cells of the batch's z_basal samples.
+    pseudobulk_coeff: float | None = None
+    pseudobulk_perturbations: int = 64
+    pseudobulk_cells: int = 8
+    # which z_basal draws the term decodes: the batch's posterior draws, or the N(0, I)
+    # prior that predictions use
+    pseudobulk_basal: Literal["batch", "prior"] = "batch"
 
     def validate(self) -> None:
+        if self.pseudobulk_perturbations < 1 or self.pseudobulk_cells < 1:
+            raise ConfigError("loss.pseudobulk_perturbations and loss.pseudobulk_cells must "
+                              "be at least 1")
         if self.alpha is not None and not 0 <= self.alpha <= 1:
             raise ConfigError(f"loss.alpha={self.alpha} must be between 0 and 1 (or empty)")
         if self.hop < 0:
             raise ConfigError(f"loss.hop={self.hop} must be >= 0")
-        for key in ("beta", "gloss_coeff", "penalty_coeff"):
-            if getattr(self, key) < 0:
+        for key in ("beta", "gloss_coeff", "penalty_coeff", "pseudobulk_coeff"):
+            if (getattr(self, key) or 0) < 0:
                 raise ConfigError(f"loss.{key}={getattr(self, key)} must be >= 0")
 
 
@@ -167,8 +194,20 @@ class TrainingConfig:
     devices: int | list[int] | str = "auto"
     seed: int = 0
     log_every_n_steps: int = 10
+    # learning diagnostics (validation ATE Pearson beside the per-perturbation mean, mean
+    # |E|, KL of q(E) from its prior, share of z_basal explained by the label) every N
+    # epochs; 0 turns them off
+    diagnostics_every_n_epochs: int = 5
+    # which checkpoint is best.ckpt: lowest validation loss, or highest validation ATE
+    # Pearson top-20 (needs diagnostics)
+    checkpoint_monitor: Literal["val_loss", "val_ate"] = "val_loss"
 
     def validate(self) -> None:
+        if self.diagnostics_every_n_epochs < 0:
+            raise ConfigError("training.diagnostics_every_n_epochs must be >= 0 (0 = off)")
+        if self.checkpoint_monitor == "val_ate" and self.diagnostics_every_n_epochs == 0:
+            raise ConfigError("training.checkpoint_monitor=val_ate needs the diagnostics; set "
+                              "training.diagnostics_every_n_epochs to 1 or more")
         _positive("training", max_epochs=self.max_epochs, lr=self.lr,
                   n_particles=self.n_particles, log_every_n_steps=self.log_every_n_steps)
         if self.mask_lr is not None and self.mask_lr <= 0:
@@ -213,7 +252,18 @@ class Config:
     def validate(self) -> Config:
         for section in (self.data, self.model, self.guide, self.loss, self.training):
             section.validate()
+        self._variant_defaults()
         return self
+
+    def _variant_defaults(self) -> None:
+        """Fill the settings left empty with the model variant's choice."""
+        authors = self.model.variant == "authors"
+        if self.guide.encoder is None:
+            self.guide.encoder = "correlated" if authors else "mean_field"
+        if self.loss.pseudobulk_coeff is None:
+            self.loss.pseudobulk_coeff = 0.0 if authors else 10.0
+        if self.model.predict_globals is None:
+            self.model.predict_globals = "sample" if authors else "mean"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

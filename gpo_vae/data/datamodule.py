@@ -73,6 +73,13 @@ class PerturbationDataModule(L.LightningDataModule):
     def log1p_std(self) -> np.ndarray:
         return self.adata.var["train_log1p_std"].to_numpy()
 
+    def train_pseudobulk_shifts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per treatment row, the training cells' pseudobulk shift from training controls
+        and the number of cells behind it (:func:`treatment_pseudobulk_shifts`)."""
+        from gpo_vae.data.pseudobulk import treatment_pseudobulk_shifts
+
+        return treatment_pseudobulk_shifts(self.adata, "train")
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
         cfg = self.config.data

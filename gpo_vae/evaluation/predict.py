@@ -1,7 +1,8 @@
 """Predictions of a trained model: ATEs and sampled cells.
 
 Cells are drawn from the generative model with the global variables (M, E, E_qc) from
-the guide, z_basal from its N(0, I) prior, a good-quality cell (q = 0) and library size
+the guide (at their posterior mean, or sampled: ``model.predict_globals``), z_basal from
+its N(0, I) prior, a good-quality cell (q = 0) and library size
 1e4; counts are negative binomial. Model ATEs use the same "perturbseq" transform as the
 data ATEs. For ATEs, control and perturbed cells share each draw of the globals, of z_basal and of
 the over-dispersion noise (common random numbers), so their difference carries less
@@ -49,6 +50,13 @@ def _sample_counts(module, sample, z_basal: torch.Tensor, offset: torch.Tensor,
     return torch.poisson(library_size * proportions * gamma / theta)
 
 
+def _globals_mode(module, how: str | None) -> str:
+    how = how or getattr(module.config.model, "predict_globals", None) or "sample"
+    if how not in ("mean", "sample"):
+        raise ValueError(f"globals must be 'mean' or 'sample', not {how!r}")
+    return how
+
+
 def _transform(counts: torch.Tensor) -> torch.Tensor:
     total = counts.sum(-1, keepdim=True).clamp_min(1.0)
     return torch.log2(1.0 + TARGET_SUM * counts / total)
@@ -57,11 +65,14 @@ def _transform(counts: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int = 1000,
                n_global: int = 20, library_size: float = TARGET_SUM, seed: int = 0,
-               max_elements: int = 20_000_000, progress: bool = False
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+               max_elements: int = 20_000_000, progress: bool = False,
+               globals_: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Model ATEs (conditions x genes) for the dosage rows ``dosages`` (C x T), and their
-    Monte Carlo standard errors from the spread between the ``n_global`` draws of the
-    global variables (each with ``n_samples / n_global`` cells)."""
+    Monte Carlo standard errors from the spread between the ``n_global`` draws (of the
+    global variables, when sampled, and of z_basal; each with ``n_samples / n_global``
+    cells). ``globals_`` is ``mean`` or ``sample`` (default: the run's
+    ``model.predict_globals``)."""
+    how = _globals_mode(module, globals_)
     device = next(module.parameters()).device
     per_draw = max(1, n_samples // n_global)
     n_genes = module.data_info.n_genes
@@ -71,7 +82,7 @@ def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int 
     total_sq = torch.zeros_like(total)
     with _seeded(seed):
         for _ in tqdm(range(n_global), desc="model ATEs", disable=not progress):
-            sample = module.guide.sample_globals(1)
+            sample = module.guide.globals_for_prediction(how)
             z = torch.randn((1, per_draw, module.model.n_latent), device=device)
             zero = z.new_zeros((1, 1, module.model.n_treatments))
             theta = module.model.inverse_dispersion
@@ -97,10 +108,12 @@ def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int 
 
 @torch.no_grad()
 def sample_cells(module, dosages: np.ndarray, *, library_size: float = TARGET_SUM,
-                 cells_per_draw: int = 256, seed: int = 0, progress: bool = False
-                 ) -> sp.csr_matrix:
+                 cells_per_draw: int = 256, seed: int = 0, progress: bool = False,
+                 globals_: str | None = None) -> sp.csr_matrix:
     """Sampled counts (cells x genes, sparse) for one cell per dosage row (N x T); each
-    block of ``cells_per_draw`` cells shares one draw of the global variables."""
+    block of ``cells_per_draw`` cells shares one draw of the global variables (or their
+    posterior mean; ``globals_`` as in :func:`model_ates`)."""
+    how = _globals_mode(module, globals_)
     device = next(module.parameters()).device
     d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
     blocks = []
@@ -108,7 +121,7 @@ def sample_cells(module, dosages: np.ndarray, *, library_size: float = TARGET_SU
         starts = range(0, d.shape[0], cells_per_draw)
         for start in tqdm(starts, desc="sampling cells", disable=not progress):
             rows = d[start:start + cells_per_draw]
-            sample = module.guide.sample_globals(1)
+            sample = module.guide.globals_for_prediction(how)
             z = torch.randn((1, rows.shape[0], module.model.n_latent), device=device)
             offset = dosage_rows(rows, sample.masked_edges)                    # (1, B, T)
             counts = _sample_counts(module, sample, z, offset, library_size)[0]

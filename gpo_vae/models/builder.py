@@ -9,6 +9,7 @@ import numpy as np
 
 from gpo_vae.config import Config
 from gpo_vae.errors import ConfigError
+from gpo_vae.models.consistency import PseudobulkConsistency
 from gpo_vae.models.generative import GpoVaeModel
 from gpo_vae.models.guide import GpoVaeGuide
 from gpo_vae.models.loss import GpoVaeLoss
@@ -67,11 +68,14 @@ def mask_init_logit(config: Config) -> float:
 
 
 def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None = None,
-                  log1p_std: np.ndarray | None = None
+                  log1p_std: np.ndarray | None = None,
+                  pseudobulk: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> tuple[GpoVaeModel, GpoVaeGuide, GpoVaeLoss]:
     """The three modules for ``config`` on data shaped like ``info``. The encoder's
-    standardisation defaults to mean 0 / std 1 (a checkpoint restores the real values)."""
+    standardisation defaults to mean 0 / std 1 and the pseudobulk targets (shifts T x G,
+    cells per row) to zero (a checkpoint restores the real values)."""
     m, g, lo = config.model, config.guide, config.loss
+    authors = m.variant == "authors"
     n_genes, n_treatments = info.n_genes, info.n_treatments
     if m.latent_mode == "sum" and m.n_latent != n_treatments:
         raise ConfigError(
@@ -80,7 +84,8 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
             f"{n_treatments} or use latent_mode=concat")
     model = GpoVaeModel(n_genes, n_treatments, m.n_latent, mask_prior=m.mask_prior,
                         prior_scale=m.prior_scale, decoder_n_hidden=m.decoder_n_hidden,
-                        decoder_n_layers=m.decoder_n_layers, latent_mode=m.latent_mode)
+                        decoder_n_layers=m.decoder_n_layers, latent_mode=m.latent_mode,
+                        authors_decoder=authors)
     guide = GpoVaeGuide(
         n_genes, n_treatments, m.n_latent, model.n_qc_latent,
         log1p_mean=np.zeros(n_genes) if log1p_mean is None else log1p_mean,
@@ -90,9 +95,17 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
         basal_encoder_n_layers=g.basal_encoder_n_layers,
         embedding_encoder_n_hidden=g.embedding_encoder_n_hidden,
         embedding_encoder_n_layers=g.embedding_encoder_n_layers,
-        temperature=g.temperature)
+        temperature=g.temperature, residual=authors, mask_sampling=g.mask_sampling)
+    consistency = None
+    if lo.pseudobulk_coeff:
+        shifts, n_cells = pseudobulk if pseudobulk is not None else \
+            (np.zeros((n_treatments, n_genes), np.float32), np.zeros(n_treatments, np.int64))
+        consistency = PseudobulkConsistency(
+            shifts, n_cells, n_perturbations=lo.pseudobulk_perturbations,
+            n_basal=lo.pseudobulk_cells, basal=lo.pseudobulk_basal)
     loss = GpoVaeLoss(np.asarray(info.train_cells_per_treatment),
                       np.asarray(info.train_cells_per_qc), beta=lo.beta, alpha=lo.alpha,
                       hop=lo.hop, fc_criteria=lo.fc_criteria, gloss_coeff=lo.gloss_coeff,
-                      penalty_coeff=lo.penalty_coeff, mask_mode=m.mask_mode)
+                      penalty_coeff=lo.penalty_coeff, mask_mode=m.mask_mode, authors=authors,
+                      pseudobulk_coeff=lo.pseudobulk_coeff or 0.0, consistency=consistency)
     return model, guide, loss

@@ -24,7 +24,7 @@ class CountDecoder(nn.Module):
     """
 
     def __init__(self, n_genes: int, n_latent: int, n_treatments: int, n_qc_latent: int,
-                 n_hidden: int, n_layers: int, latent_mode: str):
+                 n_hidden: int, n_layers: int, latent_mode: str, residual: bool = False):
         super().__init__()
         self.latent_mode = latent_mode
         if latent_mode == "concat":
@@ -32,7 +32,7 @@ class CountDecoder(nn.Module):
         else:
             blocks = {"latent": n_latent}
         self.first = BlockLinear(blocks, n_hidden)
-        self.hidden = hidden_stack(n_hidden, n_layers)
+        self.hidden = hidden_stack(n_hidden, n_layers, residual)
         self.out = nn.Linear(n_hidden, n_genes)
 
     def forward(self, z_basal: Tensor, treatment_offset: Tensor, qc_effect: Tensor,
@@ -54,7 +54,7 @@ class GpoVaeModel(nn.Module):
     def __init__(self, n_genes: int, n_treatments: int, n_latent: int, *,
                  mask_prior: float = 0.3, prior_scale: float = 1.0,
                  decoder_n_hidden: int = 400, decoder_n_layers: int = 1,
-                 latent_mode: str = "concat"):
+                 latent_mode: str = "concat", authors_decoder: bool = False):
         super().__init__()
         if latent_mode == "sum" and n_latent != n_treatments:
             raise ValueError("sum mode needs n_latent == n_treatments")
@@ -63,8 +63,11 @@ class GpoVaeModel(nn.Module):
         self.mask_prior = mask_prior
         self.prior_scale = prior_scale
         self.latent_mode = latent_mode
+        # the authors' decoder has decoder_n_layers + 1 hidden layers with skip connections
+        n_hidden_layers = decoder_n_layers + 1 if authors_decoder else decoder_n_layers
         self.decoder = CountDecoder(n_genes, n_latent, n_treatments, self.n_qc_latent,
-                                    decoder_n_hidden, decoder_n_layers, latent_mode)
+                                    decoder_n_hidden, n_hidden_layers, latent_mode,
+                                    residual=authors_decoder)
         # gene-wise inverse dispersion, positive through softplus
         self.raw_inverse_dispersion = nn.Parameter(torch.full((n_genes,), 0.5413))
 

@@ -49,10 +49,11 @@ class EdgeWeightEncoder(nn.Module):
     The one-hot half of the first layer is a per-row bias (a lookup, not a product).
     """
 
-    def __init__(self, n_treatments: int, n_hidden: int, n_layers: int):
+    def __init__(self, n_treatments: int, n_hidden: int, n_layers: int,
+                 residual: bool = False):
         super().__init__()
         self.first = BlockLinear({"mask_row": n_treatments, "row_id": n_treatments}, n_hidden)
-        self.hidden = hidden_stack(n_hidden, n_layers)
+        self.hidden = hidden_stack(n_hidden, n_layers, residual)
         self.out = nn.Linear(n_hidden, 2 * n_treatments)
 
     def forward(self, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -84,14 +85,14 @@ class BasalEncoder(nn.Module):
 
     def __init__(self, n_genes: int, n_treatments: int, n_qc_latent: int, n_latent: int,
                  n_hidden: int, n_layers: int, correlated: bool,
-                 log1p_mean: Tensor, log1p_std: Tensor):
+                 log1p_mean: Tensor, log1p_std: Tensor, residual: bool = False):
         super().__init__()
         self.correlated = correlated
         blocks = {"expression": n_genes}
         if correlated:
             blocks |= {"treatment": n_treatments, "qc": n_qc_latent}
         self.first = BlockLinear(blocks, n_hidden)
-        self.hidden = hidden_stack(n_hidden, n_layers)
+        self.hidden = hidden_stack(n_hidden, n_layers, residual)
         self.out = nn.Linear(n_hidden, 2 * n_latent)
         self.register_buffer("log1p_mean", torch.as_tensor(log1p_mean, dtype=torch.float32))
         self.register_buffer("log1p_std", torch.as_tensor(log1p_std, dtype=torch.float32)
@@ -120,17 +121,19 @@ class GpoVaeGuide(nn.Module):
                  log1p_mean: Tensor, log1p_std: Tensor, mask_init: Tensor | float = 0.0,
                  encoder: str = "correlated", basal_encoder_n_hidden: int = 400,
                  basal_encoder_n_layers: int = 1, embedding_encoder_n_hidden: int = 400,
-                 embedding_encoder_n_layers: int = 4, temperature: float = 1.0):
+                 embedding_encoder_n_layers: int = 4, temperature: float = 1.0,
+                 residual: bool = False, mask_sampling: str = "hard"):
         super().__init__()
+        self.mask_sampling = mask_sampling
         init = torch.as_tensor(mask_init, dtype=torch.float32)
         self.mask_logits = nn.Parameter(init.expand(n_treatments, n_treatments).clone())
         self.temperature = temperature
         self.edge_encoder = EdgeWeightEncoder(n_treatments, embedding_encoder_n_hidden,
-                                              embedding_encoder_n_layers)
+                                              embedding_encoder_n_layers, residual)
         self.qc_encoder = QcEffectEncoder(n_qc_latent, embedding_encoder_n_hidden)
         self.basal_encoder = BasalEncoder(
             n_genes, n_treatments, n_qc_latent, n_latent, basal_encoder_n_hidden,
-            basal_encoder_n_layers, encoder == "correlated", log1p_mean, log1p_std)
+            basal_encoder_n_layers, encoder == "correlated", log1p_mean, log1p_std, residual)
 
     @property
     def correlated(self) -> bool:
@@ -141,12 +144,31 @@ class GpoVaeGuide(nn.Module):
         return torch.sigmoid(self.mask_logits)
 
     def sample_globals(self, n_particles: int) -> GlobalSample:
-        """Draw M, E | M and E_qc once per particle (reparameterised)."""
-        mask = relaxed_bernoulli_straight_through(self.mask_logits, n_particles,
-                                                  self.temperature)
+        """Draw M, E | M and E_qc once per particle (reparameterised). With
+        ``mask_sampling='expected'`` M is not drawn but set to its q(M) probabilities
+        (the offsets then vary between particles through E only)."""
+        if self.mask_sampling == "expected":
+            mask = self.mask_probabilities().expand(n_particles, -1, -1)
+        else:
+            mask = relaxed_bernoulli_straight_through(self.mask_logits, n_particles,
+                                                      self.temperature)
         edge_mean, edge_scale = self.edge_encoder(mask)
         edges = edge_mean + edge_scale * torch.randn_like(edge_mean)
         qc_mean, qc_scale = self.qc_encoder()
         qc_effect = qc_mean + qc_scale * torch.randn(
             (n_particles, 1, qc_mean.shape[-1]), dtype=qc_mean.dtype, device=qc_mean.device)
         return GlobalSample(mask, edge_mean, edge_scale, edges, qc_mean, qc_scale, qc_effect)
+
+    def expected_globals(self) -> GlobalSample:
+        """The globals at their posterior mean, as one particle: M at the q(M)
+        probabilities, E at the mean of q(E | M) given those probabilities, E_qc at its
+        mean. Sampling reduces to this as q(M) becomes certain and the scales shrink."""
+        mask = self.mask_probabilities()[None]
+        edge_mean, edge_scale = self.edge_encoder(mask)
+        qc_mean, qc_scale = self.qc_encoder()
+        return GlobalSample(mask, edge_mean, edge_scale, edge_mean, qc_mean, qc_scale,
+                            qc_mean.expand(1, 1, -1))
+
+    def globals_for_prediction(self, how: str) -> GlobalSample:
+        """One particle of the globals for predictions: ``mean`` or ``sample``."""
+        return self.expected_globals() if how == "mean" else self.sample_globals(1)

@@ -7,7 +7,13 @@ Plated reweighting: the KL of row t of M and E enters each cell that received tr
 t with weight 1/(training cells with t), and the KL of E_qc each low-quality cell with
 weight 1/(low-quality training cells), so the mini-batch mean estimates the full-data
 ELBO divided by the number of cells. Rows no training cell uses (extra genes, unseen
-perturbations) enter every cell with weight 1/N.
+perturbations) enter every cell with weight 1/N (the ``authors`` variant gives them weight
+0, as the authors' code does).
+
+The ``authors`` variant also sums the counterfactual KL over the batch's cells (their
+code; an effective beta about batch-size times ours, which averages it) and draws the
+globals again for the counterfactual pass. The ``anchored`` default adds the pseudobulk
+consistency term (:mod:`gpo_vae.models.consistency`).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from gpo_vae.models.guide import GpoVaeGuide
 from gpo_vae.models.latent import dosage_rows
 
 LOSS_TERMS = ("reconstruction", "kl_basal", "kl_global", "counterfactual", "alignment",
-              "sparsity")
+              "sparsity", "pseudobulk")
 
 
 class GpoVaeLoss(nn.Module):
@@ -39,8 +45,13 @@ class GpoVaeLoss(nn.Module):
     def __init__(self, train_cells_per_treatment: np.ndarray, train_cells_per_qc: np.ndarray,
                  *, beta: float = 0.1, alpha: float | None = None, hop: int = 5,
                  fc_criteria: float = 0.5, gloss_coeff: float = 100.0,
-                 penalty_coeff: float = 10.0, mask_mode: str = "logits"):
+                 penalty_coeff: float = 10.0, mask_mode: str = "logits",
+                 authors: bool = False, pseudobulk_coeff: float = 0.0,
+                 consistency: nn.Module | None = None):
         super().__init__()
+        self.authors = authors
+        self.pseudobulk_coeff = pseudobulk_coeff
+        self.consistency = consistency if pseudobulk_coeff > 0 else None
         per_treatment = torch.as_tensor(np.asarray(train_cells_per_treatment), dtype=torch.float32)
         per_qc = np.asarray(train_cells_per_qc, dtype=np.float64)  # [good, low quality]
         n_train = float(per_qc.sum())
@@ -48,7 +59,8 @@ class GpoVaeLoss(nn.Module):
         used = per_treatment > 0
         self.register_buffer("treatment_weight",
                              torch.where(used, 1.0 / per_treatment.clamp_min(1), 0.0))
-        self.register_buffer("unused_treatments", (~used).float())
+        # the authors' code gives rows no training cell uses no KL weight at all
+        self.register_buffer("unused_treatments", (~used).float() * (0.0 if authors else 1.0))
         n_low = float(per_qc[1]) if per_qc.size > 1 else 0.0
         self.qc_weight = 1.0 / n_low if n_low > 0 else 0.0
         # alpha weighs good cells and 1 - alpha low-quality ones; by default alpha is the
@@ -110,16 +122,20 @@ class GpoVaeLoss(nn.Module):
             return {}, iwelbo
         kl_basal = normal_kl(z_mean, z_scale).sum(-1).mean(0)                   # (B,)
         cell_weight = self.good_weight * (1 - qc) + self.low_weight * qc
+        counterfactual = self._counterfactual_kl(encoder, batch, expression, guide, sample,
+                                                 n_particles)
         terms = {
             "reconstruction": -(cell_weight * log_lik.mean(0)).mean(),
             "kl_basal": kl_basal.mean(),
             "kl_global": global_kl.mean(),
-            "counterfactual": self.beta * self._counterfactual_kl(
-                encoder, batch, expression, treatment_offset, sample.qc_effect).mean(),
+            "counterfactual": self.beta * (counterfactual.sum() if self.authors
+                                           else counterfactual.mean()),
             "alignment": self.gloss_coeff * grn_alignment_loss(
                 dosages, batch["delta_x"], guide.mask_logits, hop=self.hop,
                 fc_criteria=self.fc_criteria, mask_mode=self.mask_mode),
             "sparsity": self.penalty_coeff * torch.sigmoid(guide.mask_logits).mean(),
+            "pseudobulk": self.pseudobulk_coeff * self.consistency(model, sample, z, dosages)
+            if self.consistency is not None else z.new_zeros(()),
         }
         terms["loss"] = sum(terms[name] for name in LOSS_TERMS)
         with torch.no_grad():
@@ -127,17 +143,21 @@ class GpoVaeLoss(nn.Module):
             terms["iwelbo"] = iwelbo.mean()
         return terms, iwelbo
 
-    def _counterfactual_kl(self, encoder, batch, expression, treatment_offset,
-                           qc_effect) -> Tensor:
+    def _counterfactual_kl(self, encoder, batch, expression, guide, sample,
+                           n_particles: int) -> Tensor:
         """KL between q(z_basal) of the counterfactual profile and the cell's own posterior,
-        both computed with the flipped QC offset; zero for cells without one, (B,)."""
+        both computed with the flipped QC offset; zero for cells without one, (B,). The
+        authors' variant draws the globals again for this pass."""
         has = batch["has_counterfactual"]
         out = expression.new_zeros(has.shape[0])
         if self.beta == 0 or not bool(has.any()):
             return out
-        flipped = 1 - batch["qc"][has]
-        offset = treatment_offset[:, has]
-        qc_offset = flipped[:, None] * qc_effect
+        offset = qc_offset = None
+        if encoder.correlated:  # a mean-field encoder does not see the offsets
+            if self.authors:
+                sample = guide.sample_globals(n_particles)
+            offset = dosage_rows(batch["dosages"][has], sample.masked_edges)
+            qc_offset = (1 - batch["qc"][has])[:, None] * sample.qc_effect
         cf_mean, cf_scale = encoder(encoder.expression_features(batch["counterfactual"][has]),
                                     offset, qc_offset)
         own_mean, own_scale = encoder(expression[has], offset, qc_offset)

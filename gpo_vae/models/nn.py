@@ -6,11 +6,24 @@ import torch
 from torch import Tensor, nn
 
 
-def hidden_stack(n_hidden: int, n_layers: int) -> nn.Sequential:
-    """LeakyReLU after the first layer, then ``n_layers - 1`` more hidden layers."""
+class Residual(nn.Module):
+    """``h + f(h)``: the skip connection of the authors' MLPs."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, value: Tensor) -> Tensor:
+        return value + self.inner(value)
+
+
+def hidden_stack(n_hidden: int, n_layers: int, residual: bool = False) -> nn.Sequential:
+    """LeakyReLU after the first layer, then ``n_layers - 1`` more hidden layers, each
+    with a skip connection around it when ``residual`` (the authors' residual MLPs)."""
     layers: list[nn.Module] = [nn.LeakyReLU()]
     for _ in range(n_layers - 1):
-        layers += [nn.Linear(n_hidden, n_hidden), nn.LeakyReLU()]
+        block = nn.Sequential(nn.Linear(n_hidden, n_hidden), nn.LeakyReLU())
+        layers.append(Residual(block) if residual else block)
     return nn.Sequential(*layers)
 
 

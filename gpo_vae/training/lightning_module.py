@@ -20,14 +20,16 @@ class GpoVaeLightningModule(L.LightningModule):
     carries everything needed to rebuild the model (``load_from_checkpoint``)."""
 
     def __init__(self, config: dict, data_info: dict,
-                 log1p_mean: np.ndarray | None = None, log1p_std: np.ndarray | None = None):
+                 log1p_mean: np.ndarray | None = None, log1p_std: np.ndarray | None = None,
+                 pseudobulk: tuple[np.ndarray, np.ndarray] | None = None):
         super().__init__()
-        # the encoder's standardisation is a buffer in the state dict, not a hyperparameter
-        self.save_hyperparameters(ignore=["log1p_mean", "log1p_std"])
+        # data statistics (the encoder's standardisation, the pseudobulk targets) are
+        # buffers in the state dict, not hyperparameters
+        self.save_hyperparameters(ignore=["log1p_mean", "log1p_std", "pseudobulk"])
         self.config: Config = config_from_dict(config)
         self.data_info = DataInfo(**data_info)
         self.model, self.guide, self.loss_fn = build_gpo_vae(
-            self.config, self.data_info, log1p_mean, log1p_std)
+            self.config, self.data_info, log1p_mean, log1p_std, pseudobulk)
 
     @property
     def n_particles(self) -> int:

@@ -1,0 +1,120 @@
+"""The two model variants: the authors' four behaviours pinned, the anchored default's
+pseudobulk term, and posterior-mean prediction."""
+
+import numpy as np
+import pytest
+import torch
+from tiny_model import N_GENES, N_PERTURBED, N_TREATMENTS, random_batch, tiny_config, tiny_info
+
+from gpo_vae.models import build_gpo_vae
+from gpo_vae.models.distributions import normal_pair_kl
+from gpo_vae.models.nn import Residual
+
+
+def _build(variant: str, **sections):
+    config = tiny_config(model={"variant": variant, **sections.pop("model", {})}, **sections)
+    return config, build_gpo_vae(config, tiny_info())
+
+
+def test_variant_defaults_fill_only_the_settings_left_empty():
+    anchored, _ = _build("anchored")
+    authors, _ = _build("authors")
+    assert (anchored.guide.encoder, anchored.loss.pseudobulk_coeff,
+            anchored.model.predict_globals) == ("mean_field", 10.0, "mean")
+    assert (authors.guide.encoder, authors.loss.pseudobulk_coeff,
+            authors.model.predict_globals) == ("correlated", 0.0, "sample")
+    chosen, _ = _build("authors", guide={"encoder": "mean_field"})
+    assert chosen.guide.encoder == "mean_field"
+
+
+@pytest.mark.parametrize("variant,reduce", [("authors", torch.sum), ("anchored", torch.mean)])
+def test_counterfactual_kl_is_summed_over_cells_by_the_authors_and_averaged_by_us(
+        variant, reduce):
+    # a mean-field encoder ignores the offsets, so the per-cell KL is deterministic
+    _, (model, guide, loss) = _build(variant, guide={"encoder": "mean_field"},
+                                     loss={"beta": 0.5, "pseudobulk_coeff": 0})
+    batch = random_batch()
+    terms = loss(model, guide, batch, n_particles=2)
+    enc, has = guide.basal_encoder, batch["has_counterfactual"]
+    cf_mean, cf_scale = enc(enc.expression_features(batch["counterfactual"][has]))
+    own_mean, own_scale = enc(enc.expression_features(batch["counts"][has]))
+    per_cell = torch.zeros(has.shape[0])
+    per_cell[has] = normal_pair_kl(cf_mean, cf_scale, own_mean, own_scale).sum(-1)
+    torch.testing.assert_close(terms["counterfactual"], 0.5 * reduce(per_cell))
+
+
+def test_authors_decoder_has_one_more_hidden_layer_with_a_skip_connection():
+    _, (authors, _, _) = _build("authors", model={"decoder_n_layers": 1})
+    _, (ours, _, _) = _build("anchored", model={"decoder_n_layers": 1})
+    assert not any(isinstance(m, torch.nn.Linear) for m in ours.decoder.hidden.modules())
+    residuals = [m for m in authors.decoder.hidden if isinstance(m, Residual)]
+    assert len(residuals) == 1
+    # the block computes h + LeakyReLU(W h + b)
+    h = torch.randn(3, 16)
+    linear = residuals[0].inner[0]
+    expected = h + torch.nn.functional.leaky_relu(linear(h))
+    torch.testing.assert_close(residuals[0](h), expected)
+
+
+@pytest.mark.parametrize("variant,zero", [("authors", True), ("anchored", False)])
+def test_rows_no_training_cell_uses_carry_zero_kl_weight_only_for_the_authors(variant, zero):
+    _, (model, guide, loss) = _build(variant)
+    sample = guide.sample_globals(2)
+    control_good_cell = torch.zeros(1, N_TREATMENTS)
+    with torch.no_grad():
+        kl = loss.plated_global_kl(guide, model, sample, control_good_cell, torch.zeros(1))
+    assert (float(kl) == 0.0) == zero
+    assert float(kl) >= 0
+
+
+@pytest.mark.parametrize("variant,draws", [("authors", 2), ("anchored", 1)])
+def test_the_authors_counterfactual_pass_draws_the_globals_again(variant, draws, monkeypatch):
+    _, (model, guide, loss) = _build(variant, guide={"encoder": "correlated"})
+    calls = []
+    original = guide.sample_globals
+    monkeypatch.setattr(guide, "sample_globals", lambda n: calls.append(n) or original(n))
+    loss(model, guide, random_batch(), n_particles=3)
+    assert calls == [3] * draws
+
+
+def test_posterior_mean_globals_equal_sampling_when_the_variance_vanishes():
+    _, (model, guide, _) = _build("anchored")
+    with torch.no_grad():
+        guide.mask_logits.copy_(torch.where(torch.rand(N_TREATMENTS, N_TREATMENTS) < 0.3,
+                                            40.0, -40.0))
+        out = guide.edge_encoder.out
+        out.bias[N_TREATMENTS:] = -60.0          # scale -> its floor, 1e-4
+        out.weight[N_TREATMENTS:] = 0.0
+    mean = guide.expected_globals()
+    for _ in range(3):
+        sample = guide.sample_globals(1)
+        torch.testing.assert_close(sample.mask, mean.mask)
+        torch.testing.assert_close(sample.masked_edges, mean.masked_edges, atol=1e-3, rtol=0)
+    assert mean.masked_edges.shape == (1, N_TREATMENTS, N_TREATMENTS)
+
+
+def test_pseudobulk_term_trains_the_decoded_shifts_towards_the_training_targets():
+    batch = random_batch()
+    shifts = np.zeros((N_TREATMENTS, N_GENES), np.float32)
+    shifts[:N_PERTURBED] = np.random.default_rng(0).normal(0, 0.5, (N_PERTURBED, N_GENES))
+    n_cells = np.array([10] * N_PERTURBED + [0] * (N_TREATMENTS - N_PERTURBED))
+    config, _ = _build("anchored")
+    model, guide, loss = build_gpo_vae(config, tiny_info(), pseudobulk=(shifts, n_cells))
+    term = loss.consistency
+    rows = term.batch_treatments(batch["dosages"])
+    assert set(rows.tolist()) <= set(range(N_PERTURBED)) and rows.numel() > 0
+    params = list(model.parameters()) + list(guide.parameters())
+    optimizer = torch.optim.Adam(params, lr=3e-2)
+    values = []
+    for _ in range(200):
+        sample = guide.sample_globals(1)
+        z = torch.randn(1, batch["counts"].shape[0], 6)
+        value = term(model, sample, z, batch["dosages"])
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+        values.append(value.item())
+    assert values[-1] < 0.5 * values[0]
+    # a control-only batch has no perturbation to anchor: the term is zero
+    controls = torch.zeros_like(batch["dosages"])
+    assert float(term(model, guide.sample_globals(1), z, controls)) == 0.0
