@@ -8,6 +8,7 @@ import pandas as pd
 
 from gpo_vae.io import save_figure_atomic
 from gpo_vae.models.loss import LOSS_TERMS
+from gpo_vae.training.diagnostics import PREFIX as DIAG
 
 
 def read_metrics(run_dir: Path) -> pd.DataFrame:
@@ -21,8 +22,10 @@ def read_metrics(run_dir: Path) -> pd.DataFrame:
 
 
 def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
-    """Loss per step and per epoch, validation loss and IWELBO, and each loss term;
-    saved as ``plots/training_curves.png``. Returns the path, or None without logs."""
+    """Loss per step and per epoch, validation loss and IWELBO, each loss term and, when
+    logged, the learning diagnostics (validation ATE Pearson beside the per-perturbation
+    mean, q(E) against its prior, z_basal's label share); saved as
+    ``plots/training_curves.png``. Returns the path, or None without logs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,7 +34,8 @@ def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     metrics = read_metrics(run_dir)
     if metrics.empty or "train/loss_step" not in metrics:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    diagnostics = f"{DIAG}val_ate_pearson_top20" in metrics
+    fig, axes = plt.subplots(1, 5 if diagnostics else 3, figsize=(25 if diagnostics else 15, 4))
     steps = metrics.dropna(subset=["train/loss_step"])
     axes[0].plot(steps["step"], steps["train/loss_step"], lw=0.5, alpha=0.4, label="train (step)")
     if len(steps) >= 10:
@@ -59,8 +63,28 @@ def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
             axes[2].plot(rows["epoch"], rows[column], style, ms=3, label=stage)
     axes[2].set(xlabel="epoch", ylabel="IWELBO per cell", title="IWELBO (higher is better)")
     axes[2].legend()
+    if diagnostics:
+        _plot_diagnostics(metrics, axes[3], axes[4])
     fig.tight_layout()
     out = Path(out) if out else Path(run_dir) / "plots" / "training_curves.png"
     save_figure_atomic(fig, out)
     plt.close(fig)
     return out
+
+
+def _plot_diagnostics(metrics: pd.DataFrame, ate_axis, latent_axis) -> None:
+    rows = metrics.dropna(subset=[f"{DIAG}val_ate_pearson_top20"])
+    ate_axis.plot(rows["epoch"], rows[f"{DIAG}val_ate_pearson_top20"], "o-", ms=3,
+                  label="model")
+    ate_axis.plot(rows["epoch"], rows[f"{DIAG}val_ate_pearson_top20_pert_mean"], "--",
+                  label="per-perturbation mean (train)")
+    ate_axis.set(xlabel="epoch", ylabel="Pearson top-20 (validation ATEs)",
+                 title="is the model learning effects?")
+    ate_axis.legend(fontsize=8)
+    for key, label in (("edge_mean_abs", "mean |E|"), ("edge_scale_mean", "mean scale of q(E)"),
+                       ("edge_kl_from_prior", "KL q(E) || prior per entry"),
+                       ("z_basal_label_share", "z_basal variance share of the label")):
+        if f"{DIAG}{key}" in rows:
+            latent_axis.plot(rows["epoch"], rows[f"{DIAG}{key}"], "o-", ms=3, label=label)
+    latent_axis.set(xlabel="epoch", title="latent diagnostics")
+    latent_axis.legend(fontsize=8)

@@ -136,6 +136,7 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
     from gpo_vae.models.builder import DataInfo
     from gpo_vae.training.callbacks import LastCheckpoint, ThroughputMonitor
     from gpo_vae.training.curves import plot_training_curves
+    from gpo_vae.training.diagnostics import VAL_ATE_KEY
     from gpo_vae.training.lightning_module import GpoVaeLightningModule
 
     run_dir = Path(run_dir) if run_dir is not None else config.run_dir
@@ -152,16 +153,27 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
             raise InputDataError(f"the {split} split has no cells; give it a share with "
                                  "data.split_fractions (train, val, test)")
     info = DataInfo.from_datamodule(datamodule)
+    pseudobulk = datamodule.train_pseudobulk_shifts() if config.loss.pseudobulk_coeff else None
     module = GpoVaeLightningModule(config.to_dict(), info.to_dict(),
-                                   datamodule.log1p_mean, datamodule.log1p_std)
+                                   datamodule.log1p_mean, datamodule.log1p_std, pseudobulk)
     if config.guide.prior_network and ckpt_path is None:
         _init_from_prior_network(module, config, info, log)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", dump_config(config))
 
     throughput = ThroughputMonitor()
+    t = config.training
+    diagnostics = _diagnostics_callback(datamodule, config, log)
+    by_ate = t.checkpoint_monitor == "val_ate"
+    if by_ate and diagnostics is None:
+        raise InputDataError("training.checkpoint_monitor=val_ate needs validation cells of "
+                             "perturbations seen in training, and control cells; use "
+                             "checkpoint_monitor=val_loss")
     callbacks = [
-        ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/loss", mode="min",
+        ModelCheckpoint(dirpath=checkpoints, filename="best",
+                        monitor=VAL_ATE_KEY if by_ate else "val/loss",
+                        mode="max" if by_ate else "min",
+                        every_n_epochs=t.diagnostics_every_n_epochs if by_ate else 1,
                         save_top_k=1, save_last=True, auto_insert_metric_name=False,
                         enable_version_counter=False, save_on_train_epoch_end=False),
         # checked after validation only: a run that stops at max_steps mid-epoch has none
@@ -169,6 +181,7 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
                       patience=config.training.early_stopping_patience),
         LastCheckpoint(checkpoints / LAST),
         throughput,
+        *([diagnostics] if diagnostics is not None else []),
     ]
     trainer = L.Trainer(
         accelerator=accelerator, devices=devices,
@@ -195,7 +208,9 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
     summary = {
         "name": config.name, "accelerator": accelerator,
         "steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
-        "best_val_loss": _float(callbacks[0].best_model_score),
+        "checkpoint_monitor": t.checkpoint_monitor,
+        "best_val_loss": None if by_ate else _float(callbacks[0].best_model_score),
+        "best_val_ate_pearson_top20": _float(callbacks[0].best_model_score) if by_ate else None,
         "best_checkpoint": best or None, "last_checkpoint": str(checkpoints / LAST),
         "train_cells_per_second": round(throughput.cells_per_second, 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
@@ -207,10 +222,25 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
     write_json_atomic(run_dir / "training_summary.json", summary)
     log(f"done: {summary['steps']} steps, {summary['epochs']} epochs in "
         f"{summary['wall_seconds']} s ({summary['train_cells_per_second']:,} cells/s, peak "
-        f"{summary['peak_memory_gb']} GB); best val loss {summary['best_val_loss']}")
+        f"{summary['peak_memory_gb']} GB); best {t.checkpoint_monitor.replace('_', ' ')} "
+        f"{_float(callbacks[0].best_model_score)}")
     log(f"run folder: {run_dir}")
     return TrainResult(run_dir, Path(best) if best else None, checkpoints / LAST, summary,
                        module)
+
+
+def _diagnostics_callback(datamodule, config: Config, log):
+    """The learning-diagnostics callback, or None when turned off or not computable."""
+    from gpo_vae.training.diagnostics import DiagnosticsData, LearningDiagnosticsCallback
+
+    every = config.training.diagnostics_every_n_epochs
+    if every == 0:
+        return None
+    data = DiagnosticsData.from_prepared(datamodule.adata, "val", seed=config.training.seed)
+    if data is None:
+        log("learning diagnostics off: the validation split has no scorable perturbation")
+        return None
+    return LearningDiagnosticsCallback(data, every, seed=config.training.seed)
 
 
 def _float(value) -> float | None:

@@ -169,3 +169,28 @@ def test_prior_network_initialises_the_mask(make_config, tmp_path, small_screen)
     logits = run.module.guide.mask_logits.detach()
     assert torch.sigmoid(logits[0, 1]).item() == pytest.approx(0.95, abs=0.01)
     assert torch.sigmoid(logits[1, 0]).item() == pytest.approx(0.5, abs=0.01)
+
+
+def test_learning_diagnostics_are_logged_finite_and_can_choose_the_best_checkpoint(
+        make_config, tmp_path):
+    config = make_config(max_epochs=2, diagnostics_every_n_epochs=1,
+                         checkpoint_monitor="val_ate")
+    result = train(config, run_dir=tmp_path / "diag", progress=False, log=lambda m: None)
+    metrics = read_metrics(result.run_dir)
+    keys = ["diag/val_ate_pearson_top20", "diag/val_ate_pearson_top20_pert_mean",
+            "diag/edge_mean_abs", "diag/edge_kl_from_prior", "diag/z_basal_label_share"]
+    rows = metrics.dropna(subset=keys[:1])
+    assert len(rows) == 2
+    for key in keys:
+        assert rows[key].notna().all() and rows[key].abs().lt(1e6).all(), key
+    share = rows["diag/z_basal_label_share"]
+    assert 0 <= share.min() <= share.max() <= 1
+    assert result.summary["checkpoint_monitor"] == "val_ate"
+    assert result.summary["best_val_ate_pearson_top20"] == pytest.approx(
+        rows["diag/val_ate_pearson_top20"].max(), abs=1e-4)
+    assert result.best_checkpoint.is_file()
+
+
+def test_checkpoint_by_val_ate_without_diagnostics_is_a_clear_error(make_config):
+    with pytest.raises(ConfigError, match="diagnostics_every_n_epochs"):
+        make_config(checkpoint_monitor="val_ate", diagnostics_every_n_epochs=0)
