@@ -121,10 +121,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                   n_global=default_global_draws(args.n_samples),
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
     result = evaluate(args.run, settings=settings, references=references,
-                      progress=not args.quiet)
+                      progress=not args.quiet, out_dir=args.out, globals_=args.globals)
     print(format_table(result.metrics))
+    where = args.out or result.metrics["run"]
     print(f"wrote metrics.json, per_perturbation.csv, predictions.h5ad and plots/ to "
-          f"{result.metrics['run']}/ in {result.metrics['seconds']} s")
+          f"{where}/ in {result.metrics['seconds']} s")
     return 0
 
 
@@ -292,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="generated cells per perturbation for model ATEs [default: 2000]")
     ev.add_argument("--iwelbo-particles", type=int, default=50,
                     help="importance samples per cell for the IWELBO [default: 50]")
+    ev.add_argument("--globals", choices=["mean", "sample"], default=None,
+                    help="predict with the global variables M, E at their posterior mean or "
+                    "sampled [default: the run's model.predict_globals]")
+    ev.add_argument("--out", metavar="DIR", default=None,
+                    help="write the results here instead of into the run folder")
     ev.add_argument("--seed", type=int, default=0, help="random seed [default: 0]")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_evaluate)

@@ -114,7 +114,7 @@ def _scored_perturbations(test: AteTable, min_cells: int) -> list[str]:
     return [p for p, n in test.n_cells.items() if n >= min_cells]
 
 
-def _condition_dosages(adata, labels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+def condition_dosages(adata, labels: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """One dosage row per perturbation label (the row of its first cell)."""
     first = pd.Series(np.arange(labels.size)).groupby(labels).first()
     rows = first.reindex(list(names)).to_numpy()
@@ -223,13 +223,15 @@ def _finite(value):
 def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = None,
              references: Sequence = (), progress: bool = True,
              log: Callable[[str], None] = print,
-             out_dir: str | os.PathLike | None = None) -> EvaluationResult:
+             out_dir: str | os.PathLike | None = None,
+             globals_: str | None = None) -> EvaluationResult:
     """Evaluate a trained run folder (or checkpoint) on held-out cells.
 
     Writes ``metrics.json``, ``per_perturbation.csv``, ``predictions.h5ad`` (sampled
     cells in cell-eval's format), ``observed_<split>.h5ad`` (the held-out cells in the
     same format) and ``plots/`` into ``out_dir`` (default: the run folder; sweeps keep
-    validation and test results apart this way). ``references`` are
+    validation and test results apart this way). ``globals_`` (``mean`` or ``sample``)
+    overrides the run's ``model.predict_globals``. ``references`` are
     :class:`~gpo_vae.evaluation.grn_reference.ReferenceSpec` entries.
     """
     from gpo_vae.evaluation import grn_reference, grn_statistical, grn_truth, plots
@@ -277,8 +279,8 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
         n_components=s.linear_components, ridge=s.linear_ridge, seed=s.seed)
     log(f"  sampling {s.n_samples:,} cells per perturbation for model ATEs")
     model_ate, model_se = model_ates(
-        module, _condition_dosages(adata, labels, names), names, n_samples=s.n_samples,
-        n_global=s.n_global, seed=s.seed, progress=progress)
+        module, condition_dosages(adata, labels, names), names, n_samples=s.n_samples,
+        n_global=s.n_global, seed=s.seed, progress=progress, globals_=globals_)
     predictions = {
         "model": model_ate,
         "baseline_pert_mean": baselines.pert_mean_baseline(train, names),
@@ -336,6 +338,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
 
     metrics = {
         "run": str(run_dir), "checkpoint": str(checkpoint),
+        "predict_globals": globals_ or module.config.model.predict_globals,
         "split": s.split, "split_kind": str(adata.uns["schema"].get("split", "")),
         "n_test_cells": int(in_split.sum()),
         "n_perturbations_scored": len(names),
@@ -389,7 +392,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     rows = np.concatenate([np.flatnonzero(pert_cells), np.flatnonzero(control_cells)])
     target = np.where(labels[rows] == control, "non-targeting", labels[rows])
     sampled = sample_cells(module, adata.obsm["dosages"][rows].toarray(), seed=s.seed,
-                           progress=progress)
+                           progress=progress, globals_=globals_)
     files = {}
     files["predictions"] = write_h5ad_atomic(
         _cells_h5ad(sampled, target, gene_names, "gpo_vae"), out / "predictions.h5ad")
