@@ -3,6 +3,10 @@
     python benchmarks/train_step.py --shapes adamson rpe1 k562
     python benchmarks/train_step.py --shapes rpe1 --device cuda
     python benchmarks/train_step.py --shapes rpe1 --profile      # torch profiler table
+    python benchmarks/train_step.py --shapes rpe1 --variant authors
+
+``--variant`` anchored (the default model, with its pseudobulk-consistency term on
+synthetic targets for every perturbed row) or authors.
 
 Random data with the statistics of a Perturb-seq batch (sparse NB counts, one-hot
 dosages, ~10% low-quality cells, counterfactual profiles); batch 512, 5 particles and
@@ -55,7 +59,7 @@ def _batch(shape: dict, batch_size: int, device: str, seed: int):
 
 
 def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
-           profile: bool) -> dict:
+           profile: bool, variant: str = "anchored") -> dict:
     import numpy as np
     import torch
 
@@ -66,7 +70,7 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
     torch.manual_seed(0)
     shape = SHAPES[name]
     config = config_from_dict({
-        "model": {"n_latent": shape["n_latent"]},
+        "model": {"n_latent": shape["n_latent"], "variant": variant},
         "guide": {"basal_encoder_n_hidden": shape["basal_hidden"]},
         "loss": {"fc_criteria": shape["fc_criteria"], "penalty_coeff": shape["penalty"]},
         "training": {"n_particles": particles},
@@ -79,7 +83,8 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
                     treatment_kinds=["perturbed"] * n_t, treatment_measured=[True] * n_t,
                     train_cells_per_treatment=train_cells.tolist(),
                     train_cells_per_qc=[90000, 10000], n_train_cells=100000)
-    model, guide, loss = build_gpo_vae(config, info)
+    shifts = (0.3 * torch.randn(n_t, shape["n_genes"])).numpy()
+    model, guide, loss = build_gpo_vae(config, info, pseudobulk=(shifts, train_cells))
     model.to(device), guide.to(device), loss.to(device)
     params = list(model.parameters()) + list(guide.parameters())
     optimizer = torch.optim.Adam(params, lr=3e-4)
@@ -113,7 +118,8 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
         times.append(time.perf_counter() - start)
     seconds = float(np.median(times))
     return {
-        "shape": name, "device": device, "genes": shape["n_genes"], "treatments": n_t,
+        "shape": name, "variant": variant, "device": device, "genes": shape["n_genes"],
+        "treatments": n_t,
         "latent": shape["n_latent"], "batch": batch_size, "particles": particles,
         "seconds_per_step": round(seconds, 3),
         "cells_per_second": round(batch_size / seconds, 1),
@@ -132,19 +138,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--particles", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a torch profiler table")
+    parser.add_argument("--variant", choices=["anchored", "authors"], default="anchored")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         result = _child(args.child, args.device, args.steps, args.batch_size, args.particles,
-                        args.profile)
+                        args.profile, args.variant)
         print(json.dumps(result))
         return
+    print(f"variant {args.variant}, batch {args.batch_size}, {args.particles} particles")
     print(f"{'shape':<8} {'genes':>6} {'T':>5} {'L':>4} {'s/step':>8} {'cells/s':>8} "
           f"{'peak GB':>8}")
     for name in args.shapes:
         cmd = [sys.executable, __file__, "--child", name, "--device", args.device,
                "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-               "--particles", str(args.particles)] + (["--profile"] if args.profile else [])
+               "--particles", str(args.particles), "--variant", args.variant] + \
+            (["--profile"] if args.profile else [])
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         peak = r["peak_gpu_memory_gb"] if r["peak_gpu_memory_gb"] is not None \

@@ -1,0 +1,180 @@
+"""Ablation of the model-learning changes: each on its own and together, several seeds.
+
+    python benchmarks/ablation.py --data demo --seeds 0 1 2 --jobs 2
+    python benchmarks/ablation.py --data papalexi --settings authors anchored --seeds 0 1 2
+    python benchmarks/ablation.py --table-only            # rebuild the tables from results
+
+Every run is a real ``gpo-vae train`` with the data's config plus the setting's
+overrides, then ``gpo-vae evaluate`` of both ``best.ckpt`` and ``last.ckpt`` on the
+held-out test cells. Runs go in ``results/ablation/<data>/<setting>/seed<k>/`` and are
+skipped when their ``result.json`` exists, so the script resumes. ``--jobs`` runs that
+many at once (2 on a 2-core machine; more only slows each). The tables
+(``results/ablation/ablation_<data>.md``) give mean +- sd over seeds of the model's ATE
+Pearson top-20 beside the per-perturbation mean, ridge and the split-half ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "results" / "ablation"
+DATA = {
+    "demo": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50},
+    "papalexi": {"config": "demo/gpo_vae_papalexi.yaml", "epochs": 40},
+}
+# name: (description, overrides on top of the data's config)
+SETTINGS = {
+    "authors_training": ("authors' variant and training (batch 512, 5 particles, lr 3e-4)",
+                         ["model.variant=authors", "training.lr=0.0003", "data.batch_size=512",
+                          "training.n_particles=5"]),
+    "authors": ("authors' variant, our training (batch 128, 2 particles, lr 3e-3)",
+                ["model.variant=authors"]),
+    "authors+mean_prediction": ("authors + posterior-mean prediction",
+                                ["model.variant=authors", "model.predict_globals=mean"]),
+    "authors+mean_field": ("authors + mean-field encoder",
+                           ["model.variant=authors", "guide.encoder=mean_field"]),
+    "authors+pseudobulk": ("authors + pseudobulk consistency (weight 10)",
+                           ["model.variant=authors", "loss.pseudobulk_coeff=10"]),
+    "anchored": ("anchored default: all of the above, authors' fidelity gaps not copied", []),
+    "anchored-pseudobulk": ("anchored without the pseudobulk term", ["loss.pseudobulk_coeff=0"]),
+    "anchored-mean_field": ("anchored with the correlated encoder", ["guide.encoder=correlated"]),
+    "anchored-mean_prediction": ("anchored, sampled globals in prediction",
+                                 ["model.predict_globals=sample"]),
+    "anchored+prior_basal": ("anchored, pseudobulk term decodes prior z_basal",
+                             ["loss.pseudobulk_basal=prior"]),
+}
+EVAL_ARGS = ["--n-samples", "1000", "--iwelbo-particles", "10", "--quiet"]
+
+
+def _gpo_vae() -> str:
+    exe = Path(sys.executable).with_name("gpo-vae")
+    return str(exe) if exe.exists() else "gpo-vae"
+
+
+def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[str],
+            threads: int = 1) -> dict:
+    """Train and evaluate one (data, setting, seed) with ``threads`` CPU threads (runs in
+    parallel must not oversubscribe the cores); returns and stores its result."""
+    folder = OUT / data / setting / f"seed{seed}"
+    result_file = folder / "result.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())
+    spec = DATA[data]
+    # training.seed only: the data split stays fixed, so seeds vary the model alone
+    overrides = [*SETTINGS[setting][1], f"training.seed={seed}",
+                 f"training.max_epochs={epochs or spec['epochs']}",
+                 f"training.early_stopping_patience={epochs or spec['epochs']}", *extra]
+    run_dir = folder / "run"
+    if run_dir.exists():  # an interrupted run: start it again
+        import shutil
+        shutil.rmtree(run_dir)
+    cmd = [_gpo_vae(), "train", "--config", spec["config"], "--out", str(run_dir), "--quiet"]
+    for item in overrides:
+        cmd += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "log.txt", "w") as log:
+        subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
+        train_seconds = time.perf_counter() - start
+        result = {"data": data, "setting": setting, "seed": seed, "overrides": overrides,
+                  "train_seconds": round(train_seconds, 1),
+                  "training": json.loads((run_dir / "training_summary.json").read_text())}
+        for which in ("best", "last"):
+            out = folder / f"eval_{which}"
+            subprocess.run([_gpo_vae(), "evaluate", str(run_dir / "checkpoints" /
+                                                        f"{which}.ckpt"),
+                            "--out", str(out), *EVAL_ARGS],
+                           cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
+            metrics = json.loads((out / "metrics.json").read_text())
+            result[which] = {m: v.get("pearson_top20") for m, v in metrics["ate"].items()}
+            result[which]["pearson_all"] = metrics["ate"]["model"].get("pearson_all")
+            result[which]["iwelbo_test"] = metrics.get("iwelbo_test")
+            truth = metrics["grn"].get("truth") or {}
+            result[which]["grn_auprc"] = truth.get("auprc")
+    result_file.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _mean_sd(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    sd = np.std(values, ddof=1) if len(values) > 1 else float("nan")
+    return f"{np.mean(values):.3f} ± {sd:.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+
+
+def table(data: str) -> str:
+    """Markdown table of every finished setting of ``data``."""
+    rows = []
+    baselines: dict[str, list[float]] = {}
+    for setting, (description, _) in SETTINGS.items():
+        results = [json.loads(p.read_text())
+                   for p in sorted((OUT / data / setting).glob("seed*/result.json"))]
+        if not results:
+            continue
+        for key in ("baseline_pert_mean", "baseline_linear", "ceiling_split_half"):
+            baselines.setdefault(key, []).extend(r["last"][key] for r in results)
+        rows.append("| {} | {} | {} | {} | {} | {} | {:.0f} |".format(
+            setting, description, len(results),
+            _mean_sd([r["last"]["model"] for r in results]),
+            _mean_sd([r["best"]["model"] for r in results]),
+            _mean_sd([r["last"]["grn_auprc"] for r in results]),
+            np.mean([r["train_seconds"] for r in results])))
+    if not rows:
+        return f"no finished runs for {data}"
+    head = [f"ATE Pearson top-20 on held-out test cells ({data}); mean ± sd over seeds.",
+            "Baselines (fitted on training cells, the same for every seed): "
+            + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in baselines.items()), "",
+            "| setting | what | seeds | model (last.ckpt) | model (best.ckpt) | "
+            "GRN AUPRC (truth) | train s |", "|---|---|---|---|---|---|---|"]
+    return "\n".join(head + rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=list(DATA), default="demo")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=None)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs [default: the data's ablation budget]")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="extra override for every run")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.table_only:
+        settings = args.settings or list(SETTINGS)
+        jobs = [(args.data, s, seed) for s in settings for seed in args.seeds]
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            futures = {pool.submit(run_one, d, s, k, args.epochs, args.set, threads): (d, s, k)
+                       for d, s, k in jobs}
+            for future, (d, s, k) in futures.items():
+                try:
+                    r = future.result()
+                    print(f"{d} {s} seed {k}: model {r['last']['model']:.3f} (last), "
+                          f"{r['best']['model']:.3f} (best); pert mean "
+                          f"{r['last']['baseline_pert_mean']:.3f}", flush=True)
+                except subprocess.CalledProcessError:
+                    print(f"{d} {s} seed {k}: FAILED, see {OUT / d / s / f'seed{k}'}/log.txt",
+                          flush=True)
+    text = table(args.data)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"ablation_{args.data}.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
