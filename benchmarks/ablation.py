@@ -3,6 +3,7 @@
     python benchmarks/ablation.py --data demo --seeds 0 1 2 --jobs 2
     python benchmarks/ablation.py --data papalexi --settings authors anchored --seeds 0 1 2
     python benchmarks/ablation.py --table-only            # rebuild the tables from results
+    python benchmarks/ablation.py --data demo --results anchored   # every metric, one setting
 
 Every run is a real ``gpo-vae train`` with the data's config plus the setting's
 overrides, then ``gpo-vae evaluate`` of both ``best.ckpt`` and ``last.ckpt`` on the
@@ -25,31 +26,37 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "ablation"
 DATA = {
     "demo": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50},
     "papalexi": {"config": "demo/gpo_vae_papalexi.yaml", "epochs": 40},
+    # unseen perturbations: whole perturbations held out of training
+    "demo_unseen": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
+                    "overrides": ["data.split=perturbations"]},
+    "papalexi_unseen": {"config": "demo/gpo_vae_papalexi.yaml", "epochs": 40,
+                        "overrides": ["data.split=perturbations"]},
 }
-# name: (description, overrides on top of the data's config)
+# name: (description, overrides on top of the data's config). The prediction mode needs no
+# training of its own: every run's last.ckpt is also scored with the other mode
+# (``evaluate --globals``), giving the rows "authors + posterior-mean prediction" and
+# "anchored, sampled globals in prediction".
 SETTINGS = {
     "authors_training": ("authors' variant and training (batch 512, 5 particles, lr 3e-4)",
                          ["model.variant=authors", "training.lr=0.0003", "data.batch_size=512",
                           "training.n_particles=5"]),
     "authors": ("authors' variant, our training (batch 128, 2 particles, lr 3e-3)",
                 ["model.variant=authors"]),
-    "authors+mean_prediction": ("authors + posterior-mean prediction",
-                                ["model.variant=authors", "model.predict_globals=mean"]),
     "authors+mean_field": ("authors + mean-field encoder",
                            ["model.variant=authors", "guide.encoder=mean_field"]),
     "authors+pseudobulk": ("authors + pseudobulk consistency (weight 10)",
                            ["model.variant=authors", "loss.pseudobulk_coeff=10"]),
-    "anchored": ("anchored default: all of the above, authors' fidelity gaps not copied", []),
+    "anchored": ("anchored default: pseudobulk term, mean-field encoder, posterior-mean "
+                 "prediction, none of the authors' four behaviours", []),
     "anchored-pseudobulk": ("anchored without the pseudobulk term", ["loss.pseudobulk_coeff=0"]),
     "anchored-mean_field": ("anchored with the correlated encoder", ["guide.encoder=correlated"]),
-    "anchored-mean_prediction": ("anchored, sampled globals in prediction",
-                                 ["model.predict_globals=sample"]),
     "anchored+prior_basal": ("anchored, pseudobulk term decodes prior z_basal",
                              ["loss.pseudobulk_basal=prior"]),
 }
@@ -67,11 +74,19 @@ def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[
     parallel must not oversubscribe the cores); returns and stores its result."""
     folder = OUT / data / setting / f"seed{seed}"
     result_file = folder / "result.json"
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     if result_file.is_file():
-        return json.loads(result_file.read_text())
+        result = json.loads(result_file.read_text())
+        missing = [e for e in _evaluations(result["predict_globals"]) if e[0] not in result]
+        if missing:  # a result from before an evaluation was added: score it now
+            with open(folder / "log.txt", "a") as log:
+                for which, ckpt, extra_args in missing:
+                    _evaluate(result, folder, which, ckpt, extra_args, env, log)
+            result_file.write_text(json.dumps(result, indent=1))
+        return result
     spec = DATA[data]
     # training.seed only: the data split stays fixed, so seeds vary the model alone
-    overrides = [*SETTINGS[setting][1], f"training.seed={seed}",
+    overrides = [*spec.get("overrides", []), *SETTINGS[setting][1], f"training.seed={seed}",
                  f"training.max_epochs={epochs or spec['epochs']}",
                  f"training.early_stopping_patience={epochs or spec['epochs']}", *extra]
     run_dir = folder / "run"
@@ -81,7 +96,6 @@ def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[
     cmd = [_gpo_vae(), "train", "--config", spec["config"], "--out", str(run_dir), "--quiet"]
     for item in overrides:
         cmd += ["--set", item]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "log.txt", "w") as log:
@@ -90,20 +104,34 @@ def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[
         result = {"data": data, "setting": setting, "seed": seed, "overrides": overrides,
                   "train_seconds": round(train_seconds, 1),
                   "training": json.loads((run_dir / "training_summary.json").read_text())}
-        for which in ("best", "last"):
-            out = folder / f"eval_{which}"
-            subprocess.run([_gpo_vae(), "evaluate", str(run_dir / "checkpoints" /
-                                                        f"{which}.ckpt"),
-                            "--out", str(out), *EVAL_ARGS],
-                           cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
-            metrics = json.loads((out / "metrics.json").read_text())
-            result[which] = {m: v.get("pearson_top20") for m, v in metrics["ate"].items()}
-            result[which]["pearson_all"] = metrics["ate"]["model"].get("pearson_all")
-            result[which]["iwelbo_test"] = metrics.get("iwelbo_test")
-            truth = metrics["grn"].get("truth") or {}
-            result[which]["grn_auprc"] = truth.get("auprc")
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        result["predict_globals"] = config["model"]["predict_globals"]
+        for which, ckpt, extra_args in _evaluations(result["predict_globals"]):
+            _evaluate(result, folder, which, ckpt, extra_args, env, log)
     result_file.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _evaluations(predict_globals: str) -> list[tuple[str, str, list[str]]]:
+    """(result key, checkpoint, extra evaluate arguments) of every evaluation of a run."""
+    other = "sample" if predict_globals == "mean" else "mean"
+    return [("best", "best", []), ("last", "last", []),
+            (f"last_{other}", "last", ["--globals", other])]
+
+
+def _evaluate(result: dict, folder: Path, which: str, ckpt: str, extra_args: list[str],
+              env: dict, log) -> None:
+    out = folder / f"eval_{which}"
+    subprocess.run([_gpo_vae(), "evaluate", str(folder / "run" / "checkpoints" / f"{ckpt}.ckpt"),
+                    "--out", str(out), *EVAL_ARGS, *extra_args],
+                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
+    metrics = json.loads((out / "metrics.json").read_text())
+    entry = {m: v.get("pearson_top20") for m, v in metrics["ate"].items()}
+    entry["predict_globals"] = metrics.get("predict_globals")
+    entry["pearson_all"] = metrics["ate"]["model"].get("pearson_all")
+    entry["iwelbo_test"] = metrics.get("iwelbo_test")
+    entry["grn_auprc"] = (metrics["grn"].get("truth") or {}).get("auprc")
+    result[which] = entry
 
 
 def _mean_sd(values: list[float]) -> str:
@@ -112,6 +140,19 @@ def _mean_sd(values: list[float]) -> str:
         return "-"
     sd = np.std(values, ddof=1) if len(values) > 1 else float("nan")
     return f"{np.mean(values):.3f} ± {sd:.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+
+
+# rows scored from another setting's runs with the other prediction mode
+DERIVED = {"authors": ("authors+mean_prediction", "authors + posterior-mean prediction"),
+           "anchored": ("anchored-mean_prediction", "anchored, sampled globals in prediction")}
+
+
+def _row(setting: str, description: str, results: list[dict], last: str) -> str:
+    best = _mean_sd([r["best"]["model"] for r in results]) if last == "last" else "-"
+    return "| {} | {} | {} | {} | {} | {} | {:.0f} |".format(
+        setting, description, len(results), _mean_sd([r[last]["model"] for r in results]),
+        best, _mean_sd([r[last]["grn_auprc"] for r in results]),
+        np.mean([r["train_seconds"] for r in results]))
 
 
 def table(data: str) -> str:
@@ -124,21 +165,57 @@ def table(data: str) -> str:
         if not results:
             continue
         for key in ("baseline_pert_mean", "baseline_linear", "ceiling_split_half"):
-            baselines.setdefault(key, []).extend(r["last"][key] for r in results)
-        rows.append("| {} | {} | {} | {} | {} | {} | {:.0f} |".format(
-            setting, description, len(results),
-            _mean_sd([r["last"]["model"] for r in results]),
-            _mean_sd([r["best"]["model"] for r in results]),
-            _mean_sd([r["last"]["grn_auprc"] for r in results]),
-            np.mean([r["train_seconds"] for r in results])))
+            baselines.setdefault(key, []).extend(r["last"][key] for r in results
+                                                 if r["last"][key] is not None)
+        rows.append(_row(setting, description, results, "last"))
+        if setting in DERIVED:
+            other = "sample" if results[0]["predict_globals"] == "mean" else "mean"
+            rows.append(_row(*DERIVED[setting], results, f"last_{other}"))
     if not rows:
         return f"no finished runs for {data}"
     head = [f"ATE Pearson top-20 on held-out test cells ({data}); mean ± sd over seeds.",
             "Baselines (fitted on training cells, the same for every seed): "
-            + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in baselines.items()), "",
+            + ", ".join(f"{k} {np.mean(v):.3f}" if v else f"{k} -"
+                        for k, v in baselines.items()), "",
             "| setting | what | seeds | model (last.ckpt) | model (best.ckpt) | "
             "GRN AUPRC (truth) | train s |", "|---|---|---|---|---|---|---|"]
     return "\n".join(head + rows)
+
+
+METHOD_NAMES = {"model": "GPO-VAE", "baseline_pert_mean": "per-perturbation train mean",
+                "baseline_global_mean": "global train mean",
+                "baseline_linear": "linear (ridge on PCA)",
+                "ceiling_split_half": "split-half ceiling",
+                "ceiling_noise_free": "noise-free ceiling"}
+METRIC_COLUMNS = ("pearson_all", "pearson_top20", "r2_top20", "jaccard_top20", "jaccard_top50")
+
+
+def results_table(data: str, setting: str = "anchored", which: str = "last") -> str:
+    """Every ATE metric of one setting's runs (mean +- sd over seeds) beside the
+    baselines and ceilings, read from the runs' ``metrics.json``."""
+    files = sorted((OUT / data / setting).glob(f"seed*/eval_{which}/metrics.json"))
+    if not files:
+        return f"no finished {setting} runs for {data}"
+    runs = [json.loads(f.read_text()) for f in files]
+    lines = [f"{data}, {setting}, {which}.ckpt, {len(runs)} seeds; "
+             f"{runs[0]['n_test_cells']:,} test cells, {runs[0]['n_perturbations_scored']} "
+             "perturbations", "",
+             "| method | " + " | ".join(METRIC_COLUMNS) + " |",
+             "|---|" + "---|" * len(METRIC_COLUMNS)]
+    for method, name in METHOD_NAMES.items():
+        cells = [_mean_sd([r["ate"].get(method, {}).get(c) for r in runs])
+                 if method == "model" else _mean_sd([runs[0]["ate"].get(method, {}).get(c)])
+                 for c in METRIC_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    truth = [r["grn"].get("truth") or {} for r in runs]
+    if truth[0].get("auprc") is not None:
+        lines.append("")
+        lines.append(f"GRN vs truth: AUPRC {_mean_sd([t['auprc'] for t in truth])} (random "
+                     f"{truth[0]['random_auprc']:.3f}, |correlation| "
+                     f"{truth[0]['baseline_correlation_auprc']:.3f}, mean shift "
+                     f"{truth[0]['baseline_mean_shift_auprc']:.3f}), AUROC "
+                     f"{_mean_sd([t['auroc'] for t in truth])}")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -152,7 +229,12 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="extra override for every run")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--results", metavar="SETTING",
+                        help="print every metric of one setting beside the baselines")
     args = parser.parse_args(argv)
+    if args.results:
+        print(results_table(args.data, args.results))
+        return 0
     if not args.table_only:
         settings = args.settings or list(SETTINGS)
         jobs = [(args.data, s, seed) for s in settings for seed in args.seeds]

@@ -4,6 +4,7 @@
     python benchmarks/train_step.py --shapes rpe1 --device cuda
     python benchmarks/train_step.py --shapes rpe1 --profile      # torch profiler table
     python benchmarks/train_step.py --shapes rpe1 --variant authors
+    OMP_NUM_THREADS=1 python benchmarks/train_step.py --shapes adamson rpe1  # busy machine
 
 ``--variant`` anchored (the default model, with its pseudobulk-consistency term on
 synthetic targets for every perturbed row) or authors.
@@ -110,12 +111,13 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
             step(0)
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25),
               file=sys.stderr)
-    times = []
+    times, cpu_times = [], []
     for i in range(steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         step(i)
         sync()
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     seconds = float(np.median(times))
     return {
         "shape": name, "variant": variant, "device": device, "genes": shape["n_genes"],
@@ -123,6 +125,8 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
         "latent": shape["n_latent"], "batch": batch_size, "particles": particles,
         "seconds_per_step": round(seconds, 3),
         "cells_per_second": round(batch_size / seconds, 1),
+        # process CPU time: comparable between runs on a busy machine (with one thread)
+        "cpu_seconds_per_step": round(float(np.median(cpu_times)), 3),
         "peak_memory_gb": peak_memory_gb(),
         "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)
         if device.startswith("cuda") else None,
@@ -148,7 +152,7 @@ def main() -> None:
         return
     print(f"variant {args.variant}, batch {args.batch_size}, {args.particles} particles")
     print(f"{'shape':<8} {'genes':>6} {'T':>5} {'L':>4} {'s/step':>8} {'cells/s':>8} "
-          f"{'peak GB':>8}")
+          f"{'cpu s/step':>10} {'peak GB':>8}")
     for name in args.shapes:
         cmd = [sys.executable, __file__, "--child", name, "--device", args.device,
                "--steps", str(args.steps), "--batch-size", str(args.batch_size),
@@ -159,7 +163,8 @@ def main() -> None:
         peak = r["peak_gpu_memory_gb"] if r["peak_gpu_memory_gb"] is not None \
             else r["peak_memory_gb"]
         print(f"{name:<8} {r['genes']:>6} {r['treatments']:>5} {r['latent']:>4} "
-              f"{r['seconds_per_step']:>8.2f} {r['cells_per_second']:>8.0f} {peak:>8.2f}",
+              f"{r['seconds_per_step']:>8.2f} {r['cells_per_second']:>8.0f} "
+              f"{r['cpu_seconds_per_step']:>10.2f} {peak:>8.2f}",
               flush=True)
 
 
