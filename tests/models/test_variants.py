@@ -118,3 +118,15 @@ def test_pseudobulk_term_trains_the_decoded_shifts_towards_the_training_targets(
     # a control-only batch has no perturbation to anchor: the term is zero
     controls = torch.zeros_like(batch["dosages"])
     assert float(term(model, guide.sample_globals(1), z, controls)) == 0.0
+
+
+def test_expected_mask_sampling_uses_the_probabilities_in_every_particle():
+    config, _ = _build("anchored", guide={"mask_sampling": "expected"})
+    model, guide, loss = build_gpo_vae(config, tiny_info())
+    sample = guide.sample_globals(3)
+    probs = guide.mask_probabilities()
+    for particle in sample.mask:
+        torch.testing.assert_close(particle, probs)
+    terms = loss(model, guide, random_batch(), n_particles=3)
+    terms["loss"].backward()
+    assert guide.mask_logits.grad.abs().sum() > 0
