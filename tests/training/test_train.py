@@ -194,3 +194,14 @@ def test_learning_diagnostics_are_logged_finite_and_can_choose_the_best_checkpoi
 def test_checkpoint_by_val_ate_without_diagnostics_is_a_clear_error(make_config):
     with pytest.raises(ConfigError, match="diagnostics_every_n_epochs"):
         make_config(checkpoint_monitor="val_ate", diagnostics_every_n_epochs=0)
+
+
+def test_without_a_terminal_training_prints_one_plain_line_per_epoch(make_config, tmp_path,
+                                                                    capsys):
+    train(make_config(max_epochs=2), run_dir=tmp_path / "plain", progress=True,
+          log=lambda m: None)
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(",")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all("train loss" in line and "cells/s" in line for line in lines)
+    assert "v_num" not in out and "Params" not in out
