@@ -205,3 +205,16 @@ def test_without_a_terminal_training_prints_one_plain_line_per_epoch(make_config
     assert [line.split(",")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert all("train loss" in line and "cells/s" in line for line in lines)
     assert "v_num" not in out and "Params" not in out
+
+
+def test_an_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(make_config,
+                                                                             tmp_path):
+    whole = train(make_config(max_epochs=4), run_dir=tmp_path / "whole", progress=False,
+                  log=lambda m: None)
+    train(make_config(max_epochs=2), run_dir=tmp_path / "parts", progress=False,
+          log=lambda m: None)
+    parts = train(make_config(max_epochs=4), run_dir=tmp_path / "parts", resume=True,
+                  progress=False, log=lambda m: None)
+    a, b = load_trained(whole.last_checkpoint), load_trained(parts.last_checkpoint)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=name)
