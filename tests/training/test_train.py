@@ -218,3 +218,11 @@ def test_an_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(mak
     a, b = load_trained(whole.last_checkpoint), load_trained(parts.last_checkpoint)
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_a_run_shorter_than_the_logging_interval_still_gets_its_training_plot(make_config,
+                                                                             tmp_path):
+    result = train(make_config(max_epochs=1, log_every_n_steps=50), run_dir=tmp_path / "short",
+                   progress=False, log=lambda m: None)
+    assert "train/loss_step" not in read_metrics(result.run_dir)
+    assert (result.run_dir / "plots" / "training_curves.png").is_file()
