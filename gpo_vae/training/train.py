@@ -121,6 +121,24 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # said in our own words when it applies (see _mid_epoch_note)
+    warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before "
+                            "the epoch ended.*")
+
+
+def _mid_epoch_note(checkpoint: Path) -> str:
+    """A note when ``checkpoint`` was saved mid-epoch (Ctrl-C, max_steps): Lightning then
+    starts the interrupted epoch again from its first batch, so that epoch's batches are
+    seen twice; with the batch order fixed by (seed, epoch) this repeats exactly."""
+    from gpo_vae.training.checkpoint import load_checkpoint_dict
+
+    loops = load_checkpoint_dict(checkpoint).get("loops", {})
+    progress = loops.get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    current = progress.get("current", {})
+    if current.get("completed", 0) and not progress.get("is_last_batch", True):
+        return ("; it was saved mid-epoch, so that epoch starts again from its first batch "
+                "(its earlier batches are seen twice)")
+    return ""
 
 
 def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: bool = False,
@@ -211,7 +229,7 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
     )
     log(f"training {config.name}: {info.n_genes:,} genes, {info.n_treatments} treatment "
         f"dimensions, {len(datamodule.datasets['train']):,} training cells on {accelerator}"
-        + (f", resuming from {ckpt_path}" if ckpt_path else ""))
+        + (f", resuming from {ckpt_path}{_mid_epoch_note(ckpt_path)}" if ckpt_path else ""))
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
