@@ -172,10 +172,12 @@ def test_validate_warns_about_unsplit_combinations_and_counts_them(tmp_path, cap
     small_copy.obs["gene"] = genes
     path = tmp_path / "combos.h5ad"
     small_copy.write_h5ad(path)
-    code, out, _ = _run(["validate", str(path)], capsys)
+    symbols = ["--gene-symbol-key", "gene_name"]
+    code, out, _ = _run(["validate", str(path), *symbols], capsys)
     assert code == 0 and "warning: 1 labels look like combinations" in out
     assert "--combination-separator='+'" in out
-    code, out, _ = _run(["validate", str(path), "--combination-separator", "+"], capsys)
+    code, out, _ = _run(["validate", str(path), "--combination-separator", "+", *symbols],
+                        capsys)
     assert code == 0 and "(9 single-gene, 1 combinations)" in out and "warning" not in out
 
 
