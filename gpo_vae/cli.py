@@ -14,6 +14,7 @@ from pathlib import Path
 from gpo_vae import __version__
 from gpo_vae.config import parse_overrides
 from gpo_vae.errors import ConfigError, GpoVaeError
+from gpo_vae.io import require_writable_folder
 
 
 def _check_h5ad_target(path: Path) -> None:
@@ -21,6 +22,7 @@ def _check_h5ad_target(path: Path) -> None:
         raise ConfigError(f"--out {str(path)!r} must end in .h5ad")
     if path.is_dir():
         raise ConfigError(f"--out {str(path)!r} is a folder; give a file name ending in .h5ad")
+    require_writable_folder(path.parent, "the folder of --out")
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -50,20 +52,36 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a user's AnnData against the schema and print what was found."""
-    from gpo_vae.data.schema import PerturbationSchema, validate_anndata
+    import dataclasses
+
+    from gpo_vae.data.schema import FLAG_NAMES, PerturbationSchema, validate_anndata
     from gpo_vae.io import read_h5ad
 
-    schema = PerturbationSchema(
-        perturbation_key=args.perturbation_key,
-        control_label=args.control_label,
-        counts_layer=args.counts_layer,
-        gene_symbol_key=args.gene_symbol_key,
-    )
-    report = validate_anndata(read_h5ad(args.path), schema)
+    adata = read_h5ad(args.path)
+    flags = {"perturbation_key": args.perturbation_key, "control_label": args.control_label,
+             "counts_layer": args.counts_layer, "gene_symbol_key": args.gene_symbol_key,
+             "combination_separator": args.combination_separator}
+    names = dict(FLAG_NAMES)
+    if args.config:  # the config's data section, as prepare would read it; flags win
+        from gpo_vae.config import load_config
+        from gpo_vae.data.presets import resolve_schema
+
+        given = {k: v for k, v in flags.items() if v is not None}
+        data = dataclasses.replace(load_config(args.config).data, **given)
+        schema = resolve_schema(data, adata).schema
+        names.update({k: f"data.{k} (in {args.config})" for k in flags if k not in given})
+    else:
+        schema = PerturbationSchema(**{
+            **flags, "perturbation_key": args.perturbation_key or "gene",
+            "control_label": args.control_label or "non-targeting"})
+    report = validate_anndata(adata, schema, names=names)
     smallest = min(report.cells_per_perturbation.items(), key=lambda kv: kv[1])
     print(f"ok: {report.n_cells:,} cells x {report.n_genes:,} genes, "
-          f"{report.n_perturbations} perturbations, {report.n_control_cells:,} control cells "
+          f"{report.n_perturbations} perturbations ({report.n_singles} single-gene, "
+          f"{report.n_combinations} combinations), {report.n_control_cells:,} control cells "
           f"(fewest cells: {smallest[0]} with {smallest[1]})")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
     return 0
 
 
@@ -88,6 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gpo_vae.training.train import train
 
     config = load_config(args.config, args.set)
+    require_writable_folder(args.out or config.run_dir, "--out" if args.out else "output_dir")
     train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet)
     return 0
 
@@ -96,6 +115,7 @@ def cmd_export_grn(args: argparse.Namespace) -> int:
     """Write the learned GRN as CSV, edge list, GraphML and a heatmap."""
     from gpo_vae.export import export_grn
 
+    require_writable_folder(args.out, "--out")
     summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k)
     print(f"wrote the GRN of {summary['checkpoint']} to {args.out}/: "
           f"{summary['n_treatment_genes']} treatment genes ({summary['n_perturbed']} "
@@ -123,7 +143,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.run, settings=settings, references=references,
                       progress=not args.quiet, out_dir=args.out, globals_=args.globals)
     print(format_table(result.metrics))
-    where = args.out or result.metrics["run"]
+    where = result.files["metrics"].parent
     print(f"wrote metrics.json, per_perturbation.csv, predictions.h5ad and plots/ to "
           f"{where}/ in {result.metrics['seconds']} s")
     return 0
@@ -297,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="predict with the global variables M, E at their posterior mean or "
                     "sampled [default: the run's model.predict_globals]")
     ev.add_argument("--out", metavar="DIR", default=None,
-                    help="write the results here instead of into the run folder")
+                    help="write the results here [default: the run folder for --split test, "
+                    "RUN/eval_val/ for --split val]")
     ev.add_argument("--seed", type=int, default=0, help="random seed [default: 0]")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_evaluate)
@@ -320,10 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
         "names of an h5ad file; print a one-line summary or a one-line error.",
     )
     val.add_argument("path", help="input .h5ad file")
-    val.add_argument("--perturbation-key", default="gene",
-                     help="obs column with the perturbed gene [default: gene]")
-    val.add_argument("--control-label", default="non-targeting",
-                     help="label of control cells [default: non-targeting]")
+    val.add_argument("--perturbation-key", default=None,
+                     help="obs column with the perturbed gene [default: gene, or the config's]")
+    val.add_argument("--control-label", default=None,
+                     help="label of control cells [default: non-targeting, or the config's]")
+    val.add_argument("--combination-separator", default=None, metavar="SEP",
+                     help="separator of multi-gene labels such as A+B [default: none]")
+    val.add_argument("--config", default=None, metavar="YAML",
+                     help="read the schema from this config's data section (flags win)")
     val.add_argument("--counts-layer", default=None,
                      help="layer with raw counts [default: X]")
     val.add_argument("--gene-symbol-key", default=None,

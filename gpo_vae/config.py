@@ -22,6 +22,7 @@ import yaml
 from gpo_vae.errors import ConfigError
 
 DATA_PRESETS = ("generic", "adamson", "replogle_k562", "rpe1", "simulated")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
 @dataclass
@@ -47,6 +48,9 @@ class DataConfig:
     doublets: bool = True
     knockdown_filter: bool = True
     knockdown_quantile: float = 0.10
+    # which way the screen moves its targets: the knockdown filter keeps cells whose target
+    # fell (knockdown, knockout) or rose (activation, CRISPRa) past the controls' quantile
+    perturbation_type: Literal["knockdown", "knockout", "activation"] = "knockdown"
     min_cells: int = 20
     # extra DE genes (zero-dosage treatment columns)
     extra_genes: bool = True
@@ -83,6 +87,8 @@ class DataConfig:
                 f"data.knockdown_quantile={self.knockdown_quantile} must be between 0 and 1")
         if self.num_workers < 0:
             raise ConfigError(f"data.num_workers={self.num_workers} must be >= 0")
+        if self.seed < 0:
+            raise ConfigError(f"data.seed={self.seed} must be >= 0")
 
 
 @dataclass
@@ -203,6 +209,17 @@ class TrainingConfig:
     checkpoint_monitor: Literal["val_loss", "val_ate"] = "val_loss"
 
     def validate(self) -> None:
+        if self.accelerator not in ACCELERATORS:
+            raise ConfigError(f"training.accelerator={self.accelerator!r} is not supported; "
+                              f"use one of {', '.join(ACCELERATORS)}")
+        devices = self.devices
+        if isinstance(devices, str) and devices != "auto" or \
+                isinstance(devices, int) and devices < 1 or \
+                isinstance(devices, list) and any(d < 0 for d in devices):
+            raise ConfigError(f"training.devices={devices!r} must be auto, a positive number "
+                              "of devices, or a list of device ids such as [0, 1]")
+        if self.seed < 0:
+            raise ConfigError(f"training.seed={self.seed} must be >= 0")
         if self.diagnostics_every_n_epochs < 0:
             raise ConfigError("training.diagnostics_every_n_epochs must be >= 0 (0 = off)")
         if self.checkpoint_monitor == "val_ate" and self.diagnostics_every_n_epochs == 0:

@@ -1,7 +1,9 @@
 """Reading inputs with clear errors and writing outputs atomically.
 
 Outputs are written to a temporary name in the destination folder and renamed into
-place, so an interrupted or failed write never leaves a half-written result behind.
+place, so an interrupted or failed write never leaves a half-written result behind. The
+files get the permissions the user's umask gives a new file (``tempfile`` would leave
+them private, 0600, so colleagues could not read results).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +20,106 @@ from typing import Any
 
 import anndata as ad
 
-from gpo_vae.errors import InputFileError
+from gpo_vae.errors import ConfigError, InputFileError
+
+
+def _current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinite floats replaced by None (JSON has no NaN) and numpy
+    scalars and tuples turned into Python numbers and lists."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp(\d+)-")
+
+
+def process_alive(pid: int) -> bool:
+    """True while process ``pid`` runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of atomic writes in ``folder`` whose writer process is
+    gone (a killed ``prepare`` or ``evaluate``); returns what was removed."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        match = _TEMPORARY.match(path.name)
+        if match and not process_alive(int(match.group(1))):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def staged_folder(folder: str | os.PathLike, last: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield an empty staging folder inside ``folder``; on success move every file in it to
+    the same place under ``folder`` (the names in ``last`` after all others), so readers
+    never see half the results of a killed run. On failure the staging folder is removed;
+    ones left by killed processes are removed on the next call."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging.tmp{os.getpid()}-", dir=folder))
+    try:
+        yield staging
+        files = sorted((p for p in staging.rglob("*") if p.is_file()),
+                       key=lambda p: p.name in last)
+        for path in files:
+            target = folder / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def require_writable_folder(path: str | os.PathLike, what: str) -> Path:
+    """Check, before any work, that ``path`` is (or can become) a folder this process can
+    write into; a one-line error names ``what`` (e.g. ``--out``) otherwise."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{what} {str(folder)!r} is a file, not a folder; give a folder")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{what} {str(folder)!r} lies inside the file {str(existing)!r}; "
+                          "give a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {str(folder)!r} is not writable ({str(existing)!r} is "
+                          "read-only for this user); choose a folder you can write to")
+    return folder
 
 
 @contextlib.contextmanager
@@ -27,13 +130,15 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # the writer's pid in the name lets a later run remove what a killed one left behind
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp", dir=target.parent
-    )
+        prefix=f".{target.name}.tmp{os.getpid()}-", suffix=suffix or target.suffix or ".tmp",
+        dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -48,8 +153,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically."""
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Write ``data`` as indented, valid JSON (NaN becomes null) to ``path`` atomically."""
+    text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
 
 
 def write_h5ad_atomic(adata: ad.AnnData, path: str | os.PathLike) -> Path:

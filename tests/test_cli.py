@@ -152,3 +152,46 @@ def test_command_line_errors_have_no_traceback_in_a_subprocess(tmp_path):
     )
     assert result.returncode != 0
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_validate_messages_name_its_own_flags(tmp_path, capsys, small_copy):
+    path = tmp_path / "data.h5ad"
+    small_copy.write_h5ad(path)
+    code, _, err = _run(["validate", str(path), "--perturbation-key", "target"], capsys)
+    _assert_clean_error(code, err)
+    assert "set --perturbation-key" in err and "data.perturbation_key" not in err
+    code, _, err = _run(["validate", str(path), "--control-label", "ctrl"], capsys)
+    assert "set --control-label" in err
+
+
+def test_validate_warns_about_unsplit_combinations_and_counts_them(tmp_path, capsys,
+                                                                   small_copy):
+    genes = small_copy.obs["gene"].astype(str).to_numpy().copy()
+    a, b = sorted(set(genes) - {"non-targeting"})[:2]
+    genes[genes == a] = f"{a}+{b}"
+    small_copy.obs["gene"] = genes
+    path = tmp_path / "combos.h5ad"
+    small_copy.write_h5ad(path)
+    symbols = ["--gene-symbol-key", "gene_name"]
+    code, out, _ = _run(["validate", str(path), *symbols], capsys)
+    assert code == 0 and "warning: 1 labels look like combinations" in out
+    assert "--combination-separator='+'" in out
+    code, out, _ = _run(["validate", str(path), "--combination-separator", "+", *symbols],
+                        capsys)
+    assert code == 0 and "(9 single-gene, 1 combinations)" in out and "warning" not in out
+
+
+def test_validate_reads_the_schema_from_a_config(tmp_path, capsys, small_copy):
+    small_copy.obs["target"] = small_copy.obs["gene"]
+    path = tmp_path / "data.h5ad"
+    small_copy.write_h5ad(path)
+    config = tmp_path / "c.yaml"
+    config.write_text("data:\n  preset: generic\n  perturbation_key: target\n"
+                      "  control_label: non-targeting\n"
+                      "  gene_symbol_key: gene_name\n")
+    code, out, _ = _run(["validate", str(path), "--config", str(config)], capsys)
+    assert code == 0 and out.startswith("ok: ")
+    code, _, err = _run(["validate", str(path), "--config", str(config), "--control-label",
+                         "ctrl"], capsys)
+    _assert_clean_error(code, err)
+    assert "--control-label" in err

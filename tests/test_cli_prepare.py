@@ -123,3 +123,26 @@ def test_missing_path_and_missing_config(tmp_path, capsys):
     assert code != 0 and "data.path is not set" in err
     code, _, err = _prepare(tmp_path, capsys, tmp_path / "nope.yaml")
     assert code != 0 and "not found" in err
+
+
+def test_a_truncated_cache_says_to_prepare_again_with_force(tmp_path, capsys, base_screen):
+    path = tmp_path / "ok.h5ad"
+    base_screen.write_h5ad(path)
+    config = _write_config(tmp_path, path=str(path))
+    assert _prepare(tmp_path, capsys, config)[0] == 0
+    cached = next((tmp_path / "out" / "cache").glob("prepared_*.h5ad"))
+    cached.write_bytes(cached.read_bytes()[:2000])
+    code, _, err = _prepare(tmp_path, capsys, config)
+    assert code != 0 and "--force" in err and "re-download" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert _prepare(tmp_path, capsys, config, "--force")[0] == 0
+
+
+def test_a_cache_folder_inside_a_file_fails_before_any_work(tmp_path, capsys, base_screen):
+    path = tmp_path / "ok.h5ad"
+    base_screen.write_h5ad(path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    config = _write_config(tmp_path, path=str(path), cache_dir=str(blocker / "cache"))
+    code, out, err = _prepare(tmp_path, capsys, config)
+    assert code != 0 and "lies inside the file" in err and "preparing" not in out

@@ -51,6 +51,13 @@ def test_round_trip_through_yaml(tmp_path):
         ({"data": {"doublets": "yes"}}, "must be true or false"),
         ({"data": {"split_fractions": [0.5, 0.6, 0.1]}}, "summing to 1"),
         ({"data": "cells"}, "must be a mapping"),
+        ({"training": {"accelerator": "tpu"}}, "training.accelerator='tpu' is not supported"),
+        ({"training": {"devices": "foo"}}, "training.devices='foo' must be auto"),
+        ({"training": {"devices": 0}}, "training.devices=0 must be auto"),
+        ({"training": {"seed": -1}}, "training.seed=-1 must be >= 0"),
+        ({"data": {"seed": -3}}, "data.seed=-3 must be >= 0"),
+        ({"loss": {"pseudobulk_coeff": -1}}, "loss.pseudobulk_coeff=-1.0 must be >= 0"),
+        ({"model": {"variant": "theirs"}}, "choose one of anchored, authors"),
     ],
 )
 def test_bad_values_name_the_key(values, message):

@@ -14,6 +14,22 @@ from gpo_vae.data.dataset import PerturbationDataset
 from gpo_vae.data.prepare import PreparedData, prepare
 
 
+class EpochSeededBatches(BatchSampler):
+    """Shuffled batches whose order depends only on (seed, epoch): Lightning calls
+    ``set_epoch`` before each epoch, so a resumed run sees the same batches as one that
+    was never interrupted (a sampler with one long-lived generator would restart its
+    sequence on resume)."""
+
+    def __init__(self, dataset, batch_size: int, seed: int):
+        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        super().__init__(RandomSampler(dataset, generator=self.generator),
+                         batch_size=batch_size, drop_last=False)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(self.seed + 1_000_003 * epoch)
+
+
 class PerturbationDataModule(L.LightningDataModule):
     """Prepare (or load from cache) a screen and serve train / val / test batches.
 
@@ -84,14 +100,14 @@ class PerturbationDataModule(L.LightningDataModule):
         dataset = self.datasets[split]
         cfg = self.config.data
         if shuffle:
-            generator = torch.Generator().manual_seed(cfg.seed)
-            sampler = RandomSampler(dataset, generator=generator)
+            batches = EpochSeededBatches(dataset, cfg.batch_size, cfg.seed)
         else:
-            sampler = SequentialSampler(dataset)
+            batches = BatchSampler(SequentialSampler(dataset), batch_size=cfg.batch_size,
+                                   drop_last=False)
         # batch_size=None: the dataset receives a list of indices and builds the batch
         return DataLoader(
             dataset,
-            sampler=BatchSampler(sampler, batch_size=cfg.batch_size, drop_last=False),
+            sampler=batches,
             batch_size=None,
             num_workers=cfg.num_workers,
             persistent_workers=cfg.num_workers > 0,

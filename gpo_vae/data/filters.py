@@ -240,11 +240,14 @@ def knockdown_filter(
     counts_layer: str | None = None,
     quantile: float = 0.10,
     combination_separator: str | None = None,
+    direction: str = "down",
 ) -> tuple[ad.AnnData, dict]:
-    """Keep perturbed cells whose target is knocked down (escapers are dropped).
+    """Keep perturbed cells whose target moved the way the screen moves it (escapers are
+    dropped): down for knockdown / knockout screens, up for activation (CRISPRa).
 
     A perturbed cell passes when its target's expression (counts per 10k) is <= the
-    ``quantile`` of control cells' expression of that gene, for every measured target
+    ``quantile`` of control cells' expression of that gene (``direction='down'``), or >=
+    the ``1 - quantile`` quantile (``'up'``), for every measured target
     (labels like ``A+B`` are split at ``combination_separator``). Cells whose targets
     are not measured, and controls, are kept. Only the target columns are normalised,
     one dense column at a time. Returns the filtered copy and a report with
@@ -254,6 +257,9 @@ def knockdown_filter(
         raise ConfigError(
             f"knockdown quantile must be between 0 and 1, not {quantile!r}; use e.g. 0.1"
         )
+    if direction not in ("down", "up"):
+        raise ConfigError(f"knockdown filter direction must be 'down' or 'up', not "
+                          f"{direction!r}")
     labels = _labels(adata, perturbation_key)
     codes, uniques = pd.factorize(labels)
     control_code = np.flatnonzero(uniques == control_label)
@@ -279,11 +285,12 @@ def knockdown_filter(
         block = _dense_columns(counts, genes)
         for j, gene in enumerate(genes):
             expression = block[:, j] * scale
-            threshold = float(np.quantile(expression[control], quantile))
+            up = direction == "up"
+            threshold = float(np.quantile(expression[control], 1 - quantile if up else quantile))
             thresholds[gene] = threshold
             targeting = [c for c, cols in label_genes.items() if gene in cols]
             cells = np.isin(codes, targeting)
-            fail |= cells & (expression > threshold)
+            fail |= cells & ((expression < threshold) if up else (expression > threshold))
     keep = ~fail
     symbols = gene_symbols(adata, gene_symbol_key)
     per_perturbation = {}

@@ -38,7 +38,13 @@ from gpo_vae.data.schema import counts_matrix, gene_symbols, validate_anndata
 from gpo_vae.data.splits import SPLITS, assign_splits
 from gpo_vae.data.treatments import dosage_matrix, perturbed_genes, treatment_table
 from gpo_vae.errors import ConfigError, InputDataError, InputFileError
-from gpo_vae.io import read_h5ad, write_h5ad_atomic, write_json_atomic
+from gpo_vae.io import (
+    read_h5ad,
+    remove_stale_temporaries,
+    require_writable_folder,
+    write_h5ad_atomic,
+    write_json_atomic,
+)
 from gpo_vae.memory import peak_memory_gb
 
 TRUTH_KEYS = ("true_grn", "true_grn_perturbed")
@@ -59,6 +65,13 @@ def default_cache_dir(config: Config) -> Path:
     if config.data.cache_dir:
         return Path(config.data.cache_dir)
     return Path(config.output_dir) / "cache"
+
+
+def _log_dropped(log: Callable[[str], None], step: str, names: list[str], why: str) -> None:
+    """Name every perturbation a filter removed entirely, and why."""
+    if names:
+        shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+        log(f"  {step} removed {len(names)} perturbation(s): {shown}: {why}")
 
 
 def _log_step(report: list, log: Callable[[str], None], step: str, adata_or_n, start: float,
@@ -116,7 +129,8 @@ def run_preparation(config: Config, *, progress: bool = True,
     raw = read_h5ad(cfg.path)
     resolved = resolve_schema(cfg, raw)
     schema = resolved.schema
-    validate_anndata(raw, schema)
+    for warning in validate_anndata(raw, schema).warnings:
+        log(f"warning: {warning}")
     key, control = schema.perturbation_key, schema.control_label
     counts = sp.csr_matrix(counts_matrix(raw, schema.counts_layer), dtype=np.float32)
     adata = ad.AnnData(
@@ -161,19 +175,30 @@ def run_preparation(config: Config, *, progress: bool = True,
             min_cells=cfg.min_cells_filtered)
         _log_step(report, log, "strong perturbations", adata, start,
                   perturbations_kept=info.get("n_kept"))
+        _log_dropped(log, "strong-perturbation filter", info["dropped"],
+                     "not strong in the summary statistics (or absent from them)")
 
     if cfg.knockdown_filter:
         start = time.perf_counter()
+        direction = "up" if cfg.perturbation_type == "activation" else "down"
         adata, info = filters.knockdown_filter(
             adata, **step_schema, quantile=cfg.knockdown_quantile,
-            combination_separator=schema.combination_separator)
+            combination_separator=schema.combination_separator, direction=direction)
         _log_step(report, log, "knockdown filter", adata, start)
+        gone = sorted(p for p, v in info["per_perturbation"].items()
+                      if v["kept"] == 0 and v["dropped"] > 0)
+        _log_dropped(log, "knockdown filter", gone,
+                     f"no cell's target went {direction} enough vs controls "
+                     f"({cfg.perturbation_type} screen; set data.perturbation_type, or "
+                     "data.knockdown_filter=false)")
 
     start = time.perf_counter()
     adata, info = filters.drop_small_perturbations(adata, **step_schema, min_cells=cfg.min_cells)
     labels = adata.obs["perturbation"]
     n_perts = labels[labels != control].nunique()
     _log_step(report, log, "minimum cells", adata, start, perturbations=int(n_perts))
+    _log_dropped(log, "minimum cells", [f"{k} ({v} cells)" for k, v in info["dropped"].items()],
+                 f"fewer than data.min_cells={cfg.min_cells} cells")
 
     start = time.perf_counter()
     lognorm = log_normalize(adata)
@@ -264,11 +289,20 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
             "check data.summary_stats")
     settings = dataclasses.asdict(cfg)
     key = prepared_key(cfg)
-    data_path, manifest_path = cache_mod.cache_paths(default_cache_dir(config), key)
+    cache_dir = require_writable_folder(default_cache_dir(config), "the prepared-data cache "
+                                        "folder (data.cache_dir or output_dir/cache)")
+    remove_stale_temporaries(cache_dir)
+    data_path, manifest_path = cache_mod.cache_paths(cache_dir, key)
     manifest = None if force else cache_mod.read_manifest(manifest_path, data_path)
     if manifest is not None:
         log(f"using cached prepared data {data_path} (same input and settings)")
-        return PreparedData(read_h5ad(data_path), manifest, data_path, from_cache=True)
+        try:
+            cached = read_h5ad(data_path)
+        except InputFileError:
+            raise InputFileError(
+                f"the cached prepared data {str(data_path)!r} is truncated or unreadable; "
+                "prepare again with gpo-vae prepare --force (or delete the file)") from None
+        return PreparedData(cached, manifest, data_path, from_cache=True)
 
     log(f"preparing {cfg.path} (preset {cfg.preset})")
     start = time.perf_counter()

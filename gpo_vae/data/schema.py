@@ -45,10 +45,41 @@ class ValidationReport:
     n_control_cells: int
     perturbations: tuple[str, ...]
     cells_per_perturbation: dict[str, int]
+    n_combinations: int = 0                 # labels naming several genes
+    warnings: tuple[str, ...] = ()
 
     @property
     def n_perturbations(self) -> int:
         return len(self.perturbations)
+
+    @property
+    def n_singles(self) -> int:
+        return self.n_perturbations - self.n_combinations
+
+
+#: How the messages name each setting: config keys (``prepare``, ``train``) or the flags
+#: of ``gpo-vae validate``.
+CONFIG_NAMES = {key: f"data.{key}" for key in
+                ("perturbation_key", "control_label", "counts_layer", "gene_symbol_key",
+                 "combination_separator")}
+FLAG_NAMES = {key: "--" + key.replace("_", "-") for key in CONFIG_NAMES}
+
+
+def likely_combinations(labels, symbols) -> tuple[str, list[str]] | None:
+    """``(separator, example labels)`` when labels look like gene combinations (``A+B``,
+    ``A;B``, or ``A_B`` with both parts measured genes) but no separator was set."""
+    genes = set(map(str, symbols))
+    for separator in ("+", ";", "_"):
+        found = []
+        for label in labels:
+            parts = [p for p in str(label).split(separator) if p]
+            if len(parts) < 2:
+                continue
+            if separator != "_" or all(p in genes for p in parts):
+                found.append(str(label))
+        if found:
+            return separator, sorted(found)
+    return None
 
 
 def counts_matrix(adata: ad.AnnData, counts_layer: str | None = None):
@@ -136,16 +167,21 @@ def check_raw_counts(matrix, where: str = "X") -> None:
 
 
 def validate_anndata(
-    adata: ad.AnnData, schema: PerturbationSchema | None = None
+    adata: ad.AnnData, schema: PerturbationSchema | None = None,
+    names: dict[str, str] | None = None,
 ) -> ValidationReport:
     """Check that ``adata`` is a usable Perturb-seq screen and summarise it.
 
     Checks: cells and genes present; raw non-negative integer counts without NaN (in X or
     ``schema.counts_layer``); the perturbation column exists without missing labels; at
     least one control and one perturbed cell; unique gene symbols. Raises
-    :class:`~gpo_vae.errors.InputDataError` on the first problem found.
+    :class:`~gpo_vae.errors.InputDataError` on the first problem found; messages name the
+    settings as ``names`` says (config keys by default, :data:`FLAG_NAMES` for the
+    ``validate`` command). Labels that look like combinations while
+    ``combination_separator`` is unset give a warning in the report.
     """
     schema = schema or PerturbationSchema()
+    name = {**CONFIG_NAMES, **(names or {})}
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise InputDataError(
             f"the AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes); check that "
@@ -161,7 +197,8 @@ def validate_anndata(
         shown = ", ".join(map(str, dupes[:5])) + (" ..." if len(dupes) > 5 else "")
         raise InputDataError(
             f"{len(dupes)} gene names are duplicated ({shown}); make them unique (e.g. "
-            "adata.var_names_make_unique()) or point data.gene_symbol_key at a unique column"
+            f"adata.var_names_make_unique()) or point {name['gene_symbol_key']} at a unique "
+            "column"
         )
 
     key = schema.perturbation_key
@@ -174,7 +211,7 @@ def validate_anndata(
         shown = ", ".join(map(repr, candidates[:8])) or "none"
         raise InputDataError(
             f"obs has no perturbation column {key!r} (text columns: {shown}); set "
-            "data.perturbation_key to the column naming each cell's perturbed gene"
+            f"{name['perturbation_key']} to the column naming each cell's perturbed gene"
         )
     labels = adata.obs[key]
     if labels.isna().any():
@@ -188,18 +225,48 @@ def validate_anndata(
         common = ", ".join(repr(label) for label, _ in Counter(labels.astype(str)).most_common(5))
         raise InputDataError(
             f"no control cells: obs[{key!r}] has no {schema.control_label!r} label (most common "
-            f"labels: {common}); set data.control_label to your controls' label"
+            f"labels: {common}); set {name['control_label']} to your controls' label"
         )
     if not counts:
         raise InputDataError(
             f"every cell is a control ({schema.control_label!r}) in obs[{key!r}]; the screen "
-            "needs perturbed cells: check data.perturbation_key and data.control_label"
+            f"needs perturbed cells: check {name['perturbation_key']} and "
+            f"{name['control_label']}"
         )
     perturbations = tuple(sorted(counts))
+    warnings = []
+    bare = [str(g) for g in symbols if not str(g).strip() or str(g).strip().isdigit()]
+    if bare:
+        warnings.append(
+            f"{len(bare)} gene names are empty or bare numbers (e.g. {bare[0]!r}); targets, "
+            "QC gene prefixes and reference networks are matched by symbol, so point "
+            f"{name['gene_symbol_key']} at a column of gene symbols")
+    separator = schema.combination_separator
+    if separator:
+        n_combinations = sum(len([t for t in p.split(separator) if t]) > 1
+                             for p in perturbations)
+    else:
+        n_combinations = 0
+        guess = likely_combinations(perturbations, symbols)
+        if guess is not None:
+            sep, examples = guess
+            warnings.append(
+                f"{len(examples)} labels look like combinations ({', '.join(examples[:3])}) "
+                f"but no combination separator is set, so each is treated as one gene; set "
+                f"{name['combination_separator']}={sep!r} if they are")
+    genes = set(map(str, symbols))
+    targets = {t for p in perturbations for t in (p.split(separator) if separator else [p])}
+    if not targets & genes:
+        warnings.append(
+            "no perturbed gene is among the measured genes, so the knockdown filter, the "
+            "linear baseline for unseen perturbations and the statistical GRN test have "
+            "nothing to use; check the gene names if the targets should be measured")
     return ValidationReport(
         n_cells=int(adata.n_obs),
         n_genes=int(adata.n_vars),
         n_control_cells=int(n_control),
         perturbations=perturbations,
         cells_per_perturbation={p: int(counts[p]) for p in perturbations},
+        n_combinations=int(n_combinations),
+        warnings=tuple(warnings),
     )

@@ -8,7 +8,6 @@ GRN test uses the evaluated split's cells; the GRN truth baselines use training 
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,14 @@ from gpo_vae.errors import ConfigError, InputDataError
 from gpo_vae.evaluation import baselines
 from gpo_vae.evaluation.ate import AteTable, ate_from_cells, perturbseq_transform
 from gpo_vae.evaluation.metrics import ATE_METRICS, aggregate_scores, score_ates
-from gpo_vae.io import atomic_path, write_h5ad_atomic, write_json_atomic
+from gpo_vae.io import (
+    atomic_path,
+    json_safe,
+    require_writable_folder,
+    staged_folder,
+    write_h5ad_atomic,
+    write_json_atomic,
+)
 
 METHODS = ("model", "baseline_pert_mean", "baseline_global_mean", "baseline_linear",
            "ceiling_split_half", "ceiling_noise_free")
@@ -207,19 +213,6 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def _finite(value):
-    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
 def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = None,
              references: Sequence = (), progress: bool = True,
              log: Callable[[str], None] = print,
@@ -229,9 +222,10 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
 
     Writes ``metrics.json``, ``per_perturbation.csv``, ``predictions.h5ad`` (sampled
     cells in cell-eval's format), ``observed_<split>.h5ad`` (the held-out cells in the
-    same format) and ``plots/`` into ``out_dir`` (default: the run folder; sweeps keep
-    validation and test results apart this way). ``globals_`` (``mean`` or ``sample``)
-    overrides the run's ``model.predict_globals``. ``references`` are
+    same format) and ``plots/`` into ``out_dir`` (default: the run folder for the test
+    split, ``<run>/eval_<split>/`` for another split, so one never overwrites the other).
+    The data must hold the cells the run was trained with (``split.json``). ``globals_``
+    (``mean`` or ``sample``) overrides the run's ``model.predict_globals``. ``references`` are
     :class:`~gpo_vae.evaluation.grn_reference.ReferenceSpec` entries.
     """
     from gpo_vae.evaluation import grn_reference, grn_statistical, grn_truth, plots
@@ -239,18 +233,23 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     from gpo_vae.evaluation.predict import model_ates, sample_cells
     from gpo_vae.export import learned_grn
     from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
+    from gpo_vae.training.run_folder import check_split
 
     s = (settings or EvaluationSettings()).validate()
     start = time.perf_counter()
     run = Path(run)
     checkpoint = resolve_checkpoint(run)
     run_dir = _run_dir_of(checkpoint, run)
-    out = Path(out_dir) if out_dir is not None else run_dir
+    # the test evaluation goes into the run folder, any other split into its own folder
+    out = Path(out_dir) if out_dir is not None else \
+        run_dir if s.split == "test" else run_dir / f"eval_{s.split}"
+    require_writable_folder(out, "the evaluation folder")
     # load references first: a bad reference file fails before minutes of work
     networks = [grn_reference.load_reference_network(spec) for spec in references]
     module = load_trained(checkpoint)
     log(f"evaluating {checkpoint} on the {s.split} split")
     adata = _prepared_for(module, progress, log)
+    check_split(run_dir, adata, "evaluate")
     info = module.data_info
     gene_names = list(info.gene_names)
     control = str(adata.uns["schema"]["control_label"])
@@ -393,28 +392,34 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     target = np.where(labels[rows] == control, "non-targeting", labels[rows])
     sampled = sample_cells(module, adata.obsm["dosages"][rows].toarray(), seed=s.seed,
                            progress=progress, globals_=globals_)
-    files = {}
-    files["predictions"] = write_h5ad_atomic(
-        _cells_h5ad(sampled, target, gene_names, "gpo_vae"), out / "predictions.h5ad")
-    files["observed"] = write_h5ad_atomic(
-        _cells_h5ad(adata.X[rows], target, gene_names, "observed"),
-        out / f"observed_{s.split}.h5ad")
+    # everything is written into a staging folder and moved into place at the end
+    # (metrics.json last), so a killed evaluation leaves no half-filled results
+    with staged_folder(out, last=("metrics.json",)) as staging:
+        files = {}
+        files["predictions"] = write_h5ad_atomic(
+            _cells_h5ad(sampled, target, gene_names, "gpo_vae"), staging / "predictions.h5ad")
+        files["observed"] = write_h5ad_atomic(
+            _cells_h5ad(adata.X[rows], target, gene_names, "observed"),
+            staging / f"observed_{s.split}.h5ad")
 
-    plot_dir = out / "plots"
-    by_cells = test.n_cells.reindex(names).sort_values(ascending=False, kind="stable")
-    files["ate_scatter"] = plots.plot_ate_scatter(model_ate, observed,
-                                                  plot_dir / "ate_scatter.png",
-                                                  list(by_cells.index[:4]))
-    files["ate_comparison"] = plots.plot_method_comparison(ate, plot_dir / "ate_comparison.png")
-    files["grn_wasserstein_vs_k"] = plots.plot_wasserstein_vs_k(
-        statistical, plot_dir / "grn_wasserstein_vs_k.png")
-    if pr_curves:
-        files["grn_precision_recall"] = plots.plot_precision_recall(
-            pr_curves, truth_metrics["random_auprc"], plot_dir / "grn_precision_recall.png")
-    metrics["seconds"] = round(time.perf_counter() - start, 1)
-    metrics = _finite(metrics)
-    with atomic_path(out / "per_perturbation.csv") as tmp:
-        per_pert.to_csv(tmp, index=False)
-    files["per_perturbation"] = out / "per_perturbation.csv"
-    files["metrics"] = write_json_atomic(out / "metrics.json", metrics)
+        plot_dir = staging / "plots"
+        by_cells = test.n_cells.reindex(names).sort_values(ascending=False, kind="stable")
+        files["ate_scatter"] = plots.plot_ate_scatter(model_ate, observed,
+                                                      plot_dir / "ate_scatter.png",
+                                                      list(by_cells.index[:4]))
+        files["ate_comparison"] = plots.plot_method_comparison(ate,
+                                                               plot_dir / "ate_comparison.png")
+        files["grn_wasserstein_vs_k"] = plots.plot_wasserstein_vs_k(
+            statistical, plot_dir / "grn_wasserstein_vs_k.png")
+        if pr_curves:
+            files["grn_precision_recall"] = plots.plot_precision_recall(
+                pr_curves, truth_metrics["random_auprc"],
+                plot_dir / "grn_precision_recall.png")
+        metrics["seconds"] = round(time.perf_counter() - start, 1)
+        metrics = json_safe(metrics)
+        with atomic_path(staging / "per_perturbation.csv") as tmp:
+            per_pert.to_csv(tmp, index=False)
+        files["per_perturbation"] = staging / "per_perturbation.csv"
+        files["metrics"] = write_json_atomic(staging / "metrics.json", metrics)
+    files = {k: out / Path(v).relative_to(staging) for k, v in files.items() if v}
     return EvaluationResult(metrics, per_pert, files)

@@ -50,3 +50,31 @@ class LastCheckpoint(L.Callback):
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt) and trainer.global_step > 0:
             trainer.save_checkpoint(self.path, weights_only=False)
+
+
+class EpochLines(L.Callback):
+    """One plain line per epoch (epoch, losses, cells/s, time left) for log files and
+    pipes, where a progress bar would never flush; used when stdout is not a terminal."""
+
+    def __init__(self, throughput: ThroughputMonitor, print_fn=print):
+        self.throughput, self.print_fn = throughput, print_fn
+        self._start = 0.0
+        self._first_epoch = 0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+        self._first_epoch = trainer.current_epoch
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        metrics = trainer.callback_metrics
+        epoch, total = trainer.current_epoch + 1, trainer.max_epochs
+        parts = [f"epoch {epoch}/{total}"]
+        for key, label in (("train/loss_epoch", "train loss"), ("val/loss", "val loss")):
+            if key in metrics:
+                parts.append(f"{label} {float(metrics[key]):.2f}")
+        parts.append(f"{self.throughput.cells_per_second:,.0f} cells/s")
+        done = epoch - self._first_epoch
+        if done > 0 and total and total > 0:
+            left = (time.perf_counter() - self._start) / done * max(total - epoch, 0)
+            parts.append(f"{left / 60:.1f} min left")
+        self.print_fn(", ".join(parts), flush=True)

@@ -32,19 +32,24 @@ def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     import matplotlib.pyplot as plt
 
     metrics = read_metrics(run_dir)
-    if metrics.empty or "train/loss_step" not in metrics:
+    # short runs may log no step value (fewer steps than log_every_n_steps): use epochs
+    loss_key = "train/loss_step" if "train/loss_step" in metrics else "train/loss_epoch"
+    if metrics.empty or loss_key not in metrics:
         return None
     diagnostics = f"{DIAG}val_ate_pearson_top20" in metrics
     fig, axes = plt.subplots(1, 5 if diagnostics else 3, figsize=(25 if diagnostics else 15, 4))
-    steps = metrics.dropna(subset=["train/loss_step"])
-    axes[0].plot(steps["step"], steps["train/loss_step"], lw=0.5, alpha=0.4, label="train (step)")
+    steps = metrics.dropna(subset=[loss_key])
+    few = len(steps) < 10  # a faint line of a few points would be invisible: mark them
+    axes[0].plot(steps["step"], steps[loss_key], "o-" if few else "-", ms=3,
+                 lw=1.5 if few else 0.5, alpha=1.0 if few else 0.4,
+                 label="train" if few else "train (step)")
     if len(steps) >= 10:
-        smooth = steps["train/loss_step"].rolling(max(len(steps) // 50, 5), min_periods=1).mean()
+        smooth = steps[loss_key].rolling(max(len(steps) // 50, 5), min_periods=1).mean()
         axes[0].plot(steps["step"], smooth, lw=1.5, label="train (smoothed)")
     if "val/loss" in metrics:
         val = metrics.dropna(subset=["val/loss"])
         axes[0].plot(val["step"], val["val/loss"], "o-", ms=3, label="validation")
-    positive = (steps["train/loss_step"] > 0).all()
+    positive = (steps[loss_key] > 0).all()
     axes[0].set(xlabel="step", ylabel="loss", title="loss", yscale="log" if positive else "linear")
     axes[0].legend()
     epochs = metrics.dropna(subset=["train/loss_epoch"]) if "train/loss_epoch" in metrics \

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import lightning as L
 import numpy as np
 import torch
@@ -61,6 +63,25 @@ class GpoVaeLightningModule(L.LightningModule):
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "test")
+
+    # Random state travels with the checkpoint, so a resumed run continues the same random
+    # sequence (particles, Gumbel noise) as an uninterrupted one; Lightning saves none.
+    # (tensors and plain numbers only, so weights-only loading accepts them)
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        _, keys, pos, has_gauss, gauss = np.random.get_state()
+        checkpoint["rng_state"] = {
+            "torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+            "numpy_rest": [int(pos), int(has_gauss), float(gauss)],
+            "python": list(random.getstate()[1]), "python_version": random.getstate()[0]}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("rng_state")
+        if state:
+            torch.set_rng_state(state["torch"])
+            pos, has_gauss, gauss = state["numpy_rest"]
+            np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
+                                 int(pos), int(has_gauss), float(gauss)))
+            random.setstate((state["python_version"], tuple(state["python"]), None))
 
     def configure_optimizers(self):
         # Adam moves each parameter by about lr per step, so the GRN logits can travel at

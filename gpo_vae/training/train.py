@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from gpo_vae.errors import ConfigError, GpoVaeError, InputDataError
 from gpo_vae.io import write_json_atomic, write_text_atomic
 from gpo_vae.memory import peak_memory_gb
 from gpo_vae.training.checkpoint import BEST, LAST
+from gpo_vae.training.run_folder import check_resume_settings, check_split, run_lock, write_split
 
 
 class TrainingInterrupted(GpoVaeError):
@@ -119,6 +121,24 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # said in our own words when it applies (see _mid_epoch_note)
+    warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before "
+                            "the epoch ended.*")
+
+
+def _mid_epoch_note(checkpoint: Path) -> str:
+    """A note when ``checkpoint`` was saved mid-epoch (Ctrl-C, max_steps): Lightning then
+    starts the interrupted epoch again from its first batch, so that epoch's batches are
+    seen twice; with the batch order fixed by (seed, epoch) this repeats exactly."""
+    from gpo_vae.training.checkpoint import load_checkpoint_dict
+
+    loops = load_checkpoint_dict(checkpoint).get("loops", {})
+    progress = loops.get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    current = progress.get("current", {})
+    if current.get("completed", 0) and not progress.get("is_last_batch", True):
+        return ("; it was saved mid-epoch, so that epoch starts again from its first batch "
+                "(its earlier batches are seen twice)")
+    return ""
 
 
 def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: bool = False,
@@ -129,19 +149,27 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
     step and epoch included). Raises :class:`~gpo_vae.errors.GpoVaeError` subclasses for
     bad input, a NaN loss, or an interruption.
     """
+    run_dir = Path(run_dir) if run_dir is not None else config.run_dir
+    with run_lock(run_dir, log):
+        return _train(config, run_dir, resume, progress, log)
+
+
+def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
+           log: Callable[[str], None]) -> TrainResult:
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     from gpo_vae.data.datamodule import PerturbationDataModule
     from gpo_vae.models.builder import DataInfo
-    from gpo_vae.training.callbacks import LastCheckpoint, ThroughputMonitor
+    from gpo_vae.training.callbacks import EpochLines, LastCheckpoint, ThroughputMonitor
     from gpo_vae.training.curves import plot_training_curves
     from gpo_vae.training.diagnostics import VAL_ATE_KEY
     from gpo_vae.training.lightning_module import GpoVaeLightningModule
 
-    run_dir = Path(run_dir) if run_dir is not None else config.run_dir
     checkpoints = run_dir / "checkpoints"
     ckpt_path = _check_run_dir(checkpoints, resume, config)
+    if resume:
+        check_resume_settings(run_dir, config.to_dict())
     accelerator, devices = _accelerator(config)
     _quiet_lightning()
     L.seed_everything(config.training.seed, workers=True, verbose=False)
@@ -152,6 +180,8 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
         if len(datamodule.datasets[split]) == 0:
             raise InputDataError(f"the {split} split has no cells; give it a share with "
                                  "data.split_fractions (train, val, test)")
+    if resume:
+        check_split(run_dir, datamodule.adata, "resume")
     info = DataInfo.from_datamodule(datamodule)
     pseudobulk = datamodule.train_pseudobulk_shifts() if config.loss.pseudobulk_coeff else None
     module = GpoVaeLightningModule(config.to_dict(), info.to_dict(),
@@ -160,6 +190,7 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
         _init_from_prior_network(module, config, info, log)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", dump_config(config))
+    write_split(run_dir, datamodule.adata, datamodule.prepared.manifest.get("key", ""))
 
     throughput = ThroughputMonitor()
     t = config.training
@@ -183,18 +214,22 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
         throughput,
         *([diagnostics] if diagnostics is not None else []),
     ]
+    # a progress bar needs a terminal; in log files and pipes one plain line per epoch
+    terminal = sys.stdout.isatty()
+    if progress and not terminal:
+        callbacks.append(EpochLines(throughput))
     trainer = L.Trainer(
         accelerator=accelerator, devices=devices,
         max_epochs=config.training.max_epochs, max_steps=config.training.max_steps,
         gradient_clip_val=config.training.gradient_clip or None,
         gradient_clip_algorithm="norm", logger=_loggers(config, run_dir), callbacks=callbacks,
         log_every_n_steps=config.training.log_every_n_steps, default_root_dir=str(run_dir),
-        enable_progress_bar=progress and config.logging.progress_bar,
-        enable_model_summary=progress, num_sanity_val_steps=0,
+        enable_progress_bar=progress and config.logging.progress_bar and terminal,
+        enable_model_summary=progress and terminal, num_sanity_val_steps=0,
     )
     log(f"training {config.name}: {info.n_genes:,} genes, {info.n_treatments} treatment "
         f"dimensions, {len(datamodule.datasets['train']):,} training cells on {accelerator}"
-        + (f", resuming from {ckpt_path}" if ckpt_path else ""))
+        + (f", resuming from {ckpt_path}{_mid_epoch_note(ckpt_path)}" if ckpt_path else ""))
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -238,3 +238,28 @@ def test_subset_cells_keeps_everything_aligned():
     np.testing.assert_array_equal(b.obsm["emb"], a.obsm["emb"][keep])
     assert "true_grn" in b.uns
     assert subset_cells(a, np.ones(a.n_obs, bool)) is a
+
+
+def _activation_screen(small_screen):
+    """The small screen with one measured target raised (not lowered) in half its cells."""
+    adata = small_screen.copy()
+    target = adata.uns["perturbations"].query("measured").index[0]
+    column = int(np.flatnonzero(adata.var["gene_name"].astype(str).to_numpy() == target)[0])
+    cells = np.flatnonzero(adata.obs["gene"].astype(str).to_numpy() == target)
+    raised = cells[: cells.size // 2]
+    X = sp.lil_matrix(adata.X)
+    for i in raised:
+        X[i, column] = 200.0
+    adata.X = sp.csr_matrix(X)
+    return adata, target, adata.obs_names[raised]
+
+
+def test_activation_screens_keep_cells_whose_target_rose(small_screen):
+    adata, target, raised = _activation_screen(small_screen)
+    up, report = knockdown_filter(adata, gene_symbol_key="gene_name", direction="up", **KEYS)
+    kept = set(up.obs_names[up.obs["gene"] == target])
+    assert set(raised) <= kept and report["per_perturbation"][target]["dropped"] > 0
+    down, _ = knockdown_filter(adata, gene_symbol_key="gene_name", **KEYS)
+    assert not set(raised) & set(down.obs_names)
+    with pytest.raises(ConfigError, match="direction"):
+        knockdown_filter(adata, gene_symbol_key="gene_name", direction="sideways", **KEYS)

@@ -214,3 +214,27 @@ def test_real_papalexi_screen(tmp_path, papalexi_path):
     # one mitochondrial gene (MT-ATP8) among 299: few cells stand out on it
     assert a.obs["flag_mt"].mean() < 0.1 and a.obs["flag_ribo"].sum() == 0
     assert a.obs["qc"].mean() < 0.3
+
+
+def test_prepare_names_every_perturbation_a_filter_removes(tmp_path):
+    adata = simulate_perturbseq("small", seed=0)
+    target = adata.uns["perturbations"].query("measured").index[0]
+    column = int(np.flatnonzero(adata.var["gene_name"].astype(str).to_numpy() == target)[0])
+    cells = np.flatnonzero(adata.obs["gene"].astype(str).to_numpy() == target)
+    X = adata.X.tolil()
+    for i in cells:
+        X[i, column] = 200.0              # an activation screen: the target rises
+    adata.X = X.tocsr()
+    path = tmp_path / "crispra.h5ad"
+    adata.write_h5ad(path)
+    lines: list[str] = []
+    kept = prepare(_config(tmp_path, path), progress=False, log=lines.append).adata
+    assert target not in set(kept.obs["perturbation"])
+    assert any("knockdown filter removed" in line and target in line for line in lines)
+    lines.clear()
+    active = prepare(_config(tmp_path, path, perturbation_type="activation"), progress=False,
+                     log=lines.append).adata
+    assert target in set(active.obs["perturbation"])
+    # the simulated screen's other (CRISPRi) targets fall, so the activation filter names them
+    removed = next(line for line in lines if "knockdown filter removed" in line)
+    assert target not in removed and "went up" in removed

@@ -129,3 +129,12 @@ def test_empty_anndata():
 
 def test_errors_share_one_family():
     assert issubclass(InputDataError, GpoVaeError)
+
+
+def test_bare_number_gene_names_and_unmeasured_targets_are_warned_about(small_copy):
+    from gpo_vae.data.schema import PerturbationSchema, validate_anndata
+
+    small_copy.var_names = [str(i) for i in range(small_copy.n_vars)]
+    report = validate_anndata(small_copy, PerturbationSchema())
+    assert any("bare numbers" in w for w in report.warnings)
+    assert any("no perturbed gene is among the measured genes" in w for w in report.warnings)

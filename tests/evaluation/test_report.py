@@ -110,3 +110,17 @@ def test_cli_evaluate_prints_the_table(cells_run, tmp_path, capsys):
     assert "baseline_pert_mean" in out and "ceiling_split_half" in out and "GRN vs toy" in out
     metrics = _strict_json(run / "metrics.json")
     assert {"precision", "recall", "f1", "n_edges"} <= set(metrics["grn"]["reference"]["toy"])
+
+
+def test_validation_evaluation_never_overwrites_the_test_evaluation(cells_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(cells_run, run)
+    evaluate(run, settings=FAST, progress=False, log=lambda m: None)
+    test_metrics = (run / "metrics.json").read_text()
+    val = evaluate(run, settings=EvaluationSettings(**{**vars(FAST), "split": "val"}),
+                   progress=False, log=lambda m: None)
+    assert val.files["metrics"] == run / "eval_val" / "metrics.json"
+    assert (run / "eval_val" / "observed_val.h5ad").is_file()
+    assert (run / "eval_val" / "predictions.h5ad").is_file()
+    assert (run / "metrics.json").read_text() == test_metrics
+    assert json.loads(test_metrics)["split"] == "test"

@@ -132,3 +132,17 @@ def test_training_scripts_run_one_step_on_an_authors_schema_fixture(
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
     summary = yaml.safe_load((tmp_path / "run" / "training_summary.json").read_text())
     assert summary["steps"] == 1
+
+
+def test_outputs_that_cannot_be_written_fail_before_any_work(cli_run, tmp_path, capsys):
+    run, _ = cli_run
+    config = run.parent / "tiny.yaml"
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for argv in (["train", "--config", str(config), "--out", str(blocker)],
+                 ["train", "--config", str(config), "--out", str(blocker / "run")],
+                 ["export-grn", str(run), "--out", str(blocker)],
+                 ["simulate", "--preset", "small", "--out", str(blocker / "s.h5ad")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and len(err.strip().splitlines()) == 1, err

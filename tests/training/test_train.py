@@ -194,3 +194,44 @@ def test_learning_diagnostics_are_logged_finite_and_can_choose_the_best_checkpoi
 def test_checkpoint_by_val_ate_without_diagnostics_is_a_clear_error(make_config):
     with pytest.raises(ConfigError, match="diagnostics_every_n_epochs"):
         make_config(checkpoint_monitor="val_ate", diagnostics_every_n_epochs=0)
+
+
+def test_without_a_terminal_training_prints_one_plain_line_per_epoch(make_config, tmp_path,
+                                                                    capsys):
+    train(make_config(max_epochs=2), run_dir=tmp_path / "plain", progress=True,
+          log=lambda m: None)
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(",")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all("train loss" in line and "cells/s" in line for line in lines)
+    assert "v_num" not in out and "Params" not in out
+
+
+def test_an_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(make_config,
+                                                                             tmp_path):
+    whole = train(make_config(max_epochs=4), run_dir=tmp_path / "whole", progress=False,
+                  log=lambda m: None)
+    train(make_config(max_epochs=2), run_dir=tmp_path / "parts", progress=False,
+          log=lambda m: None)
+    parts = train(make_config(max_epochs=4), run_dir=tmp_path / "parts", resume=True,
+                  progress=False, log=lambda m: None)
+    a, b = load_trained(whole.last_checkpoint), load_trained(parts.last_checkpoint)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_a_run_shorter_than_the_logging_interval_still_gets_its_training_plot(make_config,
+                                                                             tmp_path):
+    result = train(make_config(max_epochs=1, log_every_n_steps=50), run_dir=tmp_path / "short",
+                   progress=False, log=lambda m: None)
+    assert "train/loss_step" not in read_metrics(result.run_dir)
+    assert (result.run_dir / "plots" / "training_curves.png").is_file()
+
+
+def test_resuming_a_mid_epoch_checkpoint_says_the_epoch_starts_again(make_config, tmp_path):
+    train(make_config(max_epochs=100, max_steps=3), run_dir=tmp_path / "mid", progress=False,
+          log=lambda m: None)
+    lines: list[str] = []
+    train(make_config(max_epochs=100, max_steps=5), run_dir=tmp_path / "mid", resume=True,
+          progress=False, log=lines.append)
+    assert any("saved mid-epoch" in line for line in lines)

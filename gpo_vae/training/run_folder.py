@@ -1,0 +1,128 @@
+"""A run folder's integrity: one writer at a time, the split it trained on, and resumes
+that keep the run's data and model.
+
+- ``.lock`` holds the pid and host of the process writing the folder; a second writer is
+  refused, and a lock whose process is gone (stale) is taken over.
+- ``split.json`` records the prepared-data key and the cell ids of each split, so
+  evaluation and ``--resume`` can check that they see the same cells (a rewritten input
+  file is prepared again and would otherwise get a new random split).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.io import process_alive, write_json_atomic
+
+LOCK, SPLIT = ".lock", "split.json"
+SPLITS = ("train", "val", "test")
+# settings a resumed run may change: how long and how it trains, logs and loads batches
+_RESUMABLE_SECTIONS = ("training", "logging")
+_RESUMABLE_KEYS = {"name", "output_dir", "data.batch_size", "data.num_workers",
+                   "data.cache_dir", "data.backend", "data.path", "data.summary_stats"}
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, log: Callable[[str], None] = print) -> Iterator[Path]:
+    """Hold ``run_dir/.lock`` while the block runs; refuse when another live process
+    holds it. The lock is removed on exit, also after an error."""
+    run_dir = Path(run_dir)
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(path.read_text() or "{}")
+            except (OSError, json.JSONDecodeError):
+                holder = {}
+            pid, host = holder.get("pid"), holder.get("host")
+            if isinstance(pid, int) and (host != me["host"] or process_alive(pid)):
+                where = "" if host == me["host"] else f" on {host}"
+                raise ConfigError(
+                    f"run folder {str(run_dir)!r} is in use by process {pid}{where}; wait for "
+                    "it to finish or train into another folder (--out)") from None
+            log(f"removing a stale lock of process {pid} in {run_dir}")
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as handle:
+            json.dump(me, handle)
+        break
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        if created and not any(run_dir.iterdir()):  # a run that failed before writing
+            run_dir.rmdir()
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def check_resume_settings(run_dir: Path, new: dict) -> None:
+    """Refuse to resume with a data, model, guide or loss setting that differs from the
+    run's ``config.yaml`` (the checkpoint would not fit, or the run would silently become
+    another experiment)."""
+    saved_file = Path(run_dir) / "config.yaml"
+    if not saved_file.is_file():
+        return
+    saved = _flatten(yaml.safe_load(saved_file.read_text()) or {})
+    for key, value in _flatten(new).items():
+        if key.split(".")[0] in _RESUMABLE_SECTIONS or key in _RESUMABLE_KEYS:
+            continue
+        if key in saved and saved[key] != value:
+            raise ConfigError(
+                f"--resume with {key}={value!r}, but the run was trained with "
+                f"{key}={saved[key]!r}; resume with the run's settings or train a new run "
+                "into another folder (--out)")
+
+
+def split_record(adata, key: str) -> dict:
+    """The prepared-data key and the cell ids of every split of ``adata``."""
+    ids = adata.obs["cell_id"].astype(str).to_numpy()
+    split = adata.obs["split"].astype(str).to_numpy()
+    return {"prepared_key": key,
+            "cells": {name: ids[split == name].tolist() for name in SPLITS}}
+
+
+def write_split(run_dir: Path, adata, key: str) -> Path:
+    """Record the run's split (``split.json``)."""
+    return write_json_atomic(Path(run_dir) / SPLIT, split_record(adata, key))
+
+
+def check_split(run_dir: Path, adata, what: str) -> None:
+    """Stop with a one-line error when ``adata``'s splits are not the cells the run was
+    trained with (nothing to check for runs without ``split.json``)."""
+    path = Path(run_dir) / SPLIT
+    if not path.is_file():
+        return
+    stored = json.loads(path.read_text())["cells"]
+    current = split_record(adata, "")["cells"]
+    for name in SPLITS:
+        if not np.array_equal(np.sort(np.asarray(stored.get(name, []), dtype=str)),
+                              np.sort(np.asarray(current[name], dtype=str))):
+            raise InputDataError(
+                f"the {name} cells of the prepared data differ from those run "
+                f"{str(run_dir)!r} was trained with (the input file or its cell order "
+                f"changed since training); {what} with the original input file, or train "
+                "a new run")

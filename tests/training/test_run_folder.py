@@ -1,0 +1,102 @@
+"""Run integrity: one writer per run folder, resumes that keep the run's settings, and
+evaluation only on the cells the run was trained with."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.training.run_folder import LOCK, check_resume_settings, run_lock
+from gpo_vae.training.train import train
+
+
+def test_a_second_writer_is_refused_and_the_lock_is_released_after(tmp_path):
+    run = tmp_path / "run"
+    with run_lock(run, log=lambda m: None):
+        assert (run / LOCK).is_file()
+        with pytest.raises(ConfigError, match=f"in use by process {os.getpid()}"):
+            with run_lock(run, log=lambda m: None):
+                pass
+    assert not (run / LOCK).exists()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / LOCK).write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename}))
+    messages = []
+    with run_lock(run, log=messages.append):
+        pass
+    assert any("stale lock" in m for m in messages)
+    assert not (run / LOCK).exists()
+
+
+def test_a_failed_run_leaves_no_empty_folder(tmp_path):
+    run = tmp_path / "never"
+    with pytest.raises(RuntimeError):
+        with run_lock(run, log=lambda m: None):
+            raise RuntimeError("boom")
+    assert not run.exists()
+
+
+def test_training_into_a_folder_in_use_is_refused(make_config, tmp_path):
+    run = tmp_path / "busy"
+    with run_lock(run, log=lambda m: None):
+        with pytest.raises(ConfigError, match="in use"):
+            train(make_config(max_epochs=1), run_dir=run, progress=False, log=lambda m: None)
+    assert not (run / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("key,section,value", [("n_latent", "model", 4),
+                                               ("split", "data", "perturbations"),
+                                               ("encoder", "guide", "correlated")])
+def test_resume_with_a_changed_data_or_model_setting_names_the_key(tmp_path, key, section,
+                                                                   value):
+    (tmp_path / "config.yaml").write_text(
+        "model:\n  n_latent: 8\ndata:\n  split: cells\nguide:\n  encoder: mean_field\n"
+        "training:\n  max_epochs: 2\n")
+    with pytest.raises(ConfigError, match=f"{section}.{key}="):
+        check_resume_settings(tmp_path, {section: {key: value}})
+    # training settings may change: that is what resuming is for
+    check_resume_settings(tmp_path, {"training": {"max_epochs": 10}})
+
+
+def test_resume_refuses_a_changed_split_end_to_end(make_config, tmp_path):
+    run = tmp_path / "resumed"
+    train(make_config(max_epochs=1), run_dir=run, progress=False, log=lambda m: None)
+    assert json.loads((run / "split.json").read_text())["cells"]["test"]
+    changed = make_config(max_epochs=2)
+    changed.model.n_latent = 4
+    with pytest.raises(ConfigError, match="model.n_latent=4"):
+        train(changed, run_dir=run, resume=True, progress=False, log=lambda m: None)
+
+
+def test_evaluation_stops_when_the_input_was_rewritten_in_another_cell_order(
+        small_screen, tmp_path):
+    from gpo_vae.config import config_from_dict
+    from gpo_vae.evaluation.report import EvaluationSettings, evaluate
+    from gpo_vae.io import write_h5ad_atomic
+
+    screen = tmp_path / "screen.h5ad"
+    write_h5ad_atomic(small_screen, screen)
+    config = config_from_dict({
+        "name": "shuffled", "output_dir": str(tmp_path),
+        "data": {"preset": "simulated", "path": str(screen), "batch_size": 256},
+        "model": {"n_latent": 4, "decoder_n_hidden": 16},
+        "guide": {"basal_encoder_n_hidden": 16, "embedding_encoder_n_hidden": 16,
+                  "embedding_encoder_n_layers": 1},
+        "training": {"max_steps": 3, "n_particles": 1, "diagnostics_every_n_epochs": 0},
+        "logging": {"progress_bar": False}})
+    run = train(config, progress=False, log=lambda m: None).run_dir
+    order = list(range(small_screen.n_obs))[::-1]
+    write_h5ad_atomic(small_screen[order].copy(), screen)
+    settings = EvaluationSettings(n_samples=20, n_global=2, iwelbo_particles=1,
+                                  ceiling_repeats=1)
+    with pytest.raises(InputDataError, match="differ from those run"):
+        evaluate(run, settings=settings, progress=False, log=lambda m: None)
+    assert not (run / "metrics.json").exists()
