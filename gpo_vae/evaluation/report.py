@@ -158,7 +158,8 @@ def _verdicts(ate: dict, truth: dict | None) -> list[str]:
             m, b = model.get(metric), ate.get(baseline, {}).get(metric)
             if m is None or b is None:
                 continue
-            word = "beats" if m > b else "LOSES TO"
+            # a gap that does not show at three decimals is no result either way
+            word = "ties" if abs(m - b) < 0.0005 else "beats" if m > b else "LOSES TO"
             lines.append(f"model {word} {baseline} on {metric} ({m:.3f} vs {b:.3f})")
     if truth and truth.get("auprc") is not None:
         for key in ("baseline_correlation_auprc", "baseline_mean_shift_auprc"):
