@@ -245,9 +245,11 @@ def main(argv=None) -> int:
             for future, (d, s, k) in futures.items():
                 try:
                     r = future.result()
+                    pert_mean = r["last"]["baseline_pert_mean"]  # None: unseen
                     print(f"{d} {s} seed {k}: model {r['last']['model']:.3f} (last), "
                           f"{r['best']['model']:.3f} (best); pert mean "
-                          f"{r['last']['baseline_pert_mean']:.3f}", flush=True)
+                          f"{'-' if pert_mean is None else format(pert_mean, '.3f')}",
+                          flush=True)
                 except subprocess.CalledProcessError:
                     print(f"{d} {s} seed {k}: FAILED, see {OUT / d / s / f'seed{k}'}/log.txt",
                           flush=True)
