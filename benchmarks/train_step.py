@@ -85,15 +85,15 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
                     train_cells_per_treatment=train_cells.tolist(),
                     train_cells_per_qc=[90000, 10000], n_train_cells=100000)
     shifts = (0.3 * torch.randn(n_t, shape["n_genes"])).numpy()
-    model, guide, loss = build_gpo_vae(config, info, pseudobulk=(shifts, train_cells))
-    model.to(device), guide.to(device), loss.to(device)
-    params = list(model.parameters()) + list(guide.parameters())
+    module = build_gpo_vae(config, info, pseudobulk=(shifts, train_cells))
+    module.to(device)
+    params = list(module.parameters())
     optimizer = torch.optim.Adam(params, lr=3e-4)
     batches = [_batch(shape, batch_size, device, seed) for seed in range(2)]
 
     def step(i: int) -> float:
         optimizer.zero_grad(set_to_none=True)
-        value = loss(model, guide, batches[i % 2], particles)["loss"]
+        value = module.loss(batches[i % 2], particles).loss
         value.backward()
         torch.nn.utils.clip_grad_norm_(params, 100.0)
         optimizer.step()

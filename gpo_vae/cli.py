@@ -13,8 +13,12 @@ from pathlib import Path
 
 from gpo_vae import __version__
 from gpo_vae.config import parse_overrides
+from gpo_vae.constants import DEFAULT_CONTROL_LABEL, SIMULATION_PRESETS
 from gpo_vae.errors import ConfigError, GpoVaeError
+from gpo_vae.evaluation.settings import EvaluationSettings
 from gpo_vae.io import require_writable_folder
+
+EVALUATION_DEFAULTS = EvaluationSettings()
 
 
 def _check_h5ad_target(path: Path) -> None:
@@ -73,7 +77,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         schema = PerturbationSchema(**{
             **flags, "perturbation_key": args.perturbation_key or "gene",
-            "control_label": args.control_label or "non-targeting"})
+            "control_label": args.control_label or DEFAULT_CONTROL_LABEL})
     report = validate_anndata(adata, schema, names=names)
     smallest = min(report.cells_per_perturbation.items(), key=lambda kv: kv[1])
     print(f"ok: {report.n_cells:,} cells x {report.n_genes:,} genes, "
@@ -239,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate a CRISPRi Perturb-seq screen with a known gene regulatory "
         "network (the embedded default data set) and write it as h5ad.",
     )
-    sim.add_argument("--preset", choices=["small", "default", "large"], default="default",
+    sim.add_argument("--preset", choices=list(SIMULATION_PRESETS), default="default",
                      help="size: small (~1.5k cells, tests), default (~10k cells, demo), "
                      "large (~130k cells, K562 scale) [default: default]")
     sim.add_argument("--seed", type=int, default=0, help="random seed [default: 0]")
@@ -309,17 +313,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--reference-spec", metavar="YAML",
                     help="a file naming several reference networks, e.g. "
                     "demo/reference_networks.yaml")
-    ev.add_argument("--n-samples", type=int, default=2000,
-                    help="generated cells per perturbation for model ATEs [default: 2000]")
-    ev.add_argument("--iwelbo-particles", type=int, default=50,
-                    help="importance samples per cell for the IWELBO [default: 50]")
+    ev.add_argument("--n-samples", type=int, default=EVALUATION_DEFAULTS.n_samples,
+                    help="generated cells per perturbation for model ATEs "
+                    f"[default: {EVALUATION_DEFAULTS.n_samples}]")
+    ev.add_argument("--iwelbo-particles", type=int, default=EVALUATION_DEFAULTS.iwelbo_particles,
+                    help="importance samples per cell for the IWELBO "
+                    f"[default: {EVALUATION_DEFAULTS.iwelbo_particles}]")
     ev.add_argument("--globals", choices=["mean", "sample"], default=None,
                     help="predict with the global variables M, E at their posterior mean or "
                     "sampled [default: the run's model.predict_globals]")
     ev.add_argument("--out", metavar="DIR", default=None,
                     help="write the results here [default: the run folder for --split test, "
                     "RUN/eval_val/ for --split val]")
-    ev.add_argument("--seed", type=int, default=0, help="random seed [default: 0]")
+    ev.add_argument("--seed", type=int, default=EVALUATION_DEFAULTS.seed,
+                    help=f"random seed [default: {EVALUATION_DEFAULTS.seed}]")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -344,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--perturbation-key", default=None,
                      help="obs column with the perturbed gene [default: gene, or the config's]")
     val.add_argument("--control-label", default=None,
-                     help="label of control cells [default: non-targeting, or the config's]")
+                     help=f"label of control cells [default: {DEFAULT_CONTROL_LABEL}, or the "
+                     "config's]")
     val.add_argument("--combination-separator", default=None, metavar="SEP",
                      help="separator of multi-gene labels such as A+B [default: none]")
     val.add_argument("--config", default=None, metavar="YAML",

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 import yaml
 
+from gpo_vae.constants import DATA_PRESETS  # noqa: F401  (re-exported)
 from gpo_vae.errors import ConfigError
 
-DATA_PRESETS = ("generic", "adamson", "replogle_k562", "rpe1", "simulated")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 

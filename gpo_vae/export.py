@@ -16,71 +16,14 @@ matrix but is not a regulatory edge, so edge lists leave it out.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from gpo_vae.errors import ConfigError
 from gpo_vae.io import atomic_path, save_figure_atomic, write_json_atomic
-
-
-@dataclass
-class LearnedGrn:
-    """q(M) probabilities and mean edge weights over the treatment genes."""
-
-    genes: pd.DataFrame           # name, kind, measured, train_cells (model order)
-    probabilities: np.ndarray     # (T, T)
-    mean_weights: np.ndarray      # (T, T), E[E | M = 1] under the guide
-
-    def edges(self, threshold: float = 0.5, top_k: int | None = None) -> pd.DataFrame:
-        """Off-diagonal edges with probability >= threshold (at most ``top_k``), best first."""
-        prob = self.probabilities.copy()
-        np.fill_diagonal(prob, -1.0)
-        rows, cols = np.nonzero(prob >= threshold)
-        order = np.argsort(-prob[rows, cols], kind="stable")
-        if top_k is not None:
-            order = order[:top_k]
-        rows, cols = rows[order], cols[order]
-        names, kinds = self.genes["name"].to_numpy(), self.genes["kind"].to_numpy()
-        weights = self.mean_weights[rows, cols]
-        return pd.DataFrame({
-            "source": names[rows], "target": names[cols],
-            "probability": prob[rows, cols].round(6), "mean_weight": weights.round(6),
-            "sign": np.sign(weights).astype(int),
-            "source_kind": kinds[rows], "target_kind": kinds[cols],
-        })
-
-
-@torch.no_grad()
-def learned_grn(module, n_samples: int = 32, chunk: int = 8, seed: int = 0) -> LearnedGrn:
-    """The GRN of a trained :class:`GpoVaeLightningModule`. Mean weights average the
-    guide's q(E | M) means over ``n_samples`` draws of M, given the edge is present."""
-    guide = module.guide
-    info = module.data_info
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        probs = guide.mask_probabilities()
-        total = torch.zeros_like(probs)
-        present = torch.zeros_like(probs)
-        unconditional = torch.zeros_like(probs)
-        for start in range(0, n_samples, chunk):
-            n = min(chunk, n_samples - start)
-            sample = guide.sample_globals(n)
-            mask = sample.mask.detach()
-            total += (sample.edge_mean * mask).sum(0)
-            present += mask.sum(0)
-            unconditional += sample.edge_mean.sum(0)
-    finally:
-        torch.random.set_rng_state(generator_state)
-    mean = torch.where(present > 0, total / present.clamp_min(1), unconditional / n_samples)
-    genes = pd.DataFrame({"name": info.treatment_names, "kind": info.treatment_kinds,
-                          "measured": info.treatment_measured,
-                          "train_cells": info.train_cells_per_treatment})
-    return LearnedGrn(genes, probs.cpu().numpy(), mean.cpu().numpy())
+from gpo_vae.models.grn import LearnedGrn, learned_grn
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, **kwargs) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from gpo_vae.config import Config, DataConfig
 from gpo_vae.data.dataset import PerturbationDataset
-from gpo_vae.data.prepare import PreparedData, prepare
+from gpo_vae.data.prepare import PreparedData, prepare, require_prepared
 
 
 class EpochSeededBatches(BatchSampler):
@@ -33,18 +32,20 @@ class EpochSeededBatches(BatchSampler):
 class PerturbationDataModule(L.LightningDataModule):
     """Prepare (or load from cache) a screen and serve train / val / test batches.
 
-    Besides loaders it exposes what the model needs to size itself and to weight the
-    plated ELBO: ``n_genes``, ``treatment_names``, ``train_cells_per_treatment``,
-    ``train_cells_per_qc`` and the encoder's ``log1p_mean`` / ``log1p_std``.
+    ``prepared`` (an AnnData from :func:`gpo_vae.prepare`) serves that data instead.
     """
 
     def __init__(self, config: Config | DataConfig, *, progress: bool = True,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, prepared=None):
         super().__init__()
         self.config = config if isinstance(config, Config) else Config(data=config)
         self.progress = progress
         self.log_fn = log
-        self.prepared: PreparedData | None = None
+        # an in-memory prepared AnnData (the Python API) skips preparation and the cache
+        if prepared is not None and not isinstance(prepared, PreparedData):
+            require_prepared(prepared)
+            prepared = PreparedData(prepared, {}, None, from_cache=False)
+        self.prepared: PreparedData | None = prepared
         self.datasets: dict[str, PerturbationDataset] = {}
 
     # Lightning calls prepare_data once (rank 0) and setup on every process.
@@ -64,37 +65,6 @@ class PerturbationDataModule(L.LightningDataModule):
         if self.prepared is None:
             raise RuntimeError("call prepare_data() or setup() first")
         return self.prepared.adata
-
-    @property
-    def n_genes(self) -> int:
-        return int(self.adata.n_vars)
-
-    @property
-    def treatment_names(self) -> list[str]:
-        return self.adata.uns["treatments"]["name"].tolist()
-
-    @property
-    def train_cells_per_treatment(self) -> np.ndarray:
-        return self.adata.uns["treatments"]["train_cells"].to_numpy()
-
-    @property
-    def train_cells_per_qc(self) -> np.ndarray:
-        return np.asarray(self.adata.uns["train_cells_per_qc"])
-
-    @property
-    def log1p_mean(self) -> np.ndarray:
-        return self.adata.var["train_log1p_mean"].to_numpy()
-
-    @property
-    def log1p_std(self) -> np.ndarray:
-        return self.adata.var["train_log1p_std"].to_numpy()
-
-    def train_pseudobulk_shifts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per treatment row, the training cells' pseudobulk shift from training controls
-        and the number of cells behind it (:func:`treatment_pseudobulk_shifts`)."""
-        from gpo_vae.data.pseudobulk import treatment_pseudobulk_shifts
-
-        return treatment_pseudobulk_shifts(self.adata, "train")
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]

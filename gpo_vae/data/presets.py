@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import anndata as ad
 
 from gpo_vae.config import DataConfig
+from gpo_vae.constants import SUMMARY_STATS_PRESETS
 from gpo_vae.data.schema import PerturbationSchema
 from gpo_vae.errors import ConfigError, InputDataError
 
 #: Presets whose strong-perturbation filter reads published summary statistics.
-SUMMARY_STATS_PRESETS = ("adamson", "replogle_k562", "rpe1")
 
 _AUTHORS = dict(perturbation_key="gene", control_label="non-targeting", gene_id_key="gene_id")
 _DEFAULTS = {

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from gpo_vae.constants import DEFAULT_CONTROL_LABEL
 from gpo_vae.errors import InputDataError
 
 # Checking values in slices keeps the temporary boolean arrays small on large screens.
@@ -30,7 +31,7 @@ class PerturbationSchema:
     """
 
     perturbation_key: str = "gene"
-    control_label: str = "non-targeting"
+    control_label: str = DEFAULT_CONTROL_LABEL
     counts_layer: str | None = None
     gene_symbol_key: str | None = None
     combination_separator: str | None = None

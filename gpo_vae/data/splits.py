@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gpo_vae.constants import SPLITS  # noqa: F401  (re-exported)
 from gpo_vae.errors import InputDataError
-
-SPLITS = ("train", "val", "test")
 
 
 def _stratified(groups: np.ndarray, fractions, rng: np.random.Generator) -> np.ndarray:

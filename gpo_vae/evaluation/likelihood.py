@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gpo_vae.data.dataset import PerturbationDataset
+from gpo_vae.stats import seeded_torch
 
 
 @torch.no_grad()
@@ -27,18 +28,13 @@ def split_iwelbo(module, prepared, split: str = "test", n_particles: int = 100,
         raise ValueError(f"the {split} split has no cells")
     device = next(module.parameters()).device
     batch_size = max(1, min(512, max_elements // (n_particles * module.data_info.n_genes)))
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
     values = []
-    try:
+    with seeded_torch(seed):
         starts = range(0, len(dataset), batch_size)
         for start in tqdm(starts, desc=f"IWELBO ({split})", disable=not progress):
             batch = dataset[list(range(start, min(start + batch_size, len(dataset))))]
             batch = {k: v.to(device) for k, v in batch.items()}
-            values.append(module.loss_fn.per_cell_iwelbo(module.model, module.guide, batch,
-                                                         n_particles).cpu().numpy())
-    finally:
-        torch.random.set_rng_state(state)
+            values.append(module.iwelbo(batch, n_particles).cpu().numpy())
     per_cell = np.concatenate(values)
     return {"iwelbo": float(per_cell.mean()),
             "standard_error": float(per_cell.std(ddof=1) / math.sqrt(per_cell.size))

@@ -11,39 +11,22 @@ Monte Carlo noise; each set of cells on its own is still an exact sample.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from gpo_vae.evaluation.ate import TARGET_SUM
-from gpo_vae.models.latent import dosage_rows
+from gpo_vae.constants import TARGET_SUM
+from gpo_vae.stats import perturbseq_transform_torch, seeded_torch
 
 
-@contextlib.contextmanager
-def _seeded(seed: int):
-    """Seed torch for a block and restore the caller's random state afterwards."""
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        yield
-    finally:
-        torch.random.set_rng_state(state)
-
-
-def _sample_counts(module, sample, z_basal: torch.Tensor, offset: torch.Tensor,
-                   library_size: float, gamma: torch.Tensor | None = None) -> torch.Tensor:
-    """NB counts decoded from z_basal (1, B, L) and treatment offsets that broadcast
-    against it; q = 0 (good-quality cells). NB = Poisson(mean x gamma / theta) with gamma
-    ~ Gamma(theta, 1); passing the same ``gamma`` to several calls couples their
+def _nb_counts(module, proportions: torch.Tensor, library_size: float,
+               gamma: torch.Tensor | None = None) -> torch.Tensor:
+    """NB counts of the decoded ``proportions``: NB = Poisson(mean x gamma / theta) with
+    gamma ~ Gamma(theta, 1); passing the same ``gamma`` to several calls couples their
     over-dispersion noise while each call's counts stay exactly NB."""
-    model = module.model
-    qc = torch.zeros(z_basal.shape[-2], device=z_basal.device)
-    proportions = model.expression_proportions(z_basal, offset, sample.qc_effect, qc)
-    theta = model.inverse_dispersion
+    theta = module.model.inverse_dispersion
     if gamma is None:
         gamma = torch.distributions.Gamma(theta, torch.ones_like(theta)).sample(
             proportions.shape[:-1])
@@ -55,11 +38,6 @@ def _globals_mode(module, how: str | None) -> str:
     if how not in ("mean", "sample"):
         raise ValueError(f"globals must be 'mean' or 'sample', not {how!r}")
     return how
-
-
-def _transform(counts: torch.Tensor) -> torch.Tensor:
-    total = counts.sum(-1, keepdim=True).clamp_min(1.0)
-    return torch.log2(1.0 + TARGET_SUM * counts / total)
 
 
 @torch.no_grad()
@@ -80,21 +58,22 @@ def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int 
     chunk = max(1, max_elements // (per_draw * n_genes))
     total = torch.zeros((d.shape[0], n_genes), dtype=torch.float64, device=device)
     total_sq = torch.zeros_like(total)
-    with _seeded(seed):
+    with seeded_torch(seed):
         for _ in tqdm(range(n_global), desc="model ATEs", disable=not progress):
-            sample = module.guide.globals_for_prediction(how)
-            z = torch.randn((1, per_draw, module.model.n_latent), device=device)
-            zero = z.new_zeros((1, 1, module.model.n_treatments))
+            sample = module.prediction_globals(how)
+            z = torch.randn((1, per_draw, module.n_latent), device=device)
+            no_treatment = z.new_zeros((1, module.n_treatments))
             theta = module.model.inverse_dispersion
             gamma = torch.distributions.Gamma(theta, torch.ones_like(theta)).sample(
                 (1, per_draw))
-            control = _transform(
-                _sample_counts(module, sample, z, zero, library_size, gamma)).mean(1)
+            control = perturbseq_transform_torch(_nb_counts(
+                module, module.decode_conditions(sample, z, no_treatment), library_size,
+                gamma)).mean(1)
             for start in range(0, d.shape[0], chunk):
                 rows = d[start:start + chunk]
-                offset = dosage_rows(rows, sample.masked_edges)[0][:, None, :]   # (C, 1, T)
-                counts = _sample_counts(module, sample, z, offset, library_size, gamma)
-                ate = (_transform(counts).mean(1) - control).double()
+                counts = _nb_counts(module, module.decode_conditions(sample, z, rows),
+                                    library_size, gamma)
+                ate = (perturbseq_transform_torch(counts).mean(1) - control).double()
                 total[start:start + chunk] += ate
                 total_sq[start:start + chunk] += ate * ate
     mean = total / n_global
@@ -117,14 +96,13 @@ def sample_cells(module, dosages: np.ndarray, *, library_size: float = TARGET_SU
     device = next(module.parameters()).device
     d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
     blocks = []
-    with _seeded(seed):
+    with seeded_torch(seed):
         starts = range(0, d.shape[0], cells_per_draw)
         for start in tqdm(starts, desc="sampling cells", disable=not progress):
             rows = d[start:start + cells_per_draw]
-            sample = module.guide.globals_for_prediction(how)
-            z = torch.randn((1, rows.shape[0], module.model.n_latent), device=device)
-            offset = dosage_rows(rows, sample.masked_edges)                    # (1, B, T)
-            counts = _sample_counts(module, sample, z, offset, library_size)[0]
+            sample = module.prediction_globals(how)
+            z = torch.randn((1, rows.shape[0], module.n_latent), device=device)
+            counts = _nb_counts(module, module.decode_cells(sample, z, rows), library_size)[0]
             blocks.append(sp.csr_matrix(counts.cpu().numpy().astype(np.float32)))
     if not blocks:
         return sp.csr_matrix((0, module.data_info.n_genes), dtype=np.float32)

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.constants import DEFAULT_CONTROL_LABEL
+from gpo_vae.errors import InputDataError
 from gpo_vae.evaluation import baselines
 from gpo_vae.evaluation.ate import AteTable, ate_from_cells, perturbseq_transform
 from gpo_vae.evaluation.metrics import ATE_METRICS, aggregate_scores, score_ates
+from gpo_vae.evaluation.settings import EvaluationSettings, default_global_draws  # noqa: F401
 from gpo_vae.io import (
     atomic_path,
     json_safe,
@@ -32,47 +34,6 @@ from gpo_vae.io import (
 
 METHODS = ("model", "baseline_pert_mean", "baseline_global_mean", "baseline_linear",
            "ceiling_split_half", "ceiling_noise_free")
-SPLIT_NAMES = ("train", "val", "test")
-
-
-@dataclass
-class EvaluationSettings:
-    """How much sampling and testing an evaluation does (defaults suit CPUs)."""
-
-    split: str = "test"
-    n_samples: int = 2000            # generated cells per perturbation for model ATEs
-    n_global: int = 100              # draws of the global variables among them
-    iwelbo_particles: int = 50
-    min_test_cells: int = 4          # fewer held-out cells: no reliable ATE, not scored
-    ceiling_repeats: int = 5
-    linear_components: int = 10
-    linear_ridge: float = 0.1
-    grn_threshold: float = 0.5
-    grn_top_k: tuple[int, ...] = (50, 100, 500, 1000)
-    seed: int = 0
-
-    def validate(self) -> EvaluationSettings:
-        """Check the settings before any work (one-line errors)."""
-        if self.split not in SPLIT_NAMES:
-            raise ConfigError(f"--split {self.split!r} is not a split; use one of "
-                              f"{', '.join(SPLIT_NAMES)}")
-        if self.n_samples < 2 or self.n_global < 2 or self.n_samples < self.n_global:
-            raise ConfigError(f"n_samples={self.n_samples} must be at least 2 and at least "
-                              f"the number of global draws (n_global={self.n_global})")
-        for name in ("iwelbo_particles", "min_test_cells", "ceiling_repeats",
-                     "linear_components"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
-        if self.linear_ridge < 0 or not 0 <= self.grn_threshold <= 1 or \
-                any(k < 1 for k in self.grn_top_k):
-            raise ConfigError("linear_ridge must be >= 0, grn_threshold between 0 and 1 and "
-                              "every grn_top_k at least 1")
-        return self
-
-
-def default_global_draws(n_samples: int) -> int:
-    """Draws of the global variables for ``n_samples`` cells: 20 cells per draw, 2 to 100."""
-    return min(100, max(2, n_samples // 20))
 
 
 @dataclass
@@ -145,7 +106,7 @@ def _cells_h5ad(counts, target_gene: np.ndarray, gene_names: Sequence[str], sour
                        index=[f"{source}_{i}" for i in range(len(target_gene))])
     out = ad.AnnData(X=_lognorm(counts), obs=obs, var=pd.DataFrame(index=list(gene_names)))
     out.uns["description"] = {"source": source, "X": "log1p(1e4-normalised counts)",
-                              "control": "non-targeting"}
+                              "control": DEFAULT_CONTROL_LABEL}
     return out
 
 
@@ -232,7 +193,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     from gpo_vae.evaluation import grn_reference, grn_statistical, grn_truth, plots
     from gpo_vae.evaluation.likelihood import split_iwelbo
     from gpo_vae.evaluation.predict import model_ates, sample_cells
-    from gpo_vae.export import learned_grn
+    from gpo_vae.models.grn import learned_grn
     from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
     from gpo_vae.training.run_folder import check_split
 
@@ -390,7 +351,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     pert_cells = in_split & (labels != control)
     control_cells = in_split & (labels == control)
     rows = np.concatenate([np.flatnonzero(pert_cells), np.flatnonzero(control_cells)])
-    target = np.where(labels[rows] == control, "non-targeting", labels[rows])
+    target = np.where(labels[rows] == control, DEFAULT_CONTROL_LABEL, labels[rows])
     sampled = sample_cells(module, adata.obsm["dosages"][rows].toarray(), seed=s.seed,
                            progress=progress, globals_=globals_)
     # everything is written into a staging folder and moved into place at the end

@@ -1,4 +1,5 @@
-"""Build the generative model, the guide and the loss from a config and the data's shape."""
+"""Build GPO-VAE (generative model, guide and loss in one module) from a config and the
+data's shape."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from gpo_vae.config import Config
+from gpo_vae.constants import DEFAULT_CONTROL_LABEL
 from gpo_vae.errors import ConfigError
 from gpo_vae.models.consistency import PseudobulkConsistency
 from gpo_vae.models.generative import GpoVaeModel
 from gpo_vae.models.guide import GpoVaeGuide
 from gpo_vae.models.loss import GpoVaeLoss
+from gpo_vae.models.module import GpoVaeModule
 
 
 @dataclass
@@ -27,6 +30,8 @@ class DataInfo:
     train_cells_per_qc: list[int]       # [good, low quality]
     n_train_cells: int = 0
     extra: dict = field(default_factory=dict)
+    control_label: str = DEFAULT_CONTROL_LABEL
+    combination_separator: str = ""     # "" = no combinations
 
     @property
     def n_genes(self) -> int:
@@ -40,10 +45,11 @@ class DataInfo:
         return asdict(self)
 
     @classmethod
-    def from_datamodule(cls, datamodule) -> DataInfo:
-        adata = datamodule.adata
+    def from_prepared(cls, adata) -> DataInfo:
+        """The information of a prepared AnnData (:func:`gpo_vae.prepare`)."""
         treatments = adata.uns["treatments"]
-        per_qc = [int(v) for v in datamodule.train_cells_per_qc]
+        per_qc = [int(v) for v in np.asarray(adata.uns["train_cells_per_qc"])]
+        schema = adata.uns.get("schema", {})
         return cls(
             gene_names=adata.var["gene_symbol"].astype(str).tolist(),
             treatment_names=treatments["name"].astype(str).tolist(),
@@ -52,6 +58,8 @@ class DataInfo:
             train_cells_per_treatment=[int(v) for v in treatments["train_cells"]],
             train_cells_per_qc=per_qc,
             n_train_cells=sum(per_qc),
+            control_label=str(schema.get("control_label", DEFAULT_CONTROL_LABEL)),
+            combination_separator=str(schema.get("combination_separator") or ""),
         )
 
 
@@ -69,11 +77,21 @@ def mask_init_logit(config: Config) -> float:
 
 def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None = None,
                   log1p_std: np.ndarray | None = None,
-                  pseudobulk: tuple[np.ndarray, np.ndarray] | None = None
-                  ) -> tuple[GpoVaeModel, GpoVaeGuide, GpoVaeLoss]:
-    """The three modules for ``config`` on data shaped like ``info``. The encoder's
-    standardisation defaults to mean 0 / std 1 and the pseudobulk targets (shifts T x G,
-    cells per row) to zero (a checkpoint restores the real values)."""
+                  pseudobulk: tuple[np.ndarray, np.ndarray] | None = None) -> GpoVaeModule:
+    """GPO-VAE for ``config`` on data shaped like ``info``.
+
+    Parameters
+    ----------
+    config
+        The run's settings (``model``, ``guide`` and ``loss`` sections are read).
+    info
+        Genes, treatment genes and training-cell counts of the data.
+    log1p_mean, log1p_std
+        The encoder's per-gene standardisation (default mean 0 / std 1).
+    pseudobulk
+        Targets of the pseudobulk term: shifts (T x G) and cells per row (default zero).
+        A checkpoint restores the real statistics, which are buffers of the module.
+    """
     m, g, lo = config.model, config.guide, config.loss
     authors = m.variant == "authors"
     n_genes, n_treatments = info.n_genes, info.n_treatments
@@ -108,4 +126,18 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
                       hop=lo.hop, fc_criteria=lo.fc_criteria, gloss_coeff=lo.gloss_coeff,
                       penalty_coeff=lo.penalty_coeff, mask_mode=m.mask_mode, authors=authors,
                       pseudobulk_coeff=lo.pseudobulk_coeff or 0.0, consistency=consistency)
-    return model, guide, loss
+    return GpoVaeModule(model, guide, loss, config=config, data_info=info)
+
+
+def build_for_prepared(config: Config, adata) -> GpoVaeModule:
+    """GPO-VAE for ``config`` sized and standardised from a prepared AnnData: its genes,
+    treatment genes, training-cell counts, the encoder's log1p statistics and (when the
+    pseudobulk term is on) the training cells' pseudobulk shifts."""
+    from gpo_vae.constants import VAR_LOG1P_MEAN, VAR_LOG1P_STD
+    from gpo_vae.data.pseudobulk import treatment_pseudobulk_shifts
+
+    pseudobulk = treatment_pseudobulk_shifts(adata, "train") if config.loss.pseudobulk_coeff \
+        else None
+    return build_gpo_vae(config, DataInfo.from_prepared(adata),
+                         adata.var[VAR_LOG1P_MEAN].to_numpy(), adata.var[VAR_LOG1P_STD].to_numpy(),
+                         pseudobulk)

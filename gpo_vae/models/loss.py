@@ -1,4 +1,4 @@
-"""The GPO-VAE training objective (DESIGN.md section 2), minimised.
+"""The GPO-VAE training objective, minimised.
 
 loss = mean over cells of [ - weighted reconstruction + KL(z_basal) + plated KL of the
 global variables + beta * counterfactual KL ] + GRN alignment + sparsity.
@@ -19,6 +19,7 @@ consistency term (:mod:`gpo_vae.models.consistency`).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,6 +38,22 @@ from gpo_vae.models.latent import dosage_rows
 
 LOSS_TERMS = ("reconstruction", "kl_basal", "kl_global", "counterfactual", "alignment",
               "sparsity", "pseudobulk")
+
+
+@dataclass
+class LossOutput:
+    """The objective of one batch: its weighted terms (each of :data:`LOSS_TERMS`), their
+    sum ``loss`` (minimised), the unweighted ``elbo`` per cell and each cell's IWELBO."""
+
+    terms: dict[str, Tensor]
+    loss: Tensor
+    elbo: Tensor
+    per_cell_iwelbo: Tensor
+
+    def scalars(self) -> dict[str, Tensor]:
+        """Every logged scalar: the terms, ``loss``, ``elbo`` and mean ``iwelbo``."""
+        return {**self.terms, "loss": self.loss, "elbo": self.elbo,
+                "iwelbo": self.per_cell_iwelbo.mean()}
 
 
 class GpoVaeLoss(nn.Module):
@@ -88,42 +105,22 @@ class GpoVaeLoss(nn.Module):
             torch.full_like(qc, 1.0 / self.n_train)
         return per_cell + kl_qc * qc_share
 
-    def forward(self, model: GpoVaeModel, guide: GpoVaeGuide, batch: dict[str, Tensor],
-                n_particles: int) -> dict[str, Tensor]:
-        """Loss terms (scalars): each of ``LOSS_TERMS``, their sum ``loss``, and the
-        unweighted ``elbo`` and importance-weighted ``iwelbo`` per cell."""
-        return self._evaluate(model, guide, batch, n_particles)[0]
-
-    def per_cell_iwelbo(self, model: GpoVaeModel, guide: GpoVaeGuide,
-                        batch: dict[str, Tensor], n_particles: int) -> Tensor:
-        """IWELBO of each cell, (B,), with ``n_particles`` importance samples."""
-        return self._evaluate(model, guide, batch, n_particles, loss_terms=False)[1]
-
-    def _evaluate(self, model: GpoVaeModel, guide: GpoVaeGuide, batch: dict[str, Tensor],
-                  n_particles: int, loss_terms: bool = True) -> tuple[dict, Tensor]:
-        counts, dosages, qc = batch["counts"], batch["dosages"], batch["qc"]
-        sample = guide.sample_globals(n_particles)
-        treatment_offset = dosage_rows(dosages, sample.masked_edges)            # (P, B, T)
-        qc_offset = qc[:, None] * sample.qc_effect                              # (P, B, Lq)
-        encoder = guide.basal_encoder
-        expression = encoder.expression_features(counts)
-        z_mean, z_scale = encoder(expression, treatment_offset, qc_offset)
-        z_mean = z_mean.expand(n_particles, *z_mean.shape[-2:])
-        z_scale = z_scale.expand_as(z_mean)
-        z = z_mean + z_scale * torch.randn_like(z_mean)
-        log_lik = model.log_likelihood(counts, batch["library_size"], z, treatment_offset,
-                                       sample.qc_effect, qc)                     # (P, B)
+    def forward(self, module, batch: dict[str, Tensor], inference,
+                generative) -> LossOutput:
+        """The loss terms of one batch from the module's inference and generative
+        outputs (:class:`gpo_vae.models.module.GpoVaeModule`)."""
+        model, guide = module.model, module.guide
+        dosages, qc = batch["dosages"], batch["qc"]
+        sample, z = inference.globals_, inference.z
+        z_mean, z_scale = inference.z_mean, inference.z_scale
+        log_lik = generative.log_likelihood
         global_kl = self.plated_global_kl(guide, model, sample, dosages, qc)    # (B,)
-        with torch.no_grad():
-            log_weights = log_lik + (normal_log_prob(z, 0.0, 1.0)
-                                     - normal_log_prob(z, z_mean, z_scale)).sum(-1)
-            iwelbo = torch.logsumexp(log_weights, 0) - math.log(n_particles) - global_kl
-        if not loss_terms:
-            return {}, iwelbo
+        iwelbo = self._iwelbo(log_lik, z, z_mean, z_scale, global_kl)
         kl_basal = normal_kl(z_mean, z_scale).sum(-1).mean(0)                   # (B,)
         cell_weight = self.good_weight * (1 - qc) + self.low_weight * qc
-        counterfactual = self._counterfactual_kl(encoder, batch, expression, guide, sample,
-                                                 n_particles)
+        counterfactual = self._counterfactual_kl(guide.basal_encoder, batch,
+                                                 inference.expression, guide, sample,
+                                                 z.shape[0])
         terms = {
             "reconstruction": -(cell_weight * log_lik.mean(0)).mean(),
             "kl_basal": kl_basal.mean(),
@@ -137,11 +134,24 @@ class GpoVaeLoss(nn.Module):
             "pseudobulk": self.pseudobulk_coeff * self.consistency(model, sample, z, dosages)
             if self.consistency is not None else z.new_zeros(()),
         }
-        terms["loss"] = sum(terms[name] for name in LOSS_TERMS)
         with torch.no_grad():
-            terms["elbo"] = (log_lik.mean(0) - kl_basal - global_kl).mean()
-            terms["iwelbo"] = iwelbo.mean()
-        return terms, iwelbo
+            elbo = (log_lik.mean(0) - kl_basal - global_kl).mean()
+        return LossOutput(terms, sum(terms[name] for name in LOSS_TERMS), elbo, iwelbo)
+
+    def iwelbo(self, module, batch: dict[str, Tensor], inference, generative) -> Tensor:
+        """IWELBO of each cell, (B,), with as many importance samples as particles."""
+        global_kl = self.plated_global_kl(module.guide, module.model, inference.globals_,
+                                          batch["dosages"], batch["qc"])
+        return self._iwelbo(generative.log_likelihood, inference.z, inference.z_mean,
+                            inference.z_scale, global_kl)
+
+    @staticmethod
+    @torch.no_grad()
+    def _iwelbo(log_lik: Tensor, z: Tensor, z_mean: Tensor, z_scale: Tensor,
+                global_kl: Tensor) -> Tensor:
+        log_weights = log_lik + (normal_log_prob(z, 0.0, 1.0)
+                                 - normal_log_prob(z, z_mean, z_scale)).sum(-1)
+        return torch.logsumexp(log_weights, 0) - math.log(z.shape[0]) - global_kl
 
     def _counterfactual_kl(self, encoder, batch, expression, guide, sample,
                            n_particles: int) -> Tensor:

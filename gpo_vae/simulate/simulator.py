@@ -21,6 +21,7 @@ from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 import gpo_vae
+from gpo_vae.constants import DEFAULT_CONTROL_LABEL
 from gpo_vae.data.schema import PerturbationSchema
 from gpo_vae.simulate.config import SimulationConfig, preset_config
 from gpo_vae.simulate.dynamics import SteadyState
@@ -34,7 +35,7 @@ from gpo_vae.simulate.genes import (
 )
 from gpo_vae.simulate.network import KIND_UNMEASURED, GeneNetwork, sample_network
 
-CONTROL_LABEL = "non-targeting"
+CONTROL_LABEL = DEFAULT_CONTROL_LABEL
 #: How to read a simulated file: symbols live in ``var['gene_name']``, ids in var_names.
 SIMULATED_SCHEMA = PerturbationSchema(
     perturbation_key="gene", control_label=CONTROL_LABEL, gene_symbol_key="gene_name"

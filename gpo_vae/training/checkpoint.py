@@ -48,14 +48,30 @@ def load_checkpoint_dict(path: str | os.PathLike) -> dict:
         raise _corrupt(Path(path), exc) from None
 
 
-def load_trained(path: str | os.PathLike, map_location: str = "cpu"):
-    """The :class:`GpoVaeLightningModule` in a run folder or checkpoint, in eval mode."""
-    from gpo_vae.training.lightning_module import GpoVaeLightningModule
+def module_from_checkpoint(checkpoint: dict):
+    """Rebuild the :class:`~gpo_vae.models.module.GpoVaeModule` a checkpoint dictionary
+    holds (its settings from ``hyper_parameters``, its weights and data statistics from
+    ``state_dict``)."""
+    from gpo_vae.config import config_from_dict
+    from gpo_vae.models.builder import DataInfo, build_gpo_vae
+    from gpo_vae.training.plan import upgrade_state_dict
 
+    hparams = checkpoint["hyper_parameters"]
+    module = build_gpo_vae(config_from_dict(hparams["config"]), DataInfo(**hparams["data_info"]))
+    prefix = "module."
+    state = {k.removeprefix(prefix): v
+             for k, v in upgrade_state_dict(checkpoint["state_dict"]).items()}
+    module.load_state_dict(state)
+    return module
+
+
+def load_trained(path: str | os.PathLike, map_location: str = "cpu"):
+    """The :class:`~gpo_vae.models.module.GpoVaeModule` of a run folder or checkpoint,
+    in eval mode on ``map_location``."""
     ckpt = resolve_checkpoint(path)
+    saved = load_checkpoint_dict(ckpt)
     try:
-        module = GpoVaeLightningModule.load_from_checkpoint(
-            ckpt, map_location=map_location, weights_only=True)
+        module = module_from_checkpoint(saved)
     except _LOAD_ERRORS as exc:
         raise _corrupt(ckpt, exc) from None
-    return module.eval()
+    return module.to(map_location).eval()

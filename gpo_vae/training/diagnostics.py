@@ -100,7 +100,8 @@ def label_variance_share(z: np.ndarray, labels: np.ndarray) -> float:
 @torch.no_grad()
 def learning_diagnostics(module, data: DiagnosticsData, *, n_samples: int = 400,
                          n_global: int = 20, seed: int = 0) -> dict[str, float]:
-    """The diagnostics of ``module`` (a GpoVaeLightningModule) on ``data``."""
+    """The diagnostics of ``module`` (a :class:`~gpo_vae.models.module.GpoVaeModule`) on
+    ``data``."""
     from gpo_vae.evaluation.metrics import aggregate_scores, score_ates
     from gpo_vae.evaluation.predict import model_ates
 
@@ -115,16 +116,11 @@ def learning_diagnostics(module, data: DiagnosticsData, *, n_samples: int = 400,
         used = torch.as_tensor(np.asarray(module.data_info.train_cells_per_treatment) > 0,
                                device=expected.edge_mean.device)
         mean, scale = expected.edge_mean[0, used], expected.edge_scale[0, used]
-        encoder = guide.basal_encoder
         counts = data.counts.to(expected.edge_mean.device)
-        features = encoder.expression_features(counts)
-        if encoder.correlated:
-            zeros_t = counts.new_zeros((1, counts.shape[0], model.n_treatments))
-            zeros_q = counts.new_zeros((1, counts.shape[0], model.n_qc_latent))
-            z_mean, _ = encoder(features, zeros_t, zeros_q)
-        else:
-            z_mean, _ = encoder(features)
-        z = z_mean.reshape(-1, z_mean.shape[-1])[-counts.shape[0]:].cpu().numpy()
+        # no treatment and no QC offset: what z_basal holds of the cell's expression alone
+        untreated = {"counts": counts, "qc": counts.new_zeros(counts.shape[0]),
+                     "dosages": counts.new_zeros((counts.shape[0], module.n_treatments))}
+        z = module.latent_mean(untreated).cpu().numpy()
         return {
             "val_ate_pearson_top20": float(np.nan if pearson is None else pearson),
             "val_ate_pearson_top20_pert_mean": data.baseline_pearson,
@@ -152,6 +148,6 @@ class LearningDiagnosticsCallback(L.Callback):
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or not self.due(trainer):
             return
-        values = learning_diagnostics(pl_module, self.data, seed=self.seed)
+        values = learning_diagnostics(pl_module.module, self.data, seed=self.seed)
         pl_module.log_dict({PREFIX + k: v for k, v in values.items()}, on_epoch=True,
                            on_step=False)

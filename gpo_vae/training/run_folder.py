@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from gpo_vae.constants import SPLITS
 from gpo_vae.errors import ConfigError, InputDataError
 from gpo_vae.io import process_alive, write_json_atomic
 
 LOCK, SPLIT = ".lock", "split.json"
-SPLITS = ("train", "val", "test")
 # settings a resumed run may change: how long and how it trains, logs and loads batches
 _RESUMABLE_SECTIONS = ("training", "logging")
 _RESUMABLE_KEYS = {"name", "output_dir", "data.batch_size", "data.num_workers",

@@ -41,7 +41,8 @@ class TrainResult:
     best_checkpoint: Path | None
     last_checkpoint: Path
     summary: dict
-    module: object = None  # the trained GpoVaeLightningModule
+    module: object = None  # the trained GpoVaeModule (weights of the last step)
+    adata: object = None   # the prepared AnnData it trained on
 
 
 def _accelerator(config: Config) -> tuple[str, int | list[int] | str]:
@@ -142,29 +143,45 @@ def _mid_epoch_note(checkpoint: Path) -> str:
 
 
 def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: bool = False,
-          progress: bool = True, log: Callable[[str], None] = print) -> TrainResult:
-    """Train GPO-VAE as ``config`` says; ``run_dir`` defaults to ``output_dir/name``.
+          progress: bool = True, log: Callable[[str], None] = print,
+          prepared=None, module=None) -> TrainResult:
+    """Train GPO-VAE as ``config`` says and write the run folder.
 
-    With ``resume`` the run continues from ``checkpoints/last.ckpt`` (optimizer state,
-    step and epoch included). Raises :class:`~gpo_vae.errors.GpoVaeError` subclasses for
-    bad input, a NaN loss, or an interruption.
+    Parameters
+    ----------
+    config
+        The run's settings.
+    run_dir
+        The run folder (default ``output_dir/name``).
+    resume
+        Continue from ``checkpoints/last.ckpt`` (optimizer state, step and epoch included).
+    progress, log
+        Progress bars (or one line per epoch in log files) and where messages go.
+    prepared
+        A prepared AnnData to train on (default: prepare ``data.path``, or read the cache).
+    module
+        A :class:`~gpo_vae.models.module.GpoVaeModule` built for ``prepared`` to train
+        further (default: a new one from ``config``).
+
+    Raises :class:`~gpo_vae.errors.GpoVaeError` subclasses for bad input, a NaN loss, or
+    an interruption.
     """
     run_dir = Path(run_dir) if run_dir is not None else config.run_dir
     with run_lock(run_dir, log):
-        return _train(config, run_dir, resume, progress, log)
+        return _train(config, run_dir, resume, progress, log, prepared, module)
 
 
 def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
-           log: Callable[[str], None]) -> TrainResult:
+           log: Callable[[str], None], prepared=None, module=None) -> TrainResult:
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     from gpo_vae.data.datamodule import PerturbationDataModule
-    from gpo_vae.models.builder import DataInfo
+    from gpo_vae.models.builder import build_for_prepared
     from gpo_vae.training.callbacks import EpochLines, LastCheckpoint, ThroughputMonitor
     from gpo_vae.training.curves import plot_training_curves
     from gpo_vae.training.diagnostics import VAL_ATE_KEY
-    from gpo_vae.training.lightning_module import GpoVaeLightningModule
+    from gpo_vae.training.plan import TrainingPlan
 
     checkpoints = run_dir / "checkpoints"
     ckpt_path = _check_run_dir(checkpoints, resume, config)
@@ -174,7 +191,7 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
     _quiet_lightning()
     L.seed_everything(config.training.seed, workers=True, verbose=False)
 
-    datamodule = PerturbationDataModule(config, progress=progress, log=log)
+    datamodule = PerturbationDataModule(config, progress=progress, log=log, prepared=prepared)
     datamodule.setup()
     for split in ("train", "val"):
         if len(datamodule.datasets[split]) == 0:
@@ -182,18 +199,20 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
                                  "data.split_fractions (train, val, test)")
     if resume:
         check_split(run_dir, datamodule.adata, "resume")
-    info = DataInfo.from_datamodule(datamodule)
-    pseudobulk = datamodule.train_pseudobulk_shifts() if config.loss.pseudobulk_coeff else None
-    module = GpoVaeLightningModule(config.to_dict(), info.to_dict(),
-                                   datamodule.log1p_mean, datamodule.log1p_std, pseudobulk)
-    if config.guide.prior_network and ckpt_path is None:
-        _init_from_prior_network(module, config, info, log)
+    if module is None:
+        module = build_for_prepared(config, datamodule.adata)
+        if config.guide.prior_network and ckpt_path is None:
+            _init_from_prior_network(module, config, module.data_info, log)
+    info = module.data_info
+    t = config.training
+    plan = TrainingPlan(module, lr=t.lr, n_particles=t.n_particles,
+                        lr_overrides={"guide.mask_logits": t.mask_lr or t.lr},
+                        hparams={"config": config.to_dict(), "data_info": info.to_dict()})
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", dump_config(config))
     write_split(run_dir, datamodule.adata, datamodule.prepared.manifest.get("key", ""))
 
     throughput = ThroughputMonitor()
-    t = config.training
     diagnostics = _diagnostics_callback(datamodule, config, log)
     by_ate = t.checkpoint_monitor == "val_ate"
     if by_ate and diagnostics is None:
@@ -232,7 +251,7 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
         + (f", resuming from {ckpt_path}{_mid_epoch_note(ckpt_path)}" if ckpt_path else ""))
     start = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(plan, datamodule=datamodule, ckpt_path=ckpt_path)
     except SystemExit:  # Lightning turns Ctrl-C into sys.exit(1) after saving our checkpoint
         raise TrainingInterrupted(
             f"training interrupted at step {trainer.global_step}; continue with the same "
@@ -261,7 +280,7 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
         f"{_float(callbacks[0].best_model_score)}")
     log(f"run folder: {run_dir}")
     return TrainResult(run_dir, Path(best) if best else None, checkpoints / LAST, summary,
-                       module)
+                       module, datamodule.adata)
 
 
 def _diagnostics_callback(datamodule, config: Config, log):

@@ -7,6 +7,7 @@ import torch
 
 from gpo_vae.config import config_from_dict
 from gpo_vae.data.datamodule import PerturbationDataModule
+from gpo_vae.models.builder import DataInfo
 from gpo_vae.simulate import simulate_perturbseq
 
 
@@ -18,9 +19,10 @@ def test_batches(tmp_path):
     dm = PerturbationDataModule(config, progress=False, log=lambda m: None)
     dm.prepare_data()
     dm.setup("fit")
-    G, T = dm.n_genes, len(dm.treatment_names)
-    assert dm.train_cells_per_treatment.shape == (T,)
-    assert dm.train_cells_per_qc.sum() == len(dm.datasets["train"])
+    info = DataInfo.from_prepared(dm.adata)
+    G, T = info.n_genes, info.n_treatments
+    assert len(info.train_cells_per_treatment) == T
+    assert info.n_train_cells == len(dm.datasets["train"])
     batches = list(dm.train_dataloader())
     assert sum(b["counts"].shape[0] for b in batches) == len(dm.datasets["train"])
     batch = batches[0]

@@ -20,8 +20,10 @@ def test_every_option_gives_finite_terms_and_gradients_to_the_mask(info, batch, 
                                 "n_latent": n_latent},
                          guide={"encoder": encoder, "mask_init": 0.4 if mask_mode == "probs"
                                 else 0.0})
-    model, guide, loss = build_gpo_vae(config, info)
-    terms = loss(model, guide, batch, n_particles=3)
+    module = build_gpo_vae(config, info)
+    model = module.model
+    guide = module.guide
+    terms = module.loss(batch, 3).scalars()
     assert set(LOSS_TERMS) | {"loss", "elbo", "iwelbo"} <= set(terms)
     for name, value in terms.items():
         assert value.shape == () and torch.isfinite(value), name
@@ -32,7 +34,9 @@ def test_every_option_gives_finite_terms_and_gradients_to_the_mask(info, batch, 
 
 
 def test_shapes_of_the_generative_pieces(info, batch):
-    model, guide, _ = build_gpo_vae(tiny_config(), info)
+    module = build_gpo_vae(tiny_config(), info)
+    model = module.model
+    guide = module.guide
     sample = guide.sample_globals(4)
     assert sample.mask.shape == sample.edges.shape == (4, N_TREATMENTS, N_TREATMENTS)
     assert sample.qc_effect.shape == (4, 1, 6)
@@ -52,7 +56,9 @@ def test_sum_mode_needs_latent_size_equal_to_treatments(info):
 
 
 def test_qc_status_changes_only_the_qc_block_of_the_decoder(info):
-    model, guide, _ = build_gpo_vae(tiny_config(), info)
+    module = build_gpo_vae(tiny_config(), info)
+    model = module.model
+    guide = module.guide
     sample = guide.sample_globals(2)
     z, offset = torch.randn(2, 3, 6), torch.randn(2, 3, N_TREATMENTS)
     good = model.decoder(z, offset, sample.qc_effect, torch.zeros(3))
@@ -86,7 +92,9 @@ def test_plated_weights_make_the_cell_average_the_full_data_kl():
     n_cells = dosages.shape[0]
     qc = torch.zeros(n_cells)
     qc[:30] = 1
-    model, guide, _ = build_gpo_vae(tiny_config(), info)
+    module = build_gpo_vae(tiny_config(), info)
+    model = module.model
+    guide = module.guide
     loss = GpoVaeLoss(np.array(per_treatment), np.array([n_cells - 30, 30]))
     with torch.no_grad():
         guide.mask_logits.normal_()
@@ -112,19 +120,19 @@ def test_reconstruction_weights_follow_alpha():
 
 
 def test_counterfactual_term_vanishes_without_counterfactuals_or_beta(info):
-    model, guide, loss = build_gpo_vae(tiny_config(), info)
+    module = build_gpo_vae(tiny_config(), info)
     batch = random_batch()
-    assert loss(model, guide, batch, 2)["counterfactual"] > 0
+    assert module.loss(batch, 2).scalars()["counterfactual"] > 0
     batch["has_counterfactual"][:] = False
-    assert loss(model, guide, batch, 2)["counterfactual"] == 0
-    _, _, no_beta = build_gpo_vae(tiny_config(loss={"beta": 0.0}), info)
-    assert no_beta(model, guide, random_batch(), 2)["counterfactual"] == 0
+    assert module.loss(batch, 2).scalars()["counterfactual"] == 0
+    no_beta = build_gpo_vae(tiny_config(loss={"beta": 0.0}), info)
+    assert no_beta.loss(random_batch(), 2).scalars()["counterfactual"] == 0
 
 
 def test_iwelbo_tightens_with_more_particles(info):
-    model, guide, loss = build_gpo_vae(tiny_config(guide={"encoder": "mean_field"}), info)
+    module = build_gpo_vae(tiny_config(guide={"encoder": "mean_field"}), info)
     batch = random_batch(n_cells=40)
     with torch.no_grad():
-        elbo = np.mean([loss(model, guide, batch, 1)["elbo"].item() for _ in range(20)])
-        iwelbo = np.mean([loss(model, guide, batch, 50)["iwelbo"].item() for _ in range(5)])
+        elbo = np.mean([module.loss(batch, 1).scalars()["elbo"].item() for _ in range(20)])
+        iwelbo = np.mean([module.loss(batch, 50).scalars()["iwelbo"].item() for _ in range(5)])
     assert iwelbo > elbo

@@ -31,10 +31,11 @@ def test_variant_defaults_fill_only_the_settings_left_empty():
 def test_counterfactual_kl_is_summed_over_cells_by_the_authors_and_averaged_by_us(
         variant, reduce):
     # a mean-field encoder ignores the offsets, so the per-cell KL is deterministic
-    _, (model, guide, loss) = _build(variant, guide={"encoder": "mean_field"},
-                                     loss={"beta": 0.5, "pseudobulk_coeff": 0})
+    _, module = _build(variant, guide={"encoder": "mean_field"},
+                       loss={"beta": 0.5, "pseudobulk_coeff": 0})
+    guide = module.guide
     batch = random_batch()
-    terms = loss(model, guide, batch, n_particles=2)
+    terms = module.loss(batch, 2).scalars()
     enc, has = guide.basal_encoder, batch["has_counterfactual"]
     cf_mean, cf_scale = enc(enc.expression_features(batch["counterfactual"][has]))
     own_mean, own_scale = enc(enc.expression_features(batch["counts"][has]))
@@ -44,8 +45,10 @@ def test_counterfactual_kl_is_summed_over_cells_by_the_authors_and_averaged_by_u
 
 
 def test_authors_decoder_has_one_more_hidden_layer_with_a_skip_connection():
-    _, (authors, _, _) = _build("authors", model={"decoder_n_layers": 1})
-    _, (ours, _, _) = _build("anchored", model={"decoder_n_layers": 1})
+    _, module = _build("authors", model={"decoder_n_layers": 1})
+    authors = module.model
+    _, module = _build("anchored", model={"decoder_n_layers": 1})
+    ours = module.model
     assert not any(isinstance(m, torch.nn.Linear) for m in ours.decoder.hidden.modules())
     residuals = [m for m in authors.decoder.hidden if isinstance(m, Residual)]
     assert len(residuals) == 1
@@ -58,7 +61,10 @@ def test_authors_decoder_has_one_more_hidden_layer_with_a_skip_connection():
 
 @pytest.mark.parametrize("variant,zero", [("authors", True), ("anchored", False)])
 def test_rows_no_training_cell_uses_carry_zero_kl_weight_only_for_the_authors(variant, zero):
-    _, (model, guide, loss) = _build(variant)
+    _, module = _build(variant)
+    model = module.model
+    guide = module.guide
+    loss = module.loss_fn
     sample = guide.sample_globals(2)
     control_good_cell = torch.zeros(1, N_TREATMENTS)
     with torch.no_grad():
@@ -69,16 +75,18 @@ def test_rows_no_training_cell_uses_carry_zero_kl_weight_only_for_the_authors(va
 
 @pytest.mark.parametrize("variant,draws", [("authors", 2), ("anchored", 1)])
 def test_the_authors_counterfactual_pass_draws_the_globals_again(variant, draws, monkeypatch):
-    _, (model, guide, loss) = _build(variant, guide={"encoder": "correlated"})
+    _, module = _build(variant, guide={"encoder": "correlated"})
+    guide = module.guide
     calls = []
     original = guide.sample_globals
     monkeypatch.setattr(guide, "sample_globals", lambda n: calls.append(n) or original(n))
-    loss(model, guide, random_batch(), n_particles=3)
+    module.loss(random_batch(), 3).scalars()
     assert calls == [3] * draws
 
 
 def test_posterior_mean_globals_equal_sampling_when_the_variance_vanishes():
-    _, (model, guide, _) = _build("anchored")
+    _, module = _build("anchored")
+    guide = module.guide
     with torch.no_grad():
         guide.mask_logits.copy_(torch.where(torch.rand(N_TREATMENTS, N_TREATMENTS) < 0.3,
                                             40.0, -40.0))
@@ -99,7 +107,10 @@ def test_pseudobulk_term_trains_the_decoded_shifts_towards_the_training_targets(
     shifts[:N_PERTURBED] = np.random.default_rng(0).normal(0, 0.5, (N_PERTURBED, N_GENES))
     n_cells = np.array([10] * N_PERTURBED + [0] * (N_TREATMENTS - N_PERTURBED))
     config, _ = _build("anchored")
-    model, guide, loss = build_gpo_vae(config, tiny_info(), pseudobulk=(shifts, n_cells))
+    module = build_gpo_vae(config, tiny_info(), pseudobulk=(shifts, n_cells))
+    model = module.model
+    guide = module.guide
+    loss = module.loss_fn
     term = loss.consistency
     rows = term.batch_treatments(batch["dosages"])
     assert set(rows.tolist()) <= set(range(N_PERTURBED)) and rows.numel() > 0
@@ -122,11 +133,12 @@ def test_pseudobulk_term_trains_the_decoded_shifts_towards_the_training_targets(
 
 def test_expected_mask_sampling_uses_the_probabilities_in_every_particle():
     config, _ = _build("anchored", guide={"mask_sampling": "expected"})
-    model, guide, loss = build_gpo_vae(config, tiny_info())
+    module = build_gpo_vae(config, tiny_info())
+    guide = module.guide
     sample = guide.sample_globals(3)
     probs = guide.mask_probabilities()
     for particle in sample.mask:
         torch.testing.assert_close(particle, probs)
-    terms = loss(model, guide, random_batch(), n_particles=3)
+    terms = module.loss(random_batch(), 3).scalars()
     terms["loss"].backward()
     assert guide.mask_logits.grad.abs().sum() > 0

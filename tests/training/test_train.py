@@ -10,7 +10,7 @@ from gpo_vae.data.dataset import PerturbationDataset
 from gpo_vae.errors import ConfigError
 from gpo_vae.training.checkpoint import load_trained
 from gpo_vae.training.curves import read_metrics
-from gpo_vae.training.lightning_module import NonFiniteLossError
+from gpo_vae.training.plan import NonFiniteLossError, TrainingPlan
 from gpo_vae.training.train import train
 
 
@@ -47,13 +47,13 @@ def test_loss_falls_within_a_few_hundred_steps(long_run):
 def test_checkpoint_round_trip_gives_identical_predictions(long_run):
     trained = long_run.module.cpu().eval()
     loaded = load_trained(long_run.last_checkpoint)
-    dataset = PerturbationDataset(trained.trainer.datamodule.adata, "test")
+    dataset = PerturbationDataset(long_run.adata, "test")
     batch = dataset[list(range(16))]
     outputs = []
     for module in (trained, loaded):
         torch.manual_seed(3)
         with torch.no_grad():
-            terms = module.loss_fn(module.model, module.guide, batch, 4)
+            terms = module.loss(batch, 4).scalars()
         outputs.append(terms)
     for name in outputs[0]:
         assert torch.equal(outputs[0][name], outputs[1][name]), name
@@ -105,11 +105,11 @@ def test_same_seed_gives_the_same_model_on_cpu(make_config, tmp_path):
 def test_nan_guard_names_the_term_and_step(make_config, tmp_path):
     run = train(make_config(max_steps=2), run_dir=tmp_path / "ok", progress=False,
                 log=lambda m: None)
-    module = run.module.cpu()
-    batch = PerturbationDataset(module.trainer.datamodule.adata, "train")[list(range(8))]
+    plan = TrainingPlan(run.module.cpu(), lr=1e-3, n_particles=2)
+    batch = PerturbationDataset(run.adata, "train")[list(range(8))]
     batch["counts"][0, 0] = float("nan")
     with pytest.raises(NonFiniteLossError, match=r"'reconstruction' became nan at step \d+"):
-        module.training_step(batch, 0)
+        plan.training_step(batch, 0)
 
 
 def test_nan_during_training_stops_and_keeps_the_last_good_checkpoint(make_config, tmp_path,

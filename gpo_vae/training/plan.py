@@ -1,4 +1,6 @@
-"""Thin Lightning module: wires the model, guide and loss to Adam and the logs."""
+"""A generic Lightning training plan: Adam on any module whose ``loss(batch, n_particles)``
+returns a :class:`~gpo_vae.models.loss.LossOutput` (scvi-tools' TrainingPlan idea: the
+plan knows optimisation and logging, the module knows the model)."""
 
 from __future__ import annotations
 
@@ -7,38 +9,52 @@ import random
 import lightning as L
 import numpy as np
 import torch
+from torch import nn
 
-from gpo_vae.config import Config, config_from_dict
+from gpo_vae.constants import BATCH_COUNTS
 from gpo_vae.errors import GpoVaeError
-from gpo_vae.models.builder import DataInfo, build_gpo_vae
 
 
 class NonFiniteLossError(GpoVaeError):
     """A loss term became NaN or infinite during training."""
 
 
-class GpoVaeLightningModule(L.LightningModule):
-    """GPO-VAE training. ``config`` and ``data_info`` are plain dicts so that a checkpoint
-    carries everything needed to rebuild the model (``load_from_checkpoint``)."""
+def upgrade_state_dict(state: dict) -> dict:
+    """Checkpoints written before the module existed keyed the parts as ``model.``,
+    ``guide.`` and ``loss_fn.``; today they sit under ``module.``."""
+    if any(key.startswith("module.") for key in state):
+        return state
+    return {f"module.{key}": value for key, value in state.items()}
 
-    def __init__(self, config: dict, data_info: dict,
-                 log1p_mean: np.ndarray | None = None, log1p_std: np.ndarray | None = None,
-                 pseudobulk: tuple[np.ndarray, np.ndarray] | None = None):
+
+class TrainingPlan(L.LightningModule):
+    """Train ``module`` with Adam and log every scalar of its loss.
+
+    Parameters
+    ----------
+    module
+        A module with ``loss(batch, n_particles) -> LossOutput``.
+    lr
+        Adam's learning rate.
+    n_particles
+        Monte Carlo particles per step.
+    lr_overrides
+        Learning rates of single parameters by name (e.g. ``{"guide.mask_logits": 0.1}``).
+    hparams
+        Stored in the checkpoint's ``hyper_parameters`` (what rebuilds the module).
+    """
+
+    def __init__(self, module: nn.Module, *, lr: float, n_particles: int = 1,
+                 lr_overrides: dict[str, float] | None = None, hparams: dict | None = None):
         super().__init__()
-        # data statistics (the encoder's standardisation, the pseudobulk targets) are
-        # buffers in the state dict, not hyperparameters
-        self.save_hyperparameters(ignore=["log1p_mean", "log1p_std", "pseudobulk"])
-        self.config: Config = config_from_dict(config)
-        self.data_info = DataInfo(**data_info)
-        self.model, self.guide, self.loss_fn = build_gpo_vae(
-            self.config, self.data_info, log1p_mean, log1p_std, pseudobulk)
-
-    @property
-    def n_particles(self) -> int:
-        return self.config.training.n_particles
+        self.module = module
+        self.lr, self.n_particles = lr, n_particles
+        self.lr_overrides = dict(lr_overrides or {})
+        if hparams:
+            self.save_hyperparameters(hparams)
 
     def _step(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
-        terms = self.loss_fn(self.model, self.guide, batch, self.n_particles)
+        terms = self.module.loss(batch, self.n_particles).scalars()
         # one check (one device sync) per step; the loop below only runs on failure
         if not bool(torch.isfinite(torch.stack(list(terms.values()))).all()):
             name, value = next((k, v) for k, v in terms.items() if not torch.isfinite(v))
@@ -46,7 +62,7 @@ class GpoVaeLightningModule(L.LightningModule):
                 f"{stage} loss term {name!r} became {value.item()} at step "
                 f"{self.global_step} (epoch {self.current_epoch}); the last good checkpoint "
                 "is kept; check the input for NaN/Inf or lower training.lr, then --resume")
-        batch_size = batch["counts"].shape[0]
+        batch_size = batch[BATCH_COUNTS].shape[0]
         on_step = stage == "train"
         self.log_dict({f"{stage}/{k}": v.detach() for k, v in terms.items()},
                       on_step=on_step, on_epoch=True, batch_size=batch_size,
@@ -75,6 +91,7 @@ class GpoVaeLightningModule(L.LightningModule):
             "python": list(random.getstate()[1]), "python_version": random.getstate()[0]}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = upgrade_state_dict(checkpoint["state_dict"])
         state = checkpoint.get("rng_state")
         if state:
             torch.set_rng_state(state["torch"])
@@ -84,11 +101,9 @@ class GpoVaeLightningModule(L.LightningModule):
             random.setstate((state["python_version"], tuple(state["python"]), None))
 
     def configure_optimizers(self):
-        # Adam moves each parameter by about lr per step, so the GRN logits can travel at
-        # most lr x steps; training.mask_lr lets short runs move them further.
-        training = self.config.training
-        mask = self.guide.mask_logits
-        others = [p for p in self.parameters() if p is not mask]
-        return torch.optim.Adam([{"params": others},
-                                 {"params": [mask], "lr": training.mask_lr or training.lr}],
-                                lr=training.lr)
+        named = dict(self.module.named_parameters())
+        special = [{"params": [named[name]], "lr": lr}
+                   for name, lr in self.lr_overrides.items() if lr]
+        chosen = {id(group["params"][0]) for group in special}
+        others = [p for p in named.values() if id(p) not in chosen]
+        return torch.optim.Adam([{"params": others}, *special], lr=self.lr)

@@ -1,0 +1,59 @@
+"""The learned GRN of a trained model: q(M) edge probabilities and edge weights over the
+treatment genes, as arrays and as an edge table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class LearnedGrn:
+    """q(M) probabilities and mean edge weights over the treatment genes."""
+
+    genes: pd.DataFrame           # name, kind, measured, train_cells (model order)
+    probabilities: np.ndarray     # (T, T)
+    mean_weights: np.ndarray      # (T, T), E[E | M = 1] under the guide
+
+    def edges(self, threshold: float = 0.5, top_k: int | None = None) -> pd.DataFrame:
+        """Off-diagonal edges with probability >= threshold (at most ``top_k``), best first."""
+        prob = self.probabilities.copy()
+        np.fill_diagonal(prob, -1.0)
+        rows, cols = np.nonzero(prob >= threshold)
+        order = np.argsort(-prob[rows, cols], kind="stable")
+        if top_k is not None:
+            order = order[:top_k]
+        rows, cols = rows[order], cols[order]
+        names, kinds = self.genes["name"].to_numpy(), self.genes["kind"].to_numpy()
+        weights = self.mean_weights[rows, cols]
+        return pd.DataFrame({
+            "source": names[rows], "target": names[cols],
+            "probability": prob[rows, cols].round(6), "mean_weight": weights.round(6),
+            "sign": np.sign(weights).astype(int),
+            "source_kind": kinds[rows], "target_kind": kinds[cols],
+        })
+
+
+def learned_grn(module, n_samples: int = 32, seed: int = 0) -> LearnedGrn:
+    """The GRN of a trained :class:`~gpo_vae.models.module.GpoVaeModule`.
+
+    Parameters
+    ----------
+    module
+        The trained module.
+    n_samples
+        Draws of M behind the mean edge weights E[E | M = 1].
+    seed
+        Seed of those draws (the caller's random state is restored).
+    """
+    from gpo_vae.stats import seeded_torch
+
+    info = module.data_info
+    with seeded_torch(seed):
+        probs, mean = module.grn(n_samples)
+    genes = pd.DataFrame({"name": info.treatment_names, "kind": info.treatment_kinds,
+                          "measured": info.treatment_measured,
+                          "train_cells": info.train_cells_per_treatment})
+    return LearnedGrn(genes, probs.cpu().numpy(), mean.cpu().numpy())
