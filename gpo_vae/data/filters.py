@@ -1,4 +1,4 @@
-"""Cell and perturbation filters of the preprocessing pipeline (DESIGN.md section 3).
+"""Cell and perturbation filters of the preprocessing pipeline (after QC, before splits).
 
 In pipeline order: keep strong perturbations by published summary statistics, keep
 perturbed cells whose target is knocked down, drop perturbations with too few cells,
