@@ -27,7 +27,8 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 @dataclass
 class DataConfig:
-    """Where the screen is and how to prepare it (DESIGN.md section 3)."""
+    """Where the screen is and how to prepare it (``gpo-vae prepare``: QC, cell and
+    perturbation filters, extra DE genes, splits and control pairing)."""
 
     preset: Literal["generic", "adamson", "replogle_k562", "rpe1", "simulated"] = "generic"
     path: str | None = None

@@ -22,6 +22,7 @@ from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
 from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.stats import wasserstein_columns
 
 PAIRING_METHODS = ("ot", "wd", "hungarian")
 
@@ -180,30 +181,11 @@ def wasserstein_gene_weights(perturbed: np.ndarray, controls: np.ndarray) -> np.
     Used by ``wd`` as gene weights: genes the perturbation moves count more. Falls back to
     uniform weights when the two distributions are identical on every gene.
     """
-    weights = _wasserstein_1d_columns(perturbed, controls)
+    weights = wasserstein_columns(perturbed, controls)
     total = weights.sum()
     if not np.isfinite(total) or total <= 0:
         return np.full(perturbed.shape[1], 1.0 / perturbed.shape[1])
     return weights / total
-
-
-def _wasserstein_1d_columns(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """W1 distance between the columns of ``u`` and of ``v`` (equal-weight samples).
-
-    Hand-written because scipy.stats.wasserstein_distance takes one gene per call and
-    POT's batched ot.wasserstein_1d is slower still (about 0.4 s and 1 s at 200 x 2000
-    cells x 1500 genes, against 0.15 s here). W1 is the integral of the distance between
-    the quantile functions; with equal weights the quantile levels where either function
-    steps are the same for every gene, so one gather of the sorted columns does them all.
-    """
-    n, m = u.shape[0], v.shape[0]
-    levels = np.union1d(np.arange(1, n + 1) / n, np.arange(1, m + 1) / m)
-    lower = np.concatenate(([0.0], levels[:-1]))
-    middle = (lower + levels) / 2  # the quantile index on each level step, robust to rounding
-    u_index = np.minimum((middle * n).astype(np.intp), n - 1)
-    v_index = np.minimum((middle * m).astype(np.intp), m - 1)
-    gaps = np.abs(np.sort(u, axis=0)[u_index] - np.sort(v, axis=0)[v_index])
-    return (levels - lower) @ gaps
 
 
 def _pair_ot(x: np.ndarray, y: np.ndarray, reg: float) -> np.ndarray:

@@ -1,12 +1,12 @@
-"""Log-normalisation and per-group means, kept sparse (scanpy does the work)."""
+"""Log-normalisation and per-group means of AnnData, kept sparse (see gpo_vae.stats)."""
 
 from __future__ import annotations
 
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scanpy as sc
 
+from gpo_vae import stats
 from gpo_vae.data.schema import counts_matrix, gene_symbols
 
 
@@ -18,21 +18,20 @@ def log_normalize(
 ) -> ad.AnnData:
     """A new AnnData with ``log1p(target_sum * x / total)`` in X (sparse stays sparse),
     gene symbols as var_names and the original obs."""
-    out = ad.AnnData(
-        X=counts_matrix(adata, counts_layer).copy(),
+    return ad.AnnData(
+        X=stats.log_normalize(counts_matrix(adata, counts_layer), target_sum),
         obs=adata.obs.copy(),
         var=pd.DataFrame(index=gene_symbols(adata, gene_symbol_key)),
     )
-    out.X = out.X.astype(np.float32)
-    sc.pp.normalize_total(out, target_sum=target_sum)
-    sc.pp.log1p(out)
-    return out
 
 
 def group_means(adata: ad.AnnData, key: str) -> pd.DataFrame:
-    """Mean of X per value of ``obs[key]`` (groups x genes), via ``scanpy.get.aggregate``."""
-    aggregated = sc.get.aggregate(adata, by=key, func="mean")
-    return aggregated.to_df(layer="mean")
+    """Mean of X per value of ``obs[key]`` (groups x genes), by :func:`gpo_vae.stats.group_means`;
+    groups with cells, in category order (sorted unless ``obs[key]`` is categorical)."""
+    labels = pd.Categorical(adata.obs[key]).remove_unused_categories()
+    groups = pd.Index(labels.categories.astype(str))
+    means, _ = stats.group_means(adata.X, np.asarray(labels.astype(str)), groups)
+    return pd.DataFrame(means, index=groups, columns=adata.var_names)
 
 
 def treatment_pseudobulk_shifts(prepared: ad.AnnData, split: str = "train",
@@ -51,10 +50,8 @@ def treatment_pseudobulk_shifts(prepared: ad.AnnData, split: str = "train",
     dosages = sp.csr_matrix(prepared.obsm["dosages"][cells])
     n_treatments = dosages.shape[1]
     n_nonzero = np.diff(dosages.indptr)
-    library = prepared.obs["library_size"].to_numpy()[cells].astype(np.float64)
-    expression = sp.csr_matrix(prepared.X[cells], dtype=np.float64)
-    expression = sp.diags(target_sum / np.maximum(library, 1.0)) @ expression
-    expression.data = np.log1p(expression.data)
+    library = prepared.obs["library_size"].to_numpy()[cells]
+    expression = stats.log1p_per_library(prepared.X[cells], library, target_sum)
     single = n_nonzero == 1
     rows = np.flatnonzero(single)
     group = dosages.indices[dosages.indptr[rows]]

@@ -12,48 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-TARGET_SUM = 1e4
+from gpo_vae.stats import TARGET_SUM, group_means, perturbseq_transform
 
-
-def perturbseq_transform(counts, library_size: np.ndarray | None = None):
-    """``log2(1 + 1e4 * x / total)`` per cell; sparse input stays sparse (zeros stay 0).
-
-    ``library_size`` defaults to the row sums of ``counts``.
-    """
-    if library_size is None:
-        library_size = np.asarray(counts.sum(axis=1)).ravel()
-    scale = TARGET_SUM / np.maximum(np.asarray(library_size, dtype=np.float64), 1.0)
-    if sp.issparse(counts):
-        out = sp.csr_matrix(counts, dtype=np.float32, copy=True)
-        out.data = out.data * np.repeat(scale, np.diff(out.indptr)).astype(np.float32)
-        out.data = np.log2(1.0 + out.data)
-        return out
-    dense = np.asarray(counts, dtype=np.float64) * scale[:, None]
-    return np.log2(1.0 + dense).astype(np.float32)
-
-
-def group_means(expression, labels: np.ndarray, groups: Sequence[str]) -> tuple[np.ndarray,
-                                                                                np.ndarray]:
-    """Mean expression (groups x genes) and cell counts of each group label.
-
-    One sparse indicator product instead of a loop over groups, so a large sparse matrix
-    is never densified (only the groups x genes result is dense).
-    """
-    labels = np.asarray(labels).astype(str)
-    index = {g: i for i, g in enumerate(groups)}
-    rows = np.array([index.get(label, -1) for label in labels])
-    keep = rows >= 0
-    indicator = sp.csr_matrix(
-        (np.ones(int(keep.sum())), (rows[keep], np.flatnonzero(keep))),
-        shape=(len(groups), labels.size))
-    counts = np.asarray(indicator.sum(axis=1)).ravel()
-    sums = indicator @ expression
-    sums = sums.toarray() if sp.issparse(sums) else np.asarray(sums)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / counts[:, None]
-    return means, counts.astype(int)
+# TARGET_SUM, group_means and perturbseq_transform live in gpo_vae.stats; re-exported here.
+__all__ = ["TARGET_SUM", "AteTable", "ate_from_cells", "group_means", "perturbseq_transform"]
 
 
 @dataclass

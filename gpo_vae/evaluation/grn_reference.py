@@ -23,8 +23,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from gpo_vae.data.edge_list import (
+    SOURCE_COLUMN_NAMES,
+    TARGET_COLUMN_NAMES,
+    read_gene_pair_table,
+)
 from gpo_vae.errors import ConfigError, InputFileError
-from gpo_vae.models.prior_network import _SOURCE_NAMES, _TARGET_NAMES
 
 __all__ = ["ReferenceSpec", "ReferenceNetwork", "parse_reference_argument",
            "read_reference_specs", "load_reference_network", "reference_metrics"]
@@ -36,7 +40,6 @@ _UNDIRECTED_PAIRS = ({"gene_a", "gene_b"}, {"gene1", "gene2"}, {"genea", "geneb"
 # A base name with one of these suffixes names a symbol column and is preferred to the
 # bare base name (OmniPath: ``source`` holds UniProt IDs, ``source_genesymbol`` symbols).
 _SYMBOL_SUFFIXES = ("_symbol", "_genesymbol", "_gene_symbol", "_gene", "_name")
-_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
 
 
 @dataclass(frozen=True)
@@ -165,35 +168,6 @@ def _detect(columns: list[str], bases: tuple[str, ...]) -> int | None:
     return None
 
 
-def _read_table(path: Path, where: str, fix: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputFileError(f"{where} not found; {fix}")
-    if path.stat().st_size == 0:
-        raise InputFileError(f"{where} is empty; it needs a header line and one gene pair "
-                             "per line, tab-separated")
-    if not path.name.lower().endswith(_COMPRESSED):
-        with open(path, "rb") as handle:
-            if b"\x00" in handle.read(65536):
-                raise InputFileError(f"{where} is a binary file, not a tab-separated list of "
-                                     "gene pairs; give the text edge list")
-    try:
-        table = pd.read_csv(path, sep="\t", dtype=str, compression="infer")
-        if table.shape[1] < 2 and "," in str(table.columns[0]):
-            table = pd.read_csv(path, sep=",", dtype=str, compression="infer")
-    except pd.errors.EmptyDataError:
-        raise InputFileError(f"{where} is empty; it needs a header line and one gene pair "
-                             "per line, tab-separated") from None
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        problem = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise InputFileError(f"{where} could not be read as a tab-separated table "
-                             f"({problem}); give a text file with a header line") from None
-    if table.shape[1] < 2:
-        raise InputFileError(f"{where} has {table.shape[1]} column(s) "
-                             f"({list(table.columns)}); it needs two gene-symbol columns, "
-                             "tab-separated, with a header")
-    return table
-
-
 def load_reference_network(spec: ReferenceSpec) -> ReferenceNetwork:
     """Read a reference edge list (see :class:`ReferenceSpec`).
 
@@ -207,7 +181,7 @@ def load_reference_network(spec: ReferenceSpec) -> ReferenceNetwork:
     """
     path = Path(spec.path).expanduser()
     where = f"reference network {spec.name!r} file {str(path)!r}"
-    table = _read_table(path, where, f"check the path given for reference {spec.name!r}")
+    table = read_gene_pair_table(path, where, f"check the path given for reference {spec.name!r}")
     columns = [str(c) for c in table.columns]
     lowered = [c.strip().lower() for c in columns]
 
@@ -224,8 +198,8 @@ def load_reference_network(spec: ReferenceSpec) -> ReferenceNetwork:
                 f"{columns}); name it: {spec.name}=FILE,source=COL,target=COL")
         return found
 
-    source = column(spec.source, _SOURCE_NAMES, "source")
-    target = column(spec.target, _TARGET_NAMES, "target")
+    source = column(spec.source, SOURCE_COLUMN_NAMES, "source")
+    target = column(spec.target, TARGET_COLUMN_NAMES, "target")
     if source == target:
         raise InputFileError(f"{where}: source and target are the same column "
                              f"{columns[source]!r}; name two different columns")

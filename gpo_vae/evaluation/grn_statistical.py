@@ -26,25 +26,22 @@ selections tests each pair once.
 
 Speed: the p-values are those of ``scipy.stats.mannwhitneyu`` (two-sided, method 'auto')
 and the distances those of ``scipy.stats.wasserstein_distance``, one gene pair at a time
-(the tests check this), but computed against the pre-sorted control block by binary search
-and quantile differences instead of re-ranking ~10^4 control cells per pair: thousands of
-pairs per second with 10,000 control cells. Unlike a batched scipy call, whose exact/
-asymptotic choice depends on ties anywhere in the batch, each pair's p-value depends only
-on that pair's data.
+(the tests check this), but computed against the pre-sorted control block
+(:func:`gpo_vae.stats.mann_whitney_presorted`, :func:`gpo_vae.stats.wasserstein_columns`)
+instead of re-ranking ~10^4 control cells per pair: thousands of pairs per second with
+10,000 control cells.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.special import ndtr
-from scipy.stats import mannwhitneyu
 
 from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.stats import mann_whitney_presorted, rank_sum_tie_terms, wasserstein_columns
 
 __all__ = ["statistical_edge_metrics", "top_k_edges", "threshold_edges",
            "statistical_grn_report"]
@@ -73,81 +70,6 @@ def _dense_block(expression, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     if not np.issubdtype(block.dtype, np.floating):
         block = block.astype(np.float64)
     return block
-
-
-def _tie_terms(ordered: np.ndarray) -> np.ndarray:
-    """Per column of a column-sorted block, the sum over runs of tied values of t^3 - t
-    (t = run length): the tie correction of the Mann-Whitney variance."""
-    n, k = ordered.shape
-    if n == 0 or k == 0:
-        return np.zeros(k)
-    new_run = np.ones((k, n), dtype=bool)
-    new_run[:, 1:] = ordered.T[:, 1:] != ordered.T[:, :-1]
-    starts = np.flatnonzero(new_run.ravel())  # each column starts a run, so runs never span
-    lengths = np.diff(np.append(starts, n * k)).astype(np.float64)
-    return np.bincount(starts // n, weights=lengths**3 - lengths, minlength=k)
-
-
-def _mann_whitney(perturbed: np.ndarray, control: np.ndarray,
-                  control_ties: np.ndarray) -> np.ndarray:
-    """Two-sided Mann-Whitney U p-values, column by column, of ``perturbed`` (n1 x k,
-    column-sorted) against ``control`` (n2 x k, column-sorted, tie terms ``control_ties``).
-
-    Gives what ``scipy.stats.mannwhitneyu(perturbed[:, j], control[:, j])`` gives for each
-    column on its own (method 'auto': normal approximation with tie and continuity
-    correction, exact when one sample has at most 8 values and the column has no ties),
-    without re-ranking the large control sample for every pair: the control block is
-    sorted once and each perturbed value is located in it by binary search.
-    """
-    n1, n2 = perturbed.shape[0], control.shape[0]
-    k = perturbed.shape[1]
-    u1 = np.empty(k)
-    ties = control_ties.astype(np.float64, copy=True)
-    for j in range(k):
-        values, multiplicity = np.unique(perturbed[:, j], return_counts=True)
-        below = np.searchsorted(control[:, j], values, side="left")
-        equal = np.searchsorted(control[:, j], values, side="right") - below
-        # U1 = #(x > y) + 0.5 #(x == y) over perturbed x, control y.
-        u1[j] = np.sum(multiplicity * (below + 0.5 * equal))
-        run = (equal + multiplicity).astype(np.float64)
-        ties[j] += np.sum(run**3 - run - (equal.astype(np.float64)**3 - equal))
-    n = n1 + n2
-    u = np.maximum(u1, n1 * n2 - u1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd = np.sqrt(n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))))
-        z = (u - n1 * n2 / 2 - 0.5) / sd
-    p = np.clip(2 * ndtr(-z), 0.0, 1.0)
-    if min(n1, n2) <= 8:  # scipy's exact regime: small sample, no ties
-        for j in np.flatnonzero(ties == 0):
-            p[j] = mannwhitneyu(perturbed[:, j], control[:, j], method="exact",
-                                alternative="two-sided").pvalue
-    return np.where(np.isfinite(p), p, 1.0)  # undefined: not significant
-
-
-@functools.lru_cache(maxsize=64)
-def _quantile_grid(n1: int, n2: int) -> tuple[np.ndarray, np.ndarray]:
-    """Left ends (scaled by n1*n2, integers) and widths of the intervals of (0, 1) on
-    which the quantile functions of an n1-sample and an n2-sample are both constant."""
-    scale = n1 * n2  # the steps at j/n1 and i/n2, scaled, are j*n2 and i*n1
-    merged = np.sort(np.concatenate([np.arange(n2) * n1, np.arange(n1) * n2]))
-    starts = merged[np.concatenate([[True], np.diff(merged) > 0])]
-    widths = np.diff(np.append(starts, scale)) / scale
-    starts.flags.writeable = False
-    widths.flags.writeable = False
-    return starts, widths
-
-
-def _wasserstein(perturbed: np.ndarray, control: np.ndarray) -> np.ndarray:
-    """Column-wise 1-D Wasserstein distance between ``perturbed`` (n1 x k) and
-    ``control`` (n2 x k), both column-sorted: ``scipy.stats.wasserstein_distance`` of each
-    column pair, computed as the integral over t in (0, 1) of the absolute difference of
-    the two quantile functions. Their steps sit at i/n2 and j/n1, the same for every
-    column, so the whole block is one gather and one weighted sum."""
-    n1, n2 = perturbed.shape[0], control.shape[0]
-    starts, widths = _quantile_grid(n1, n2)
-    gap = np.abs(control[starts // n1].astype(np.float64)
-                 - perturbed[starts // n2].astype(np.float64))
-    return widths @ gap
 
 
 class _PairTester:
@@ -204,7 +126,7 @@ class _PairTester:
         # The one large dense block: all control cells x the measured genes of interest.
         self._control_block = _dense_block(expression, control_rows, self._cols)
         self._control_block.sort(axis=0)  # only per-gene distributions are needed
-        self._control_ties = _tie_terms(self._control_block)
+        self._control_ties = rank_sum_tie_terms(self._control_block)
         self._cache: dict[tuple[str, str], tuple[float, float]] = {}
 
     def n_cells(self, gene: str) -> int:
@@ -229,8 +151,8 @@ class _PairTester:
             perturbed = _dense_block(self._expression, self._rows[regulator], self._cols[slots])
             perturbed.sort(axis=0)
             control = self._control_block[:, slots]
-            p = _mann_whitney(perturbed, control, self._control_ties[slots])
-            w = _wasserstein(perturbed, control)
+            p = mann_whitney_presorted(perturbed, control, self._control_ties[slots])
+            w = wasserstein_columns(perturbed, control, presorted=True)
             for target, p_value, distance in zip(targets, p, w, strict=True):
                 self._cache[(regulator, target)] = (float(p_value), float(distance))
         results = np.array([self._cache[pair] for pair in pairs], dtype=np.float64)

@@ -6,41 +6,12 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from gpo_vae.data.edge_list import read_edge_list
 from gpo_vae.errors import InputFileError
 
-_SOURCE_NAMES = ("source", "regulator", "tf", "from", "gene1", "gene_a", "src", "tf_symbol")
-_TARGET_NAMES = ("target", "to", "gene2", "gene_b", "dst", "target_symbol")
-
-
-def read_edge_list(path: str | Path) -> pd.DataFrame:
-    """``source``/``target`` gene symbols from a tab-, comma- or whitespace-separated file.
-
-    With a header, the columns named like a regulator (tf, source, regulator, gene1, ...)
-    and a target (target, gene2, ...) are used; otherwise the first two columns.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputFileError(f"prior network file {str(p)!r} not found; check "
-                             "guide.prior_network")
-    try:
-        table = pd.read_csv(p, sep=None, engine="python", header=None, dtype=str,
-                            comment="#")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
-        table = None
-    if table is None or table.shape[1] < 2 or table.empty:
-        raise InputFileError(f"prior network file {str(p)!r} is not a list of gene pairs "
-                             "(regulator, target), tab- or comma-separated")
-    header = [str(v).strip().lower() for v in table.iloc[0]]
-    source = next((i for i, h in enumerate(header) if h in _SOURCE_NAMES), None)
-    target = next((i for i, h in enumerate(header) if h in _TARGET_NAMES), None)
-    if source is not None and target is not None:
-        table = table.iloc[1:, [source, target]]
-    else:
-        table = table.iloc[:, [0, 1]]
-    table.columns = ["source", "target"]
-    return table.dropna().reset_index(drop=True)
+# read_edge_list lives in gpo_vae.data.edge_list; re-exported for existing importers.
+__all__ = ["prior_mask_logits", "read_edge_list"]
 
 
 def prior_mask_logits(path: str | Path, treatment_names: list[str], *, base_logit: float,

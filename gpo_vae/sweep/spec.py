@@ -24,10 +24,10 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gpo_vae.config import config_from_dict, load_config, read_yaml
 from gpo_vae.errors import ConfigError
+from gpo_vae.sweep.parameter import Parameter, representative_value
 
 WANDB_KEYS = ("name", "description", "program", "command", "project", "entity", "method",
               "metric", "parameters", "early_terminate", "run_cap")
@@ -65,35 +65,6 @@ FIXED_KEYS = ("data.split", "data.split_fractions", "data.seed", "data.path")
 PARAMETER_KEYS = {"distribution", "value", "values", "probabilities", "min", "max", "mu",
                   "sigma", "a", "b", "q"}
 VALUES_DISTRIBUTIONS = ("constant", "categorical")
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One swept config key and how its values are chosen (W&B semantics)."""
-
-    key: str
-    distribution: str
-    bounds: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def values(self) -> list | None:
-        """The finite list of values (constant and categorical), else None."""
-        if self.distribution == "constant":
-            return [self.bounds["value"]]
-        if self.distribution == "categorical":
-            return list(self.bounds["values"])
-        return None
-
-    def as_wandb(self) -> dict:
-        """The parameter as W&B's sweep config writes it."""
-        if self.distribution == "constant":
-            return {"value": self.bounds["value"]}
-        if self.distribution == "categorical":
-            out = {"values": list(self.bounds["values"])}
-            if "probabilities" in self.bounds:
-                out["probabilities"] = list(self.bounds["probabilities"])
-            return out
-        return {"distribution": self.distribution, **self.bounds}
 
 
 @dataclass(frozen=True)
@@ -271,8 +242,6 @@ def _resolve_base_config(value, path: Path) -> Path:
 
 def _check_keys(parameters: tuple[Parameter, ...], base: dict, path: Path) -> None:
     """Every parameter must name a config key; a value it can take must be valid."""
-    from gpo_vae.sweep.search import representative_value
-
     for p in parameters:
         if p.key in FIXED_KEYS:
             raise _fail(path, f"parameter {p.key!r} cannot be swept: it changes which cells "

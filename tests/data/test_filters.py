@@ -16,12 +16,12 @@ from gpo_vae.data.filters import (
     filter_strong_perturbations,
     knockdown_filter,
     load_summary_stats,
-    rank_sum_vs_reference,
     strong_mask,
     strong_perturbations,
 )
 from gpo_vae.data.pseudobulk import log_normalize
 from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.stats import rank_sum_vs_reference
 
 STATS_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "replogle2022_summary_stats"
 CONTROL = "non-targeting"

@@ -11,14 +11,12 @@ from scipy.stats import mannwhitneyu, norm, wasserstein_distance
 
 from gpo_vae.errors import ConfigError, InputDataError
 from gpo_vae.evaluation.grn_statistical import (
-    _mann_whitney,
-    _tie_terms,
-    _wasserstein,
     statistical_edge_metrics,
     statistical_grn_report,
     threshold_edges,
     top_k_edges,
 )
+from gpo_vae.stats import mann_whitney_presorted, rank_sum_tie_terms, wasserstein_columns
 
 KEYS = {"n_edges", "n_evaluated", "n_testable", "n_true_positives", "precision",
         "mean_wasserstein", "false_omission_rate", "n_non_edges_sampled", "base_rate"}
@@ -79,8 +77,8 @@ def test_tied_small_samples_by_hand():
     # z = (4 - 3 - 0.5) / sqrt(2.4); p = 2 * sf(z).
     perturbed = np.array([[0.0], [2.0]])
     control = np.array([[0.0], [0.0], [1.0]])
-    assert _wasserstein(perturbed, control)[0] == pytest.approx(2 / 3)
-    p = _mann_whitney(perturbed, control, _tie_terms(control))[0]
+    assert wasserstein_columns(perturbed, control, presorted=True)[0] == pytest.approx(2 / 3)
+    p = mann_whitney_presorted(perturbed, control, rank_sum_tie_terms(control))[0]
     assert p == pytest.approx(2 * norm.sf(0.5 / np.sqrt(2.4)))
     assert p == pytest.approx(mannwhitneyu([0, 2], [0, 0, 1]).pvalue)
 
@@ -98,8 +96,8 @@ def test_column_statistics_match_scipy_one_column_at_a_time():
             a, b = np.zeros((n1, k)), np.zeros((n2, k))
             b[: n2 // 2, 0] = 1
         a_sorted, b_sorted = np.sort(a, axis=0), np.sort(b, axis=0)
-        p = _mann_whitney(a_sorted, b_sorted, _tie_terms(b_sorted))
-        w = _wasserstein(a_sorted, b_sorted)
+        p = mann_whitney_presorted(a_sorted, b_sorted, rank_sum_tie_terms(b_sorted))
+        w = wasserstein_columns(a_sorted, b_sorted, presorted=True)
         for j in range(k):
             expected = mannwhitneyu(a[:, j], b[:, j], alternative="two-sided").pvalue
             expected = expected if np.isfinite(expected) else 1.0
