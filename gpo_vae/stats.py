@@ -19,7 +19,7 @@ from scipy.stats import mannwhitneyu
 if TYPE_CHECKING:
     from torch import Tensor
 
-TARGET_SUM = 1e4
+from gpo_vae.constants import TARGET_SUM
 
 __all__ = ["TARGET_SUM", "group_means", "log1p_per_library", "log_normalize",
            "mann_whitney_presorted", "perturbseq_transform", "perturbseq_transform_torch",

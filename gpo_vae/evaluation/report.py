@@ -31,6 +31,7 @@ from gpo_vae.io import (
     write_h5ad_atomic,
     write_json_atomic,
 )
+from gpo_vae.stats import log_normalize
 
 METHODS = ("model", "baseline_pert_mean", "baseline_global_mean", "baseline_linear",
            "ceiling_split_half", "ceiling_noise_free")
@@ -88,23 +89,12 @@ def condition_dosages(adata, labels: np.ndarray, names: Sequence[str]) -> np.nda
     return adata.obsm["dosages"][rows].toarray()
 
 
-def _lognorm(counts):
-    """log1p(1e4-normalised counts) with scanpy (the format cell-eval reads)."""
-    import anndata as ad
-    import scanpy as sc
-
-    cells = ad.AnnData(X=counts.astype(np.float32))
-    sc.pp.normalize_total(cells, target_sum=1e4)
-    sc.pp.log1p(cells)
-    return cells.X
-
-
 def _cells_h5ad(counts, target_gene: np.ndarray, gene_names: Sequence[str], source: str):
     import anndata as ad
 
     obs = pd.DataFrame({"target_gene": pd.Categorical(target_gene)},
                        index=[f"{source}_{i}" for i in range(len(target_gene))])
-    out = ad.AnnData(X=_lognorm(counts), obs=obs, var=pd.DataFrame(index=list(gene_names)))
+    out = ad.AnnData(X=log_normalize(counts), obs=obs, var=pd.DataFrame(index=list(gene_names)))
     out.uns["description"] = {"source": source, "X": "log1p(1e4-normalised counts)",
                               "control": DEFAULT_CONTROL_LABEL}
     return out

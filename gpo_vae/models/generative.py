@@ -49,7 +49,7 @@ class CountDecoder(nn.Module):
 
 
 class GpoVaeModel(nn.Module):
-    """Priors and likelihood of GPO-VAE (DESIGN.md section 2)."""
+    """Priors and likelihood of GPO-VAE (the model in this module's docstring)."""
 
     def __init__(self, n_genes: int, n_treatments: int, n_latent: int, *,
                  mask_prior: float = 0.3, prior_scale: float = 1.0,

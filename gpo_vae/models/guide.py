@@ -115,7 +115,7 @@ class BasalEncoder(nn.Module):
 
 
 class GpoVaeGuide(nn.Module):
-    """Variational distributions of GPO-VAE (DESIGN.md section 2)."""
+    """Variational distributions of GPO-VAE (listed in this module's docstring)."""
 
     def __init__(self, n_genes: int, n_treatments: int, n_latent: int, n_qc_latent: int, *,
                  log1p_mean: Tensor, log1p_std: Tensor, mask_init: Tensor | float = 0.0,
