@@ -131,12 +131,8 @@ def cmd_export_grn(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score a trained run on held-out cells beside baselines and the ceiling."""
     from gpo_vae.evaluation.grn_reference import parse_reference_argument, read_reference_specs
-    from gpo_vae.evaluation.report import (
-        EvaluationSettings,
-        default_global_draws,
-        evaluate,
-        format_table,
-    )
+    from gpo_vae.evaluation.report import evaluate
+    from gpo_vae.evaluation.settings import default_global_draws
 
     references = [parse_reference_argument(text) for text in args.reference_network]
     if args.reference_spec:
@@ -146,7 +142,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
     result = evaluate(args.run, settings=settings, references=references,
                       progress=not args.quiet, out_dir=args.out, globals_=args.globals)
-    print(format_table(result.metrics))
+    print(result.table())
     where = result.files["metrics"].parent
     print(f"wrote metrics.json, per_perturbation.csv, predictions.h5ad and plots/ to "
           f"{where}/ in {result.metrics['seconds']} s")

@@ -444,3 +444,28 @@ def read_yaml(path: Path, what: str):
 def dump_config(config: Config) -> str:
     """The resolved config as YAML (what a run folder's ``config.yaml`` holds)."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "guide": GuideConfig,
+             "loss": LossConfig, "training": TrainingConfig, "logging": LoggingConfig}
+
+
+def section_settings(settings: dict, sections: tuple[str, ...]) -> dict:
+    """Keyword settings to a nested mapping: a bare name (``n_latent=32``) goes to the one
+    section among ``sections`` that has it, a dotted one (``"loss.beta"``) where it says.
+    An unknown or ambiguous name is a one-line error listing where to look."""
+    nested: dict = {}
+    for key, value in settings.items():
+        if "." in key:
+            section, name = key.split(".", 1)
+        else:
+            owners = [s for s in sections
+                      if key in {f.name for f in dataclasses.fields(_SECTIONS[s])}]
+            if len(owners) != 1:
+                where = "no section" if not owners else f"sections {', '.join(owners)}"
+                raise ConfigError(
+                    f"setting {key!r} is in {where} of {', '.join(sections)}; check the name, "
+                    "or write it as 'section.name' in a config dict")
+            section, name = owners[0], key
+        nested.setdefault(section, {})[name] = value
+    return nested

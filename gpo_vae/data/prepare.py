@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,23 +117,31 @@ def _pairing_inputs(lognorm: ad.AnnData, treatments: pd.DataFrame) -> sp.csr_mat
 
 
 def run_preparation(config: Config, *, progress: bool = True,
-                    log: Callable[[str], None] = print) -> ad.AnnData:
-    """Do the whole preparation in memory (no cache); returns the prepared AnnData."""
+                    log: Callable[[str], None] = print,
+                    raw: ad.AnnData | None = None) -> ad.AnnData:
+    """Do the whole preparation in memory (no cache); returns the prepared AnnData.
+
+    ``raw`` is the input screen (default: read ``data.path``); it is not modified.
+    """
     from gpo_vae.data import filters, pairing
     from gpo_vae.data import qc as qc_mod
 
     cfg = config.data
-    if not cfg.path:
+    if raw is None and not cfg.path:
         raise ConfigError("data.path is not set; give the input file with --set data.path=FILE")
     report: list[dict] = []
     start = time.perf_counter()
-    raw = read_h5ad(cfg.path)
+    caller_owns_input = raw is not None
+    if raw is None:
+        raw = read_h5ad(cfg.path)
     resolved = resolve_schema(cfg, raw)
     schema = resolved.schema
     for warning in validate_anndata(raw, schema).warnings:
         log(f"warning: {warning}")
     key, control = schema.perturbation_key, schema.control_label
-    counts = sp.csr_matrix(counts_matrix(raw, schema.counts_layer), dtype=np.float32)
+    # the caller's matrix is copied: the input of an in-memory preparation must not change
+    counts = sp.csr_matrix(counts_matrix(raw, schema.counts_layer), dtype=np.float32,
+                           copy=caller_owns_input)
     adata = ad.AnnData(
         X=counts,
         obs=pd.DataFrame({"cell_id": raw.obs_names.astype(str),
@@ -261,6 +270,8 @@ def run_preparation(config: Config, *, progress: bool = True,
     adata.uns["schema"] = {"control_label": control, "preset": cfg.preset,
                            "split": cfg.split, "pairing": cfg.pairing,
                            "combination_separator": schema.combination_separator or ""}
+    # the data settings, so a model trained on this AnnData records how it was prepared
+    adata.uns["prepare_settings"] = json.dumps(dataclasses.asdict(cfg))
     adata.uns.update(truth)
     return adata
 

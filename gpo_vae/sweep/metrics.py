@@ -40,8 +40,8 @@ def trial_metrics(evaluation: dict, training: dict) -> dict[str, float]:
 
 def check_metric_name(name: str) -> None:
     """Fail early on a metric no trial can report (typos, test-split names)."""
+    from gpo_vae.evaluation.evaluate import METHODS
     from gpo_vae.evaluation.metrics import ATE_METRICS
-    from gpo_vae.evaluation.report import METHODS
 
     head, _, rest = name.partition(".")
     hint = ("e.g. ate.model.pearson_top20 (maximize), iwelbo_val (maximize), "

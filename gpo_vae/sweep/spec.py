@@ -10,7 +10,7 @@ their W&B meaning, so the same file creates a W&B sweep. Ours:
   default ``results/sweeps/<name>``;
 - ``seed``: seed of the local random search, so a rerun proposes the same trials;
 - ``evaluation``: settings of each trial's evaluation (see
-  :class:`~gpo_vae.evaluation.report.EvaluationSettings`; ``split`` is always ``val``).
+  :class:`~gpo_vae.evaluation.settings.EvaluationSettings`; ``split`` is always ``val``).
 
 Parameters address config keys with dots (``loss.gloss_coeff``); W&B's nested form
 (``loss: {parameters: {gloss_coeff: ...}}``) is read too. Everything is checked on load,
@@ -266,7 +266,7 @@ def _check_keys(parameters: tuple[Parameter, ...], base: dict, path: Path) -> No
 
 def _evaluation_settings(raw, path: Path) -> dict:
     """Check the trials' evaluation settings now, not after the first trial has trained."""
-    from gpo_vae.evaluation.report import EvaluationSettings, default_global_draws
+    from gpo_vae.evaluation.settings import EvaluationSettings, default_global_draws
 
     if raw is None:
         raw = {}

@@ -43,8 +43,8 @@ class DiagnosticsData:
         on large screens."""
         from gpo_vae.evaluation.ate import perturbseq_transform
         from gpo_vae.evaluation.baselines import pert_mean_baseline
+        from gpo_vae.evaluation.evaluate import condition_dosages, split_ates
         from gpo_vae.evaluation.metrics import aggregate_scores, score_ates
-        from gpo_vae.evaluation.report import condition_dosages, split_ates
 
         rng = np.random.default_rng(seed)
         control = str(adata.uns["schema"]["control_label"])

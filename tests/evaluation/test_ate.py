@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 
 from gpo_vae.evaluation.ate import ate_from_cells, perturbseq_transform
-from gpo_vae.evaluation.report import split_ates
+from gpo_vae.evaluation.evaluate import split_ates
 
 
 def test_perturbseq_transform_by_hand_sparse_and_dense_agree():

@@ -20,11 +20,11 @@ def trained(small_screen, tmp_path_factory):
                   "embedding_encoder_n_layers": 1},
         "training": {"max_steps": 30, "n_particles": 2, "lr": 3e-3},
         "logging": {"progress_bar": False}})
-    return train(config, progress=False, log=lambda m: None).module.eval()
+    return train(config, progress=False, log=lambda m: None)
 
 
 def test_test_set_iwelbo_is_finite_and_tightens_with_particles(trained):
-    adata = trained.trainer.datamodule.adata
+    adata, trained = trained.adata, trained.module.eval()
     few = split_iwelbo(trained, adata, "test", n_particles=1)
     many = split_iwelbo(trained, adata, "test", n_particles=64)
     assert many["n_cells"] == few["n_cells"] == int((adata.obs["split"] == "test").sum())

@@ -18,7 +18,19 @@ def test_registry_holds_the_issue_metrics_and_refuses_duplicates():
     assert list(ATE_METRICS) == ["pearson_all", "pearson_top20", "r2_all", "r2_top20",
                                  "jaccard_top20", "jaccard_top50"]
     with pytest.raises(ValueError, match="already registered"):
-        register_metric("pearson_all")(lambda p, o: 0.0)
+        register_metric("pearson_all", "a duplicate")(lambda p, o: 0.0)
+    with pytest.raises(ValueError, match="higher"):
+        register_metric("sideways", "no direction", best="sideways")
+
+
+def test_every_metric_says_what_it_measures_and_which_way_is_better():
+    rng = np.random.default_rng(0)
+    observed = rng.normal(size=60)
+    for metric in ATE_METRICS.values():
+        assert metric.description and metric.best in ("higher", "lower")
+        # a perfect prediction scores the metric's best value and beats a random one
+        assert metric(observed, observed) == pytest.approx(metric.best_value)
+        assert metric.better(metric(observed, observed), metric(rng.normal(size=60), observed))
 
 
 def test_pearson_and_r2_against_hand_computed_values():

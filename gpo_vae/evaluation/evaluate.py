@@ -1,0 +1,260 @@
+"""Score a trained model on held-out cells, in typed steps: ATEs beside the baselines and
+the split-half ceiling, the held-out IWELBO, and the GRN (statistical test, reference
+networks, simulated truth). Nothing here writes files (:mod:`gpo_vae.evaluation.report`
+does).
+
+Honest by construction: data ATEs come from the cells of the evaluated split only; the
+baselines are fitted on training cells only; the statistical GRN test uses the evaluated
+split's cells; the GRN truth baselines use training cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from gpo_vae.constants import OBS_LIBRARY_SIZE, OBS_PERTURBATION, OBS_SPLIT, OBSM_DOSAGES
+from gpo_vae.errors import InputDataError
+from gpo_vae.evaluation import baselines
+from gpo_vae.evaluation.ate import AteTable, ate_from_cells, perturbseq_transform
+from gpo_vae.evaluation.metrics import ATE_METRICS, aggregate_scores, score_ates
+from gpo_vae.evaluation.settings import EvaluationSettings
+
+METHODS = ("model", "baseline_pert_mean", "baseline_global_mean", "baseline_linear",
+           "ceiling_split_half", "ceiling_noise_free")
+
+
+@dataclass
+class SplitCells:
+    """The cells an evaluation reads: expression on the "perturbseq" scale and labels."""
+
+    expression: object          # cells x genes (sparse or dense)
+    labels: np.ndarray
+    split: np.ndarray
+    name: str                   # the evaluated split
+    control: str
+    separator: str | None
+    gene_names: list[str]
+
+    @classmethod
+    def from_prepared(cls, adata, split: str) -> SplitCells:
+        schema = adata.uns["schema"]
+        cells = cls(perturbseq_transform(adata.X, adata.obs[OBS_LIBRARY_SIZE].to_numpy()),
+                    adata.obs[OBS_PERTURBATION].astype(str).to_numpy(),
+                    adata.obs[OBS_SPLIT].astype(str).to_numpy(), split,
+                    str(schema["control_label"]), schema.get("combination_separator") or None,
+                    adata.var["gene_symbol"].astype(str).tolist())
+        is_control = cells.labels == cells.control
+        if not (cells.in_split & ~is_control).any() or not (cells.in_split & is_control).any():
+            raise InputDataError(f"the {split} split needs perturbed and control cells to score "
+                                 "ATEs; prepare the data with a larger share for it "
+                                 "(data.split_fractions)")
+        return cells
+
+    @property
+    def in_split(self) -> np.ndarray:
+        return self.split == self.name
+
+    @property
+    def in_train(self) -> np.ndarray:
+        return self.split == "train"
+
+    def ates(self, split: str) -> AteTable:
+        """Data ATEs from the cells of ``split`` only."""
+        return split_ates(self.expression, self.labels, self.split, split, self.control,
+                          self.gene_names)
+
+
+def split_ates(expression, labels: np.ndarray, split: np.ndarray, name: str,
+               control_label: str, gene_names: Sequence[str]) -> AteTable:
+    """Data ATEs from the cells of split ``name`` only (test ATEs never see a training
+    cell, training ATEs never see a test cell)."""
+    cells = np.asarray(split) == name
+    return ate_from_cells(expression[cells], np.asarray(labels)[cells], control_label,
+                          gene_names)
+
+
+def condition_dosages(adata, labels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """One dosage row per perturbation label (the row of its first cell)."""
+    first = pd.Series(np.arange(labels.size)).groupby(labels).first()
+    rows = first.reindex(list(names)).to_numpy()
+    return adata.obsm[OBSM_DOSAGES][rows].toarray()
+
+
+@dataclass
+class AteEvaluation:
+    """ATE scores of the model, the baselines and the ceilings on one split."""
+
+    names: list[str]                        # the scored perturbations
+    observed: pd.DataFrame                  # data ATEs (perturbations x genes)
+    model_ate: pd.DataFrame
+    model_standard_error: pd.DataFrame      # Monte Carlo error of the model's ATEs
+    scores: dict[str, pd.DataFrame]         # method -> per-perturbation metrics
+    summary: dict[str, dict]                # method -> mean of each metric, n_scored
+    split_cells: pd.Series                  # cells per perturbation in the split
+    train_cells: pd.Series                  # training cells per scored perturbation
+    data_standard_error: float
+    settings: EvaluationSettings
+
+    def monte_carlo(self) -> dict:
+        se = self.model_standard_error.to_numpy()
+        return {
+            "n_samples": self.settings.n_samples, "n_global_draws": self.settings.n_global,
+            "standard_error_mean": float(se.mean()), "standard_error_max": float(se.max()),
+            "data_standard_error_mean": self.data_standard_error,
+            # MC error relative to the spread of the model's ATEs: near 0 = stable
+            "relative_to_model_ate_spread": float(se.mean()
+                                                  / max(self.model_ate.to_numpy().std(), 1e-12)),
+        }
+
+    def per_perturbation(self) -> pd.DataFrame:
+        """One row per perturbation and method (long format, ``per_perturbation.csv``)."""
+        frames = []
+        for method, table in self.scores.items():
+            frame = table.copy()
+            frame.insert(0, "method", method)
+            frames.append(frame)
+        out = pd.concat(frames).rename_axis("perturbation").reset_index()
+        out.insert(1, "n_test_cells", out["perturbation"].map(self.split_cells).astype(int))
+        out.insert(2, "n_train_cells", out["perturbation"].map(self.train_cells).astype(int))
+        out.insert(3, "seen_in_training", out["n_train_cells"] > 0)
+        mc = self.model_standard_error.mean(axis=1)
+        out["model_mc_standard_error"] = np.where(out["method"] == "model",
+                                                  out["perturbation"].map(mc), np.nan)
+        return out
+
+
+def evaluate_ates(module, adata, cells: SplitCells, settings: EvaluationSettings, *,
+                  globals_: str | None = None, progress: bool = False,
+                  log: Callable[[str], None] = print) -> AteEvaluation:
+    """The model's ATEs (sampled) and the baselines' (fitted on training cells) against the
+    data ATEs of ``cells.name``, with the split-half ceiling of those cells."""
+    from gpo_vae.data.treatments import targets_of
+    from gpo_vae.evaluation.predict import model_ates
+
+    s = settings
+    held_out = cells.ates(cells.name)
+    names = [p for p, n in held_out.n_cells.items() if n >= s.min_test_cells]
+    if not names:
+        raise InputDataError(f"no perturbation has {s.min_test_cells} or more cells in the "
+                             f"{cells.name} split; use more cells or a larger split share")
+    observed = held_out.rows(names)
+    train = cells.ates("train")
+    linear = baselines.LinearBaseline.fit(
+        cells.expression[cells.in_train], train,
+        lambda label: targets_of(label, cells.control, cells.separator),
+        n_components=s.linear_components, ridge=s.linear_ridge, seed=s.seed)
+    log(f"  sampling {s.n_samples:,} cells per perturbation for model ATEs")
+    model_ate, model_se = model_ates(
+        module, condition_dosages(adata, cells.labels, names), names, n_samples=s.n_samples,
+        n_global=s.n_global, seed=s.seed, progress=progress, globals_=globals_)
+    predictions = {
+        "model": model_ate,
+        "baseline_pert_mean": baselines.pert_mean_baseline(train, names),
+        "baseline_global_mean": baselines.global_mean_baseline(train, names),
+        "baseline_linear": linear.predict(names),
+    }
+    scores = {m: score_ates(p, observed) for m, p in predictions.items()}
+    in_split = cells.in_split
+    scores["ceiling_split_half"] = baselines.split_half_ceiling(
+        cells.expression[in_split], cells.labels[in_split], cells.control, cells.gene_names,
+        names, n_repeats=s.ceiling_repeats, seed=s.seed)
+    scores["ceiling_noise_free"] = baselines.noise_free_pearson(scores["ceiling_split_half"])
+    summary = {m: {**aggregate_scores(v), "n_scored": int(v.dropna(how="all").shape[0])}
+               for m, v in scores.items()}
+    seen = pd.Series(train.n_cells.reindex(names).fillna(0).astype(int).to_numpy(), index=names)
+    # data ATE standard error on the held-out cells, for the size of the MC error
+    n_held_out = held_out.n_cells.reindex(names).to_numpy()
+    data_se = float(np.sqrt(observed.var(axis=1).mean() / max(np.median(n_held_out), 1)))
+    return AteEvaluation(names, observed, model_ate, model_se, scores, summary,
+                         held_out.n_cells, seen, data_se, s)
+
+
+@dataclass
+class GrnEvaluation:
+    """The learned GRN scored by a statistical test on held-out cells, against reference
+    networks and (simulated data) against the true network beside simple baselines."""
+
+    n_perturbed_genes: int
+    n_treatment_genes: int
+    statistical: dict
+    reference: dict
+    truth: dict | None = None
+    pr_curves: dict = field(default_factory=dict)   # label -> (precision, recall, auprc)
+
+    def to_dict(self) -> dict:
+        return {"n_perturbed_genes": self.n_perturbed_genes,
+                "n_treatment_genes": self.n_treatment_genes, "statistical": self.statistical,
+                "reference": self.reference, **({"truth": self.truth} if self.truth else {})}
+
+
+def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
+                 networks: Sequence = (), log: Callable[[str], None] = print) -> GrnEvaluation:
+    """Score q(M) of ``module``; ``networks`` are loaded reference networks."""
+    from gpo_vae.evaluation import grn_reference, grn_statistical, grn_truth
+    from gpo_vae.models.grn import learned_grn
+
+    s = settings
+    grn = learned_grn(module)
+    all_genes = grn.genes["name"].tolist()
+    probabilities = pd.DataFrame(grn.probabilities, index=all_genes, columns=all_genes)
+    perturbed = grn.genes.loc[grn.genes["kind"] == "perturbed", "name"].tolist()
+    block = probabilities.loc[perturbed, perturbed]
+    in_split, in_train = cells.in_split, cells.in_train
+    log("  statistical GRN test on held-out cells")
+    statistical = grn_statistical.statistical_grn_report(
+        block, cells.expression[in_split], cells.gene_names, cells.labels[in_split],
+        cells.control, threshold=s.grn_threshold, ks=s.grn_top_k, seed=s.seed)
+    predicted_edges = grn_statistical.threshold_edges(probabilities, s.grn_threshold)
+    reference = {net.name: grn_reference.reference_metrics(predicted_edges, all_genes, net)
+                 for net in networks}
+    result = GrnEvaluation(len(perturbed), len(all_genes), statistical, reference)
+    truth = grn_truth.truth_block(adata.uns, perturbed)
+    if truth is None:
+        return result
+    corr = grn_truth.correlation_scores(cells.expression[in_train], cells.gene_names, perturbed)
+    shift = grn_truth.mean_shift_scores(cells.expression[in_train], cells.gene_names,
+                                        cells.labels[in_train], cells.control, perturbed)
+    metrics = grn_truth.truth_metrics(block, truth)
+    for key, scores in (("correlation", corr), ("mean_shift", shift)):
+        baseline = grn_truth.truth_metrics(scores, truth)
+        metrics[f"baseline_{key}_auprc"] = baseline["auprc"]
+        metrics[f"baseline_{key}_auroc"] = baseline["auroc"]
+        metrics[f"baseline_{key}_precision_at_k"] = baseline["precision_at_k"]
+    result.truth = metrics
+    if metrics["auprc"] is not None:
+        for label, scores in (("GPO-VAE q(M)", block), ("|correlation| (train)", corr),
+                              ("mean shift (train)", shift)):
+            precision, recall = grn_truth.pr_curve(scores, truth)
+            result.pr_curves[label] = (precision, recall,
+                                       grn_truth.truth_metrics(scores, truth)["auprc"])
+    return result
+
+
+def verdicts(ate: dict, truth: dict | None) -> list[str]:
+    """Plain sentences saying where the model loses to (or beats) a baseline, on each
+    headline metric of the registry (its ``best`` says which way is better)."""
+    lines = []
+    model = ate["model"]
+    headline = [m for m in ATE_METRICS.values() if m.headline]
+    for baseline in ("baseline_pert_mean", "baseline_global_mean", "baseline_linear"):
+        for metric in headline:
+            m, b = model.get(metric.name), ate.get(baseline, {}).get(metric.name)
+            if m is None or b is None:
+                continue
+            # a gap that does not show at three decimals is no result either way
+            word = "ties" if abs(m - b) < 0.0005 else \
+                "beats" if metric.better(m, b) else "LOSES TO"
+            lines.append(f"model {word} {baseline} on {metric.name} ({m:.3f} vs {b:.3f})")
+    if truth and truth.get("auprc") is not None:
+        for key in ("baseline_correlation_auprc", "baseline_mean_shift_auprc"):
+            b = truth.get(key)
+            if b is None:
+                continue
+            word = "beats" if truth["auprc"] > b else "LOSES TO"
+            lines.append(f"q(M) {word} the {key.removeprefix('baseline_').removesuffix('_auprc')}"
+                         f" GRN baseline on AUPRC ({truth['auprc']:.3f} vs {b:.3f})")
+    return lines

@@ -1,0 +1,159 @@
+"""The typed result of an evaluation, how its steps assemble into it
+(:func:`evaluate_model`), and the table ``gpo-vae evaluate`` prints."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from gpo_vae.evaluation.evaluate import (
+    METHODS,
+    AteEvaluation,
+    GrnEvaluation,
+    SplitCells,
+    evaluate_ates,
+    evaluate_grn,
+    verdicts,
+)
+from gpo_vae.evaluation.metrics import ATE_METRICS
+from gpo_vae.evaluation.settings import EvaluationSettings
+from gpo_vae.io import json_safe
+
+
+@dataclass
+class EvaluationResult:
+    """What an evaluation measured (and, from the command line, where it wrote it).
+
+    ``metrics`` is what ``metrics.json`` holds; ``per_perturbation`` one row per
+    perturbation and method; ``ate`` and ``grn`` the typed steps behind them.
+    """
+
+    metrics: dict
+    per_perturbation: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+    ate: AteEvaluation | None = None
+    grn: GrnEvaluation | None = None
+
+    def to_dict(self) -> dict:
+        """The metrics as plain JSON-ready values (``metrics.json``)."""
+        return self.metrics
+
+    def table(self) -> str:
+        """The short text table: methods x ATE metrics, IWELBO, GRN and verdicts."""
+        return format_table(self.metrics)
+
+    @property
+    def verdicts(self) -> list[str]:
+        return list(self.metrics.get("verdicts", []))
+
+    def summary(self) -> pd.DataFrame:
+        """Methods x ATE metrics (means over the scored perturbations)."""
+        return pd.DataFrame({m: self.metrics["ate"].get(m, {}) for m in METHODS}).T \
+            .reindex(columns=[*ATE_METRICS, "n_scored"])
+
+
+def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
+                   networks: Sequence = (), globals_: str | None = None,
+                   progress: bool = False,
+                   log: Callable[[str], None] = print) -> EvaluationResult:
+    """Score a trained :class:`~gpo_vae.models.module.GpoVaeModule` on the
+    ``settings.split`` cells of the prepared ``adata`` it was trained on.
+
+    Parameters
+    ----------
+    module
+        The trained module.
+    adata
+        The prepared AnnData (its ``split`` column decides which cells are held out).
+    settings
+        Sampling and testing effort, and the split (default test).
+    networks
+        Loaded reference networks (:func:`gpo_vae.evaluation.grn_reference.load_reference_network`).
+    globals_
+        ``mean`` or ``sample``: how predictions use the global variables (default: the
+        run's ``model.predict_globals``).
+    progress, log
+        Progress bars and where messages go.
+    """
+    from gpo_vae.evaluation.likelihood import split_iwelbo
+
+    s = (settings or EvaluationSettings()).validate()
+    start = time.perf_counter()
+    cells = SplitCells.from_prepared(adata, s.split)
+    ate = evaluate_ates(module, adata, cells, s, globals_=globals_, progress=progress, log=log)
+    log(f"  {s.split}-set IWELBO ({s.iwelbo_particles} particles)")
+    iwelbo = split_iwelbo(module, adata, s.split, n_particles=s.iwelbo_particles,
+                          seed=s.seed, progress=progress)
+    grn = evaluate_grn(module, adata, cells, s, networks, log)
+    seen = ate.train_cells
+    metrics = {
+        "predict_globals": globals_ or module.config.model.predict_globals,
+        "split": s.split, "split_kind": str(adata.uns["schema"].get("split", "")),
+        "n_test_cells": int(cells.in_split.sum()),
+        "n_perturbations_scored": len(ate.names),
+        "n_perturbations_skipped": int(len(ate.split_cells) - len(ate.names)),
+        "n_seen_perturbations": int((seen > 0).sum()),
+        "n_unseen_perturbations": int((seen == 0).sum()),
+        "ate": ate.summary,
+        "ate_monte_carlo": ate.monte_carlo(),
+        f"iwelbo_{s.split}": iwelbo["iwelbo"],
+        f"iwelbo_{s.split}_standard_error": iwelbo["standard_error"],
+        "iwelbo_particles": s.iwelbo_particles,
+        "grn": grn.to_dict(),
+    }
+    metrics["verdicts"] = verdicts(ate.summary, grn.truth)
+    relative = metrics["ate_monte_carlo"]["relative_to_model_ate_spread"]
+    if relative > 0.2:
+        metrics["verdicts"].append(
+            f"the model's ATEs carry a Monte Carlo error of {relative:.0%} of their spread "
+            "(the model predicts small effects); raise --n-samples for a steadier estimate")
+    metrics["settings"] = {k: v if not isinstance(v, tuple) else list(v)
+                           for k, v in vars(s).items()}
+    metrics["seconds"] = round(time.perf_counter() - start, 1)
+    return EvaluationResult(json_safe(metrics), ate.per_perturbation(), ate=ate, grn=grn)
+
+
+def format_table(metrics: dict) -> str:
+    """The short table ``gpo-vae evaluate`` prints."""
+    cols = list(ATE_METRICS)
+    lines = [f"ATE prediction on {metrics['n_test_cells']:,} {metrics['split']} cells, "
+             f"{metrics['n_perturbations_scored']} perturbations (split kind "
+             f"{metrics['split_kind']}):",
+             f"  {'method':<22}" + "".join(f"{c:>15}" for c in cols)]
+    for method in METHODS:
+        values = metrics["ate"].get(method, {})
+        cells = "".join(f"{'-' if values.get(c) is None else format(values[c], '.3f'):>15}"
+                        for c in cols)
+        lines.append(f"  {method:<22}{cells}")
+    split = metrics["split"]
+    lines.append(f"  {split} IWELBO per cell: {metrics['iwelbo_' + split]:.2f}")
+    truth = metrics["grn"].get("truth")
+    if truth and truth.get("auprc") is not None:
+        lines.append(f"GRN vs truth: AUPRC {truth['auprc']:.3f} (random "
+                     f"{truth['random_auprc']:.3f}, correlation "
+                     f"{truth['baseline_correlation_auprc']:.3f}, mean shift "
+                     f"{truth['baseline_mean_shift_auprc']:.3f}), AUROC {truth['auroc']:.3f}")
+    stat = metrics["grn"]["statistical"]["threshold"]
+    if stat.get("precision") is None:
+        lines.append(f"GRN statistical (q(M) > {stat.get('threshold', 0.5)}): none of "
+                     f"{stat.get('n_edges', 0):,} edges testable on these cells (a regulator "
+                     "needs perturbed cells in the split, a target must be measured)")
+    else:
+        lines.append(f"GRN statistical (q(M) > {stat.get('threshold', 0.5)}): "
+                     f"{stat['n_edges']:,} edges, precision {stat['precision']:.3f} "
+                     f"(random pairs {stat.get('base_rate') or float('nan'):.3f}), mean "
+                     f"Wasserstein {stat['mean_wasserstein']:.3f}")
+    for name, ref in metrics["grn"].get("reference", {}).items():
+        if ref.get("precision") is not None:
+            lines.append(f"GRN vs {name}: precision {ref['precision']:.3f}, recall "
+                         f"{ref['recall']:.3f}, F1 {ref['f1']:.3f} ({ref['n_edges']} reference "
+                         "edges on shared genes)")
+        else:
+            lines.append(f"GRN vs {name}: no predicted edge between genes it covers "
+                         f"({ref['n_edges']} reference edges on shared genes)")
+    lines += [f"  * {v}" for v in metrics["verdicts"]]
+    return "\n".join(lines)
