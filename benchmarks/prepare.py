@@ -33,7 +33,7 @@ def _data_settings(dataset: str, workdir: Path) -> dict:
     path = workdir / f"simulated_{dataset}.h5ad"
     if not path.exists():
         from gpo_vae.io import write_h5ad_atomic
-        from gpo_vae.simulate import simulate_perturbseq
+        from gpo_vae.simulation import simulate_perturbseq
 
         start = time.perf_counter()
         write_h5ad_atomic(simulate_perturbseq(dataset, seed=0, progress=True), path)

@@ -16,7 +16,7 @@ import time
 
 
 def _run_one(preset: str, seed: int, write: str | None) -> dict:
-    from gpo_vae.simulate import simulate_perturbseq
+    from gpo_vae.simulation import simulate_perturbseq
 
     start = time.perf_counter()
     adata = simulate_perturbseq(preset, seed=seed, progress=True)

@@ -1,7 +1,30 @@
-"""gpo-vae: GPO-VAE for Perturb-seq screens, with an explicit gene regulatory network."""
+"""gpo-vae: GPO-VAE for Perturb-seq screens, with an explicit gene regulatory network.
+
+The Python API (loaded on first use, so ``gpo-vae --help`` stays fast)::
+
+    import gpo_vae as gv
+    adata = gv.simulate("small", seed=0)
+    prepared = gv.prepare(adata, preset="simulated")
+    model = gv.GpoVae(prepared, n_latent=16).train(max_epochs=5)
+    grn = model.get_grn()
+    ate = model.predict_ate(["G1", "G2+G3"])
+    result = gv.evaluate(model, prepared, split="test")
+    model.save("run/"); model = gv.GpoVae.load("run/", prepared)
+"""
 
 __version__ = "0.1.0"
 
 from gpo_vae.errors import ConfigError, GpoVaeError, InputDataError, InputFileError  # noqa: E402
 
-__all__ = ["ConfigError", "GpoVaeError", "InputDataError", "InputFileError", "__version__"]
+_API = ("GpoVae", "evaluate", "prepare", "simulate")
+
+__all__ = ["ConfigError", "GpoVae", "GpoVaeError", "InputDataError", "InputFileError",
+           "__version__", "evaluate", "prepare", "simulate"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from gpo_vae import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'gpo_vae' has no attribute {name!r}")

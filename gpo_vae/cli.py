@@ -32,7 +32,7 @@ def _check_h5ad_target(path: Path) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Simulate a screen, write it atomically, optionally write a summary report."""
     from gpo_vae.io import write_h5ad_atomic
-    from gpo_vae.simulate import preset_config, simulate_perturbseq
+    from gpo_vae.simulation import preset_config, simulate_perturbseq
 
     out = Path(args.out)
     _check_h5ad_target(out)
@@ -43,7 +43,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
           f"{len(adata.uns['perturbations'])} perturbations, "
           f"{len(adata.uns['true_grn'])} true edges)")
     if args.report:
-        from gpo_vae.simulate.summary import write_simulation_report
+        from gpo_vae.simulation.summary import write_simulation_report
 
         summary = write_simulation_report(adata, args.report)
         print(f"wrote summary and plot to {args.report}/")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gpo_vae.simulate import simulate_perturbseq
+from gpo_vae.simulation import simulate_perturbseq
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -12,7 +12,7 @@ import anndata as ad
 import pytest
 
 from gpo_vae.cli import main
-from gpo_vae.simulate import SIMULATED_SCHEMA
+from gpo_vae.simulation import SIMULATED_SCHEMA
 
 
 def _run(argv, capsys):

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import yaml
 
 from gpo_vae.cli import main
-from gpo_vae.simulate import simulate_perturbseq
+from gpo_vae.simulation import simulate_perturbseq
 
 
 @pytest.fixture(scope="module")

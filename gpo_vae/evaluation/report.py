@@ -44,6 +44,10 @@ def _prepared_for(module, progress: bool, log: Callable[[str], None]):
     """The prepared data the run trained on (from the cache, or prepared again)."""
     from gpo_vae.data.prepare import prepare
 
+    if not module.config.data.path:
+        raise InputDataError(
+            "this run was trained on an AnnData in memory (its config has no data.path); "
+            "evaluate it from Python: gv.evaluate(gv.GpoVae.load(RUN, prepared), prepared)")
     adata = prepare(module.config, progress=progress, log=log).adata
     genes = adata.var["gene_symbol"].astype(str).tolist()
     treatments = adata.uns["treatments"]["name"].astype(str).tolist()
@@ -57,7 +61,10 @@ def _prepared_for(module, progress: bool, log: Callable[[str], None]):
 
 
 
-def _cells_h5ad(counts, target_gene: np.ndarray, gene_names: Sequence[str], source: str):
+def cell_eval_anndata(counts, target_gene: np.ndarray, gene_names: Sequence[str],
+                      source: str):
+    """Cells in cell-eval's format: log1p(1e4-normalised) counts in ``X`` and
+    ``obs['target_gene']`` (controls labelled ``non-targeting``)."""
     import anndata as ad
 
     obs = pd.DataFrame({"target_gene": pd.Categorical(target_gene)},
@@ -85,8 +92,8 @@ def predicted_and_observed_cells(module, adata, split: str, *, seed: int = 0,
     sampled = sample_cells(module, adata.obsm[OBSM_DOSAGES][rows].toarray(), seed=seed,
                            progress=progress, globals_=globals_)
     genes = list(module.data_info.gene_names)
-    return (_cells_h5ad(sampled, target, genes, "gpo_vae"),
-            _cells_h5ad(adata.X[rows], target, genes, "observed"))
+    return (cell_eval_anndata(sampled, target, genes, "gpo_vae"),
+            cell_eval_anndata(adata.X[rows], target, genes, "observed"))
 
 
 def write_report(result: EvaluationResult, module, adata, out: str | os.PathLike, *,

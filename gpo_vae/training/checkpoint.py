@@ -54,15 +54,39 @@ def module_from_checkpoint(checkpoint: dict):
     ``state_dict``)."""
     from gpo_vae.config import config_from_dict
     from gpo_vae.models.builder import DataInfo, build_gpo_vae
-    from gpo_vae.training.plan import upgrade_state_dict
 
     hparams = checkpoint["hyper_parameters"]
     module = build_gpo_vae(config_from_dict(hparams["config"]), DataInfo(**hparams["data_info"]))
-    prefix = "module."
-    state = {k.removeprefix(prefix): v
-             for k, v in upgrade_state_dict(checkpoint["state_dict"]).items()}
-    module.load_state_dict(state)
+    module.load_state_dict(module_state(checkpoint))
     return module
+
+
+def module_state(checkpoint: dict) -> dict:
+    """The module's state dict inside a checkpoint (whose keys start ``module.``)."""
+    from gpo_vae.training.plan import upgrade_state_dict
+
+    return {k.removeprefix("module."): v
+            for k, v in upgrade_state_dict(checkpoint["state_dict"]).items()}
+
+
+def save_module_checkpoint(module, path: str | os.PathLike) -> Path:
+    """Write ``module`` (a :class:`~gpo_vae.models.module.GpoVaeModule`) as a checkpoint
+    in the training plan's format, atomically; :func:`load_trained` reads it (there is no
+    optimizer state in it, so it cannot be resumed)."""
+    import lightning
+    import torch
+
+    from gpo_vae.io import atomic_path
+
+    checkpoint = {
+        "state_dict": {f"module.{k}": v.detach().cpu() for k, v in module.state_dict().items()},
+        "hyper_parameters": {"config": module.config.to_dict(),
+                             "data_info": module.data_info.to_dict()},
+        "epoch": 0, "global_step": 0, "pytorch-lightning_version": lightning.__version__,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+    return Path(path)
 
 
 def load_trained(path: str | os.PathLike, map_location: str = "cpu"):

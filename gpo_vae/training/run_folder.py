@@ -126,3 +126,25 @@ def check_split(run_dir: Path, adata, what: str) -> None:
                 f"{str(run_dir)!r} was trained with (the input file or its cell order "
                 f"changed since training); {what} with the original input file, or train "
                 "a new run")
+
+
+def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
+    """Write a run folder from a model in memory (the Python API's ``save``):
+    ``config.yaml``, ``checkpoints/best.ckpt`` and, given the data, ``split.json``.
+    Refuses a folder that already holds a trained run."""
+    from gpo_vae.config import dump_config
+    from gpo_vae.io import write_text_atomic
+    from gpo_vae.training.checkpoint import BEST, LAST, save_module_checkpoint
+
+    run_dir = Path(run_dir)
+    checkpoints = run_dir / "checkpoints"
+    if (checkpoints / BEST).exists() or (checkpoints / LAST).exists():
+        raise ConfigError(f"{run_dir} already holds a trained run; save into a new folder")
+    with run_lock(run_dir, log=lambda message: None):
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", dump_config(config))
+        if adata is not None:
+            write_split(run_dir, adata, "")
+        # the checkpoint last: a folder with a checkpoint is a complete run
+        save_module_checkpoint(module, checkpoints / BEST)
+    return run_dir

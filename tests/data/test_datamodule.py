@@ -8,7 +8,7 @@ import torch
 from gpo_vae.config import config_from_dict
 from gpo_vae.data.datamodule import PerturbationDataModule
 from gpo_vae.models.builder import DataInfo
-from gpo_vae.simulate import simulate_perturbseq
+from gpo_vae.simulation import simulate_perturbseq
 
 
 def test_batches(tmp_path):

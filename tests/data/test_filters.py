@@ -226,7 +226,7 @@ def test_extra_de_genes_find_true_targets(small_screen):
 
 def test_subset_cells_keeps_everything_aligned():
     from gpo_vae.data.filters import subset_cells
-    from gpo_vae.simulate import simulate_perturbseq
+    from gpo_vae.simulation import simulate_perturbseq
 
     a = simulate_perturbseq("small", seed=0)
     a.layers["counts"] = a.X.copy()

@@ -13,7 +13,7 @@ import pytest
 from gpo_vae.config import config_from_dict
 from gpo_vae.data.prepare import prepare
 from gpo_vae.errors import GpoVaeError, InputDataError
-from gpo_vae.simulate import simulate_perturbseq
+from gpo_vae.simulation import simulate_perturbseq
 
 
 def _config(tmp_path, path, **data):

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from gpo_vae.data.schema import PerturbationSchema, validate_anndata
 from gpo_vae.errors import GpoVaeError, InputDataError
-from gpo_vae.simulate import SIMULATED_SCHEMA
+from gpo_vae.simulation import SIMULATED_SCHEMA
 
 
 def _tiny(X=None, labels=("non-targeting", "A", "A", "B"), genes=("g1", "g2", "g3")):

@@ -13,7 +13,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from gpo_vae.data.pseudobulk import group_means, log_normalize
 from gpo_vae.io import save_figure_atomic, write_json_atomic, write_text_atomic
-from gpo_vae.simulate.simulator import CONTROL_LABEL, SIMULATED_SCHEMA
+from gpo_vae.simulation.simulator import CONTROL_LABEL, SIMULATED_SCHEMA
 
 
 def _true_graph(adata: ad.AnnData) -> tuple[sp.csr_matrix, dict[str, int]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from gpo_vae.simulate.network import GeneNetwork
+from gpo_vae.simulation.network import GeneNetwork
 
 
 class SteadyState:

@@ -1,7 +1,7 @@
 """Mechanistic Perturb-seq simulator with a known gene regulatory network."""
 
-from gpo_vae.simulate.config import PRESETS, SimulationConfig, preset_config
-from gpo_vae.simulate.simulator import CONTROL_LABEL, SIMULATED_SCHEMA, simulate_perturbseq
+from gpo_vae.simulation.config import PRESETS, SimulationConfig, preset_config
+from gpo_vae.simulation.simulator import CONTROL_LABEL, SIMULATED_SCHEMA, simulate_perturbseq
 
 __all__ = [
     "CONTROL_LABEL",

@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 import gpo_vae
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL
 from gpo_vae.data.schema import PerturbationSchema
-from gpo_vae.simulate.config import SimulationConfig, preset_config
-from gpo_vae.simulate.dynamics import SteadyState
-from gpo_vae.simulate.genes import (
+from gpo_vae.simulation.config import SimulationConfig, preset_config
+from gpo_vae.simulation.dynamics import SteadyState
+from gpo_vae.simulation.genes import (
     CATEGORY_HB,
     CATEGORY_MT,
     CATEGORY_NETWORK,
@@ -33,7 +33,7 @@ from gpo_vae.simulate.genes import (
     GeneTable,
     make_gene_table,
 )
-from gpo_vae.simulate.network import KIND_UNMEASURED, GeneNetwork, sample_network
+from gpo_vae.simulation.network import KIND_UNMEASURED, GeneNetwork, sample_network
 
 CONTROL_LABEL = DEFAULT_CONTROL_LABEL
 #: How to read a simulated file: symbols live in ``var['gene_name']``, ids in var_names.

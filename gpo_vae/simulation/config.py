@@ -76,7 +76,7 @@ class SimulationConfig:
             if not ok:
                 raise ConfigError(
                     f"simulation setting {name}={getattr(self, name)!r} is out of range; "
-                    "see gpo_vae.simulate.SimulationConfig for valid values"
+                    "see gpo_vae.simulation.SimulationConfig for valid values"
                 )
         network_genes = self.n_genes - 40  # generous room for housekeeping genes
         if self.n_perturbations + self.n_extra_regulators >= network_genes:

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
-from gpo_vae.simulate.config import SimulationConfig
+from gpo_vae.simulation.config import SimulationConfig
 
 # Perturbation kinds, stored with the data so tests and users can check them.
 KIND_REGULATOR = "regulator"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpo_vae.simulate.dynamics import SteadyState
-from gpo_vae.simulate.network import GeneNetwork
+from gpo_vae.simulation.dynamics import SteadyState
+from gpo_vae.simulation.network import GeneNetwork
 
 
 def _network(edges, n, regulators):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from gpo_vae.simulate import PRESETS, SimulationConfig, preset_config, simulate_perturbseq
-from gpo_vae.simulate.network import KIND_NO_EFFECT, KIND_UNMEASURED
+from gpo_vae.simulation import PRESETS, SimulationConfig, preset_config, simulate_perturbseq
+from gpo_vae.simulation.network import KIND_NO_EFFECT, KIND_UNMEASURED
 
 
 def _log_normalised(adata):

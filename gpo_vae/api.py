@@ -1,0 +1,505 @@
+"""The Python API (scvi-tools style): prepare a screen in memory, then train, query, save
+and load a :class:`GpoVae` model. The command line is a thin layer over the same code.
+
+Examples
+--------
+>>> import gpo_vae as gv
+>>> adata = gv.simulate("small", seed=0)                        # doctest: +SKIP
+>>> prepared = gv.prepare(adata, preset="simulated")            # doctest: +SKIP
+>>> model = gv.GpoVae(prepared, n_latent=16).train(max_epochs=5)  # doctest: +SKIP
+>>> model.get_grn().head()                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from gpo_vae.config import Config, DataConfig, config_from_dict, load_config, section_settings
+from gpo_vae.constants import DEFAULT_CONTROL_LABEL, UNS_PREPARE_SETTINGS
+from gpo_vae.errors import ConfigError, InputDataError, InputFileError
+from gpo_vae.stats import seeded_torch
+
+_MODEL_SECTIONS = ("model", "guide", "loss")
+_TRAINING_SECTIONS = ("training", "logging")
+
+
+def _quiet(message: str) -> None:
+    """The default ``log`` of the API: notebooks get progress bars, not chatter."""
+
+
+def simulate(preset: str = "default", seed: int = 0, **settings) -> ad.AnnData:
+    """Simulate a CRISPRi Perturb-seq screen with a known gene regulatory network.
+
+    Parameters
+    ----------
+    preset
+        ``small`` (about 1.5k cells, tests), ``default`` (about 10k cells, the demo) or
+        ``large`` (about 130k cells).
+    seed
+        Random seed.
+    **settings
+        Simulation settings to override, e.g. ``n_cells=3000``.
+
+    Returns
+    -------
+    AnnData
+        Raw counts in ``X``, ``obs['gene']`` (``non-targeting`` for controls) and the true
+        network in ``uns['true_grn']``.
+
+    Examples
+    --------
+    >>> import gpo_vae as gv
+    >>> adata = gv.simulate("small", seed=0)                    # doctest: +SKIP
+    """
+    from gpo_vae.simulation import preset_config, simulate_perturbseq
+
+    return simulate_perturbseq(seed=seed, config=preset_config(preset).with_overrides(**settings))
+
+
+def prepare(adata: ad.AnnData | str | os.PathLike, *, preset: str = "generic",
+            perturbation_key: str | None = None, control_label: str | None = None,
+            split: str = "cells", cache_dir: str | os.PathLike | None = None,
+            progress: bool = False, log: Callable[[str], None] | None = None,
+            **settings) -> ad.AnnData:
+    """Prepare a raw Perturb-seq screen for GPO-VAE, in memory.
+
+    QC, perturbation filters, treatment genes, the train / val / test split, control
+    pairing and counterfactual targets; the output's keys are listed in
+    :mod:`gpo_vae.constants`. Nothing is written unless ``cache_dir`` is given (then the
+    result is cached there and reused, as ``gpo-vae prepare`` does).
+
+    Parameters
+    ----------
+    adata
+        The raw screen (counts in ``X`` or a layer), or the path of an ``.h5ad`` file. It is
+        not modified.
+    preset
+        Input layout and filters: ``generic``, ``simulated``, ``adamson``,
+        ``replogle_k562`` or ``rpe1``.
+    perturbation_key
+        ``obs`` column naming each cell's perturbed gene (default: the preset's).
+    control_label
+        Label of control cells in that column (default: the preset's, usually
+        ``non-targeting``).
+    split
+        ``cells`` (held-out cells of every perturbation) or ``perturbations`` (held-out
+        perturbations, for predicting unseen ones).
+    cache_dir
+        Cache the prepared data here (needs ``adata`` to be a path).
+    progress, log
+        Progress bars, and a function receiving the step-by-step report (default: none).
+    **settings
+        Any other data setting (``min_cells=10``, ``split_fractions=[0.7, 0.1, 0.2]``,
+        ``knockdown_filter=False``, ...; see ``gpo-vae`` configs' ``data`` section).
+
+    Returns
+    -------
+    AnnData
+        The prepared screen.
+
+    Examples
+    --------
+    >>> prepared = gv.prepare(adata, preset="simulated", split="cells")  # doctest: +SKIP
+    >>> prepared.obs["split"].value_counts()                           # doctest: +SKIP
+    """
+    from gpo_vae.data.prepare import prepare as prepare_cached
+    from gpo_vae.data.prepare import run_preparation
+
+    values = {"preset": preset, "perturbation_key": perturbation_key,
+              "control_label": control_label, "split": split, **settings}
+    in_memory = isinstance(adata, ad.AnnData)
+    if not in_memory:
+        values["path"] = str(adata)
+    if cache_dir is not None:
+        if in_memory:
+            raise ConfigError("cache_dir needs the screen as a file path (the cache is keyed "
+                              "by the file's bytes); pass the .h5ad path, or no cache_dir")
+        values["cache_dir"] = str(cache_dir)
+    unknown = sorted(set(values) - set(DataConfig.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"{unknown[0]!r} is not a data setting; see the data section of a "
+                          "gpo-vae config for the names")
+    config = config_from_dict({"data": values})
+    log = log or _quiet
+    if cache_dir is not None:
+        return prepare_cached(config, progress=progress, log=log).adata
+    if not in_memory and not Path(adata).is_file():
+        raise InputFileError(f"input file {str(adata)!r} does not exist")
+    return run_preparation(config, progress=progress, log=log,
+                           raw=adata if in_memory else None)
+
+
+def _data_settings(adata: ad.AnnData) -> dict:
+    """The data settings an AnnData was prepared with (empty when it does not say)."""
+    raw = adata.uns.get(UNS_PREPARE_SETTINGS)
+    return json.loads(raw) if isinstance(raw, str) else {}
+
+
+def _resolve_config(config: Config | dict | str | os.PathLike | None) -> dict:
+    if config is None:
+        return {}
+    if isinstance(config, Config):
+        return config.to_dict()
+    if isinstance(config, dict):
+        return config
+    return load_config(config).to_dict()
+
+
+class GpoVae:
+    """GPO-VAE on a prepared screen: a VAE whose latent perturbation effects form a gene
+    regulatory network among the perturbed genes.
+
+    Parameters
+    ----------
+    adata
+        A prepared screen (:func:`prepare`).
+    config
+        A :class:`~gpo_vae.config.Config`, a nested dict or a YAML file (the ``gpo-vae
+        train`` format) to start from; default: the package defaults (the ``anchored``
+        variant).
+    **settings
+        Model, guide and loss settings by name, e.g. ``n_latent=32``, ``variant="authors"``,
+        ``beta=0.1`` (a name two sections share is written ``"loss.beta"`` in ``config``).
+
+    Attributes
+    ----------
+    module
+        The :class:`~gpo_vae.models.module.GpoVaeModule` (generative model, guide, loss).
+    history
+        Per-epoch training and validation metrics after :meth:`train` (a DataFrame).
+    run_dir
+        The run folder of the last :meth:`train` / :meth:`save` / :meth:`load`, if any.
+
+    Examples
+    --------
+    >>> model = gv.GpoVae(prepared, n_latent=32)                 # doctest: +SKIP
+    >>> model.train(max_epochs=5)                                # doctest: +SKIP
+    >>> model.predict_ate(["G1", "G2+G3"])                       # doctest: +SKIP
+    """
+
+    def __init__(self, adata: ad.AnnData | None, config=None, **settings):
+        from gpo_vae.data.prepare import require_prepared
+        from gpo_vae.models.builder import build_for_prepared
+
+        values = _resolve_config(config)
+        if adata is not None:
+            require_prepared(adata)
+            values = {**values, "data": {**values.get("data", {}), **_data_settings(adata)}}
+        for section, given in section_settings(settings, _MODEL_SECTIONS).items():
+            values[section] = {**values.get(section, {}), **given}
+        self.config: Config = config_from_dict(values)
+        self.adata = adata
+        with seeded_torch(self.config.training.seed):
+            self.module = build_for_prepared(self.config, adata) if adata is not None else None
+        # the first train() builds the module again after seeding everything, exactly as
+        # `gpo-vae train` does, so the API and the command line give the same model
+        self._untrained = True
+        self.history: pd.DataFrame | None = None
+        self.run_dir: Path | None = None
+
+    def __repr__(self) -> str:
+        if self.module is None:
+            return "GpoVae(untrained, no data)"
+        info = self.module.data_info
+        return (f"GpoVae(variant={self.config.model.variant}, {info.n_genes} genes, "
+                f"{info.n_treatments} treatment genes, n_latent={self.config.model.n_latent}, "
+                f"trained={self.history is not None or self.run_dir is not None})")
+
+    @property
+    def data_info(self):
+        return self.module.data_info
+
+    # --- training ------------------------------------------------------------------
+    def train(self, max_epochs: int | None = None, *, accelerator: str | None = None,
+              run_dir: str | os.PathLike | None = None, progress: bool = True,
+              log: Callable[[str], None] | None = None, **settings) -> GpoVae:
+        """Fit the model; afterwards it holds the weights of the best validation epoch.
+
+        Parameters
+        ----------
+        max_epochs
+            Passes over the training cells (default: the config's).
+        accelerator
+            ``auto``, ``cpu`` or ``gpu``.
+        run_dir
+            Write the run folder here (checkpoints, logs, plots; what ``gpo-vae train``
+            writes and :meth:`load` reads). Default: a temporary folder, removed after.
+        progress, log
+            Progress bars (plain per-epoch lines outside a terminal) and messages.
+        **settings
+            Training settings by name: ``lr``, ``n_particles``, ``max_steps``, ``seed``,
+            ``batch_size`` (data), ``wandb`` (logging), ...
+
+        Returns
+        -------
+        GpoVae
+            ``self``, so calls chain.
+        """
+        from gpo_vae.training.checkpoint import load_checkpoint_dict, module_state
+        from gpo_vae.training.train import train
+
+        if self.adata is None:
+            raise InputDataError("this model has no data to train on; create it with "
+                                 "GpoVae(prepared) or load it with GpoVae.load(run, adata)")
+        values = self.config.to_dict()
+        given = dict(settings)
+        if max_epochs is not None:
+            given["max_epochs"] = max_epochs
+        if accelerator is not None:
+            given["accelerator"] = accelerator
+        if "batch_size" in given:
+            values["data"]["batch_size"] = given.pop("batch_size")
+        for section, entries in section_settings(given, _TRAINING_SECTIONS).items():
+            values[section].update(entries)
+        self.config = config_from_dict(values)
+        with tempfile.TemporaryDirectory(prefix="gpo_vae_") as scratch:
+            folder = Path(run_dir) if run_dir is not None else Path(scratch) / "run"
+            result = train(self.config, run_dir=folder, progress=progress, log=log or _quiet,
+                           prepared=self.adata, module=None if self._untrained else self.module)
+            self.module, self._untrained = result.module, False
+            best = result.best_checkpoint or result.last_checkpoint
+            self.module.load_state_dict(module_state(load_checkpoint_dict(best)))
+            self.history = _read_history(folder)
+        self.module.eval()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        return self
+
+    # --- queries -------------------------------------------------------------------
+    def get_grn(self, threshold: float = 0.0, top_k: int | None = None,
+                n_samples: int = 32, seed: int = 0) -> pd.DataFrame:
+        """The learned GRN as an edge table, most probable first.
+
+        Parameters
+        ----------
+        threshold
+            Keep edges with q(M) probability at least this (default: every pair).
+        top_k
+            Keep at most this many edges.
+        n_samples, seed
+            Draws of M behind the mean edge weights, and their seed.
+
+        Returns
+        -------
+        DataFrame
+            ``source``, ``target``, ``probability``, ``mean_weight`` (E[E | M = 1]),
+            ``sign``, ``source_kind``, ``target_kind``.
+        """
+        from gpo_vae.models.grn import learned_grn
+
+        return learned_grn(self.module, n_samples=n_samples, seed=seed).edges(threshold, top_k)
+
+    def predict_ate(self, conditions: Sequence[str], *, n_samples: int = 1000,
+                    n_global: int = 20, seed: int = 0, globals_: str | None = None,
+                    return_standard_error: bool = False):
+        """Predicted average treatment effects: mean "perturbseq" expression of generated
+        perturbed cells minus that of generated control cells.
+
+        Parameters
+        ----------
+        conditions
+            Perturbation labels: a treatment gene (``"G1"``) or a combination joined by
+            the data's separator, ``+`` by default (``"G2+G3"``).
+        n_samples, n_global
+            Generated cells per condition and draws of the global variables among them.
+        seed
+            Random seed (the caller's random state is kept).
+        globals_
+            ``mean`` or ``sample`` (default: the config's ``model.predict_globals``).
+        return_standard_error
+            Also return the Monte Carlo standard errors.
+
+        Returns
+        -------
+        DataFrame
+            Conditions x genes (and the standard errors, same shape, when asked).
+        """
+        from gpo_vae.evaluation.predict import model_ates
+
+        conditions = list(conditions)
+        mean, se = model_ates(self.module, self.dosages(conditions), conditions,
+                              n_samples=n_samples, n_global=n_global, seed=seed,
+                              globals_=globals_)
+        return (mean, se) if return_standard_error else mean
+
+    def sample(self, conditions: Sequence[str], n_cells: int = 100, *, seed: int = 0,
+               globals_: str | None = None) -> ad.AnnData:
+        """Generated cells, ``n_cells`` per condition, in cell-eval's format.
+
+        Returns
+        -------
+        AnnData
+            log1p(1e4-normalised) expression in ``X``, ``obs['target_gene']`` (the
+            condition), raw counts in ``layers['counts']``.
+        """
+        from gpo_vae.evaluation.predict import sample_cells
+        from gpo_vae.evaluation.report import cell_eval_anndata
+
+        conditions = list(conditions)
+        if n_cells < 1:
+            raise ConfigError(f"n_cells={n_cells} must be at least 1")
+        dosages = np.repeat(self.dosages(conditions), n_cells, axis=0)
+        counts = sample_cells(self.module, dosages, seed=seed, globals_=globals_)
+        cells = cell_eval_anndata(counts, np.repeat(conditions, n_cells),
+                            self.data_info.gene_names, "gpo_vae")
+        cells.layers["counts"] = counts
+        return cells
+
+    def get_latent_representation(self, adata: ad.AnnData | None = None,
+                                  batch_size: int = 1024) -> np.ndarray:
+        """Mean of q(z_basal | x) for every cell of a prepared AnnData (default: the
+        training data), cells x n_latent."""
+        import torch
+
+        from gpo_vae.data.dataset import PerturbationDataset
+
+        adata = self.adata if adata is None else adata
+        if adata is None:
+            raise InputDataError("give the prepared AnnData: get_latent_representation(adata)")
+        self._check_same_genes(adata)
+        dataset = PerturbationDataset(adata)
+        device = next(self.module.parameters()).device
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(dataset), batch_size):
+                batch = dataset[list(range(start, min(start + batch_size, len(dataset))))]
+                out.append(self.module.latent_mean(
+                    {k: v.to(device) for k, v in batch.items()}).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.module.n_latent), np.float32)
+
+    def dosages(self, conditions: Sequence[str]) -> np.ndarray:
+        """Dosage rows (conditions x treatment genes) of perturbation labels."""
+        from gpo_vae.data.treatments import targets_of
+
+        info = self.data_info
+        column = {name: j for j, name in enumerate(info.treatment_names)}
+        separator = info.combination_separator or "+"
+        out = np.zeros((len(conditions), info.n_treatments), dtype=np.float32)
+        for i, label in enumerate(conditions):
+            for gene in targets_of(str(label), info.control_label, separator):
+                if gene not in column:
+                    shown = ", ".join(info.treatment_names[:8])
+                    raise ConfigError(
+                        f"{gene!r} is not a treatment gene of this model (it knows "
+                        f"{info.n_treatments}: {shown}, ...); check the name, or label "
+                        f"controls {info.control_label!r}")
+                out[i, column[gene]] = 1.0
+        return out
+
+    def _check_same_genes(self, adata: ad.AnnData) -> None:
+        genes = adata.var["gene_symbol"].astype(str).tolist()
+        if genes != list(self.data_info.gene_names):
+            raise InputDataError("this AnnData's genes differ from the model's; use data "
+                                 "prepared like the training data")
+
+    # --- files ---------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write a run folder that ``gpo-vae evaluate`` / ``export-grn`` and :meth:`load`
+        read: ``config.yaml``, ``checkpoints/best.ckpt`` (the current weights) and, with
+        data, ``split.json``. Refuses a folder that already holds a trained run."""
+        from gpo_vae.training.run_folder import save_run_folder
+
+        self.run_dir = save_run_folder(Path(path), self.module, self.config, self.adata)
+        return self.run_dir
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, adata: ad.AnnData | None = None) -> GpoVae:
+        """A model from a run folder (``gpo-vae train``'s or :meth:`save`'s) or a
+        checkpoint file; ``adata`` (the prepared data) is needed for training, latent
+        representations of the training cells and evaluation."""
+        from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
+
+        checkpoint = resolve_checkpoint(path)
+        module = load_trained(checkpoint)
+        model = cls.__new__(cls)
+        model.config, model.module, model.adata = module.config, module, adata
+        model._untrained = False
+        model.history = _read_history(checkpoint.parent.parent) \
+            if checkpoint.parent.name == "checkpoints" else None
+        model.run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" \
+            else checkpoint.parent
+        if adata is not None:
+            model._check_same_genes(adata)
+        return model
+
+
+def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test", *,
+             references: Sequence = (), out: str | os.PathLike | None = None,
+             globals_: str | None = None, progress: bool = False,
+             log: Callable[[str], None] | None = None, **settings):
+    """Score a model on held-out cells beside the baselines and the split-half ceiling.
+
+    Parameters
+    ----------
+    model
+        A trained :class:`GpoVae`.
+    adata
+        The prepared data it was trained on (default: the model's).
+    split
+        ``test`` or ``val`` cells.
+    references
+        Reference networks (``ReferenceSpec`` entries, or ``"NAME=FILE"`` strings).
+    out
+        Also write the report folder (``metrics.json``, plots, predicted cells) here.
+    globals_
+        ``mean`` or ``sample`` (default: the config's ``model.predict_globals``).
+    progress, log
+        Progress bars and messages.
+    **settings
+        Evaluation effort: ``n_samples``, ``n_global``, ``iwelbo_particles``, ``seed``, ...
+
+    Returns
+    -------
+    EvaluationResult
+        ``.to_dict()`` (what ``metrics.json`` holds), ``.table()``, ``.summary()``,
+        ``.per_perturbation``, ``.verdicts``.
+    """
+    from gpo_vae.evaluation.grn_reference import load_reference_network, parse_reference_argument
+    from gpo_vae.evaluation.report import write_report
+    from gpo_vae.evaluation.result import evaluate_model
+    from gpo_vae.evaluation.settings import EvaluationSettings, default_global_draws
+
+    adata = model.adata if adata is None else adata
+    if adata is None:
+        raise InputDataError("give the prepared AnnData the model was trained on: "
+                             "gv.evaluate(model, prepared)")
+    model._check_same_genes(adata)
+    if "n_samples" in settings and "n_global" not in settings:
+        settings["n_global"] = default_global_draws(settings["n_samples"])
+    try:
+        chosen = EvaluationSettings(split=split, **settings)
+    except TypeError:
+        raise ConfigError(f"unknown evaluation setting among {sorted(settings)}; see "
+                          "EvaluationSettings") from None
+    specs = [parse_reference_argument(r) if isinstance(r, str) else r for r in references]
+    networks = [load_reference_network(spec) for spec in specs]
+    log = log or _quiet
+    result = evaluate_model(model.module, adata, chosen, networks=networks, globals_=globals_,
+                            progress=progress, log=log)
+    if out is not None:
+        write_report(result, model.module, adata, out, globals_=globals_, progress=progress,
+                     log=log)
+    return result
+
+
+def _read_history(run_dir: Path) -> pd.DataFrame | None:
+    """Per-epoch metrics of a run folder's CSV log (None when it has none)."""
+    from gpo_vae.training.curves import read_metrics
+
+    try:
+        metrics = read_metrics(run_dir)
+    except (FileNotFoundError, InputFileError, ValueError):
+        return None
+    if metrics is None or "epoch" not in metrics:
+        return metrics
+    return metrics.groupby("epoch").last().reset_index()
+
+
+__all__ = ["DEFAULT_CONTROL_LABEL", "GpoVae", "evaluate", "prepare", "simulate"]

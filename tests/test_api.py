@@ -1,0 +1,144 @@
+"""The Python API end to end on the small simulated screen (the README snippet), the
+save / load round trip, and the API's errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gpo_vae as gv
+from gpo_vae.cli import main
+from gpo_vae.errors import ConfigError, InputDataError
+
+TINY = dict(n_latent=8, decoder_n_hidden=32, basal_encoder_n_hidden=32,
+            embedding_encoder_n_hidden=32, embedding_encoder_n_layers=1)
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    adata = gv.simulate("small", seed=0)
+    before = adata.X.copy()
+    out = gv.prepare(adata, preset="generic", perturbation_key="gene",
+                     control_label="non-targeting", split="cells")
+    assert (adata.X != before).nnz == 0            # the input is not modified
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, tmp_path_factory):
+    model = gv.GpoVae(prepared, **TINY)
+    run = tmp_path_factory.mktemp("api") / "run"
+    assert model.train(max_epochs=3, accelerator="cpu", run_dir=run, progress=False) is model
+    return model
+
+
+def test_prepare_returns_the_documented_keys_and_writes_nothing(prepared, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert {"split", "perturbation", "qc", "library_size", "matched_control",
+            "counterfactual_index"} <= set(prepared.obs)
+    assert {"dosages", "delta_x"} <= set(prepared.obsm)
+    assert {"treatments", "schema", "prepare_settings"} <= set(prepared.uns)
+    assert json.loads(prepared.uns["prepare_settings"])["split"] == "cells"
+    assert set(prepared.obs["split"]) == {"train", "val", "test"}
+    assert not any(tmp_path.iterdir())
+
+
+def test_prepare_rejects_an_unknown_setting_and_a_cache_without_a_file():
+    adata = gv.simulate("small", seed=0)
+    with pytest.raises(ConfigError, match="min_cellz"):
+        gv.prepare(adata, min_cellz=3)
+    with pytest.raises(ConfigError, match="file path"):
+        gv.prepare(adata, cache_dir="somewhere")
+
+
+def test_model_settings_go_to_their_section_and_unknown_ones_fail(prepared):
+    model = gv.GpoVae(prepared, n_latent=12, beta=0.3, variant="authors")
+    assert (model.config.model.n_latent, model.config.loss.beta) == (12, 0.3)
+    assert model.config.guide.encoder == "correlated"          # the variant's default
+    assert model.module.n_latent == 12
+    with pytest.raises(ConfigError, match="n_latnet"):
+        gv.GpoVae(prepared, n_latnet=3)
+    with pytest.raises(InputDataError, match="prepare"):
+        gv.GpoVae(gv.simulate("small", seed=0))
+
+
+@pytest.mark.integration
+def test_the_readme_snippet_runs_end_to_end(trained, prepared, tmp_path):
+    model = trained
+    assert model.history is not None and len(model.history) == 3
+    assert "val/loss" in model.history
+
+    grn = model.get_grn()
+    t = model.data_info.n_treatments
+    assert len(grn) == t * (t - 1)                              # every off-diagonal pair
+    assert {"source", "target", "probability", "mean_weight", "sign"} <= set(grn)
+    assert grn["probability"].is_monotonic_decreasing
+    assert set(grn["sign"].unique()) <= {-1, 0, 1}
+
+    genes = model.data_info.treatment_names
+    conditions = [genes[0], f"{genes[1]}+{genes[2]}"]
+    ate = model.predict_ate(conditions, n_samples=100, n_global=5)
+    assert ate.shape == (2, prepared.n_vars) and list(ate.index) == conditions
+    assert np.isfinite(ate.to_numpy()).all()
+    # the double perturbation's dosage row has both genes
+    assert model.dosages(conditions)[1].sum() == 2
+
+    cells = model.sample([genes[0]], n_cells=20)
+    assert cells.n_obs == 20 and set(cells.obs["target_gene"]) == {genes[0]}
+    assert (cells.layers["counts"].data == np.round(cells.layers["counts"].data)).all()
+
+    z = model.get_latent_representation()
+    assert z.shape == (prepared.n_obs, 8) and np.isfinite(z).all()
+
+    result = gv.evaluate(model, prepared, split="test", n_samples=100, iwelbo_particles=4,
+                         out=tmp_path / "eval")
+    metrics = result.to_dict()
+    assert set(metrics["ate"]) >= {"model", "baseline_pert_mean", "ceiling_split_half"}
+    assert "iwelbo_test" in metrics and metrics["split"] == "test"
+    assert "model" in result.table() and result.verdicts
+    assert list(result.summary().index[:2]) == ["model", "baseline_pert_mean"]
+    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert written["ate"]["model"]["pearson_top20"] == pytest.approx(
+        metrics["ate"]["model"]["pearson_top20"])
+    assert isinstance(result.per_perturbation, pd.DataFrame)
+
+
+@pytest.mark.integration
+def test_save_and_load_give_identical_predictions_and_the_cli_reads_the_folder(
+        trained, prepared, tmp_path, capsys):
+    genes = trained.data_info.treatment_names[:3]
+    folder = trained.save(tmp_path / "saved")
+    loaded = gv.GpoVae.load(folder, prepared)
+    for a, b in ((trained, loaded),):
+        pa = a.predict_ate(genes, n_samples=60, n_global=3)
+        pb = b.predict_ate(genes, n_samples=60, n_global=3)
+        assert np.array_equal(pa.to_numpy(), pb.to_numpy())
+    pd.testing.assert_frame_equal(trained.get_grn(), loaded.get_grn())
+    with pytest.raises(ConfigError, match="already holds"):
+        trained.save(folder)
+    # the command line reads a saved folder ...
+    assert main(["export-grn", str(folder), "--out", str(tmp_path / "grn")]) == 0
+    assert (tmp_path / "grn" / "edges.csv").is_file()
+    # ... and the API reads the folder the training wrote (the command line's format)
+    from_training = gv.GpoVae.load(trained.run_dir, prepared)
+    assert from_training.history is not None
+    np.testing.assert_array_equal(
+        from_training.predict_ate(genes, n_samples=60, n_global=3).to_numpy(),
+        trained.predict_ate(genes, n_samples=60, n_global=3).to_numpy())
+
+
+def test_unknown_conditions_and_missing_data_are_clear_errors(prepared):
+    model = gv.GpoVae(prepared, **TINY)
+    with pytest.raises(ConfigError, match="not a treatment gene"):
+        model.predict_ate(["NOT_A_GENE"])
+    with pytest.raises(ConfigError, match="n_cells"):
+        model.sample([model.data_info.treatment_names[0]], n_cells=0)
+    model.adata = None
+    with pytest.raises(InputDataError, match="prepared AnnData"):
+        gv.evaluate(model)
+    with pytest.raises(InputDataError, match="no data to train"):
+        model.train(max_epochs=1)
