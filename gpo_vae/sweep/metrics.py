@@ -38,6 +38,29 @@ def trial_metrics(evaluation: dict, training: dict) -> dict[str, float]:
     return flat
 
 
+# which way is better for the numbers outside the ATE registry (which says it per metric)
+_GOALS = {"iwelbo_val": "maximize", "train.best_val_loss": "minimize",
+          "train.wall_seconds": "minimize", "train.train_cells_per_second": "maximize"}
+_GRN_BETTER_HIGH = ("auprc", "auroc", "precision", "recall", "f1", "wasserstein")
+
+
+def metric_goal(name: str) -> str | None:
+    """``maximize`` or ``minimize`` for a metric whose better direction is known (from the
+    ATE metric registry's ``best``, or for the IWELBO, losses and GRN scores); else None."""
+    from gpo_vae.evaluation.metrics import ATE_METRICS
+
+    if name in _GOALS:
+        return _GOALS[name]
+    head, _, rest = name.partition(".")
+    if head == "ate":
+        metric = ATE_METRICS.get(rest.partition(".")[2])
+        return None if metric is None else \
+            "maximize" if metric.best == "higher" else "minimize"
+    if head == "grn" and any(word in rest.rsplit(".", 1)[-1] for word in _GRN_BETTER_HIGH):
+        return "maximize"
+    return None
+
+
 def check_metric_name(name: str) -> None:
     """Fail early on a metric no trial can report (typos, test-split names)."""
     from gpo_vae.evaluation.evaluate import METHODS

@@ -308,7 +308,7 @@ def load_sweep(path: str | os.PathLike, *, output_dir: str | os.PathLike | None 
     """Read and check a sweep file: method, metric, every parameter (key, distribution and
     a value it can take) and the base config. ``overrides`` (``section.key=value``) apply
     to the base config, as ``--set`` does for ``gpo-vae train``."""
-    from gpo_vae.sweep.metrics import check_metric_name
+    from gpo_vae.sweep.metrics import check_metric_name, metric_goal
 
     path = Path(path)
     if not path.is_file():
@@ -331,13 +331,18 @@ def load_sweep(path: str | os.PathLike, *, output_dir: str | os.PathLike | None 
     extra = sorted(set(metric) - {"name", "goal", "target"})
     if extra:
         raise _fail(path, f"metric has unknown field {extra[0]!r}; it takes name and goal")
-    goal = metric.get("goal", "minimize")  # W&B's default
-    if goal not in GOALS:
-        raise _fail(path, f"metric.goal={goal!r}; choose maximize or minimize")
     try:
         check_metric_name(metric["name"])
     except ConfigError as exc:
         raise _fail(path, str(exc)) from None
+    known = metric_goal(metric["name"])
+    goal = metric.get("goal", known or "minimize")  # W&B's default when nothing is known
+    if goal not in GOALS:
+        raise _fail(path, f"metric.goal={goal!r}; choose maximize or minimize")
+    if known is not None and goal != known:
+        raise _fail(path, f"metric {metric['name']} is better when "
+                    f"{'higher' if known == 'maximize' else 'lower'}, so goal: {goal} would "
+                    f"pick the worst trial; use goal: {known} (or leave it out)")
 
     raw_params = raw.get("parameters")
     if not isinstance(raw_params, dict) or not raw_params:

@@ -138,3 +138,18 @@ def test_output_dir_must_be_a_path(tmp_path, base_config):
     path.write_text(yaml.safe_dump({**raw, "output_dir": 5}))
     with pytest.raises(ConfigError, match="output_dir=5 must be a folder path"):
         load_sweep(path)
+
+
+@pytest.mark.parametrize("name,goal", [("ate.model.pearson_top20", "maximize"),
+                                       ("iwelbo_val", "maximize"),
+                                       ("train.best_val_loss", "minimize"),
+                                       ("grn.truth.auprc", "maximize")])
+def test_the_goal_defaults_to_the_metric_registry_and_a_contrary_goal_fails(
+        tmp_path, base_config, name, goal):
+    from gpo_vae.sweep.metrics import metric_goal
+
+    assert metric_goal(name) == goal
+    contrary = "minimize" if goal == "maximize" else "maximize"
+    with pytest.raises(ConfigError, match=f"use goal: {goal}"):
+        _load(tmp_path, base_config, metric={"name": name, "goal": contrary})
+    assert _load(tmp_path, base_config, metric={"name": name}).metric_goal == goal
