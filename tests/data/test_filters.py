@@ -224,11 +224,10 @@ def test_extra_de_genes_find_true_targets(small_screen):
     assert set(strict) <= set(genes)
 
 
-def test_subset_cells_keeps_everything_aligned():
+def test_subset_cells_keeps_everything_aligned(small_copy):
     from gpo_vae.data.filters import subset_cells
-    from gpo_vae.simulate import simulate_perturbseq
 
-    a = simulate_perturbseq("small", seed=0)
+    a = small_copy
     a.layers["counts"] = a.X.copy()
     a.obsm["emb"] = np.arange(a.n_obs * 2).reshape(a.n_obs, 2)
     keep = np.arange(a.n_obs) % 3 != 0

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from tiny_model import N_GENES, N_TREATMENTS, random_batch, tiny_config, tiny_info
+from tiny_model import N_GENES, N_TREATMENTS, random_batch, tiny_info
 
 from gpo_vae.errors import ConfigError
 from gpo_vae.models import LOSS_TERMS, build_gpo_vae
@@ -13,10 +13,10 @@ from gpo_vae.models.loss import GpoVaeLoss
 
 @pytest.mark.parametrize("mask_mode,latent_mode,encoder", list(itertools.product(
     ["logits", "probs"], ["concat", "sum"], ["correlated", "mean_field"])))
-def test_every_option_gives_finite_terms_and_gradients_to_the_mask(info, batch, mask_mode,
-                                                                   latent_mode, encoder):
+def test_every_option_gives_finite_terms_and_gradients_to_the_mask(
+        tiny_model_config, info, batch, mask_mode, latent_mode, encoder):
     n_latent = N_TREATMENTS if latent_mode == "sum" else 6
-    config = tiny_config(model={"mask_mode": mask_mode, "latent_mode": latent_mode,
+    config = tiny_model_config(model={"mask_mode": mask_mode, "latent_mode": latent_mode,
                                 "n_latent": n_latent},
                          guide={"encoder": encoder, "mask_init": 0.4 if mask_mode == "probs"
                                 else 0.0})
@@ -31,8 +31,8 @@ def test_every_option_gives_finite_terms_and_gradients_to_the_mask(info, batch, 
     assert all(g is not None for g in grads)
 
 
-def test_shapes_of_the_generative_pieces(info, batch):
-    model, guide, _ = build_gpo_vae(tiny_config(), info)
+def test_shapes_of_the_generative_pieces(tiny_model_config, info, batch):
+    model, guide, _ = build_gpo_vae(tiny_model_config(), info)
     sample = guide.sample_globals(4)
     assert sample.mask.shape == sample.edges.shape == (4, N_TREATMENTS, N_TREATMENTS)
     assert sample.qc_effect.shape == (4, 1, 6)
@@ -46,13 +46,13 @@ def test_shapes_of_the_generative_pieces(info, batch):
     assert log_lik.shape == (4, 12) and (log_lik < 0).all()
 
 
-def test_sum_mode_needs_latent_size_equal_to_treatments(info):
+def test_sum_mode_needs_latent_size_equal_to_treatments(tiny_model_config, info):
     with pytest.raises(ConfigError, match="n_latent=8"):
-        build_gpo_vae(tiny_config(model={"latent_mode": "sum", "n_latent": 5}), info)
+        build_gpo_vae(tiny_model_config(model={"latent_mode": "sum", "n_latent": 5}), info)
 
 
-def test_qc_status_changes_only_the_qc_block_of_the_decoder(info):
-    model, guide, _ = build_gpo_vae(tiny_config(), info)
+def test_qc_status_changes_only_the_qc_block_of_the_decoder(tiny_model_config, info):
+    model, guide, _ = build_gpo_vae(tiny_model_config(), info)
     sample = guide.sample_globals(2)
     z, offset = torch.randn(2, 3, 6), torch.randn(2, 3, N_TREATMENTS)
     good = model.decoder(z, offset, sample.qc_effect, torch.zeros(3))
@@ -79,14 +79,14 @@ def _full_data_dosages(per_treatment: list[int], n_controls: int) -> torch.Tenso
     return torch.stack(rows)
 
 
-def test_plated_weights_make_the_cell_average_the_full_data_kl():
+def test_plated_weights_make_the_cell_average_the_full_data_kl(tiny_model_config):
     info = tiny_info()
     per_treatment = info.train_cells_per_treatment          # [20]*5 + [0]*3 -> 100 cells
     dosages = _full_data_dosages(per_treatment, n_controls=20)
     n_cells = dosages.shape[0]
     qc = torch.zeros(n_cells)
     qc[:30] = 1
-    model, guide, _ = build_gpo_vae(tiny_config(), info)
+    model, guide, _ = build_gpo_vae(tiny_model_config(), info)
     loss = GpoVaeLoss(np.array(per_treatment), np.array([n_cells - 30, 30]))
     with torch.no_grad():
         guide.mask_logits.normal_()
@@ -111,18 +111,18 @@ def test_reconstruction_weights_follow_alpha():
     assert (only_good.good_weight, only_good.low_weight) == (1.0, 1.0)
 
 
-def test_counterfactual_term_vanishes_without_counterfactuals_or_beta(info):
-    model, guide, loss = build_gpo_vae(tiny_config(), info)
+def test_counterfactual_term_vanishes_without_counterfactuals_or_beta(tiny_model_config, info):
+    model, guide, loss = build_gpo_vae(tiny_model_config(), info)
     batch = random_batch()
     assert loss(model, guide, batch, 2)["counterfactual"] > 0
     batch["has_counterfactual"][:] = False
     assert loss(model, guide, batch, 2)["counterfactual"] == 0
-    _, _, no_beta = build_gpo_vae(tiny_config(loss={"beta": 0.0}), info)
+    _, _, no_beta = build_gpo_vae(tiny_model_config(loss={"beta": 0.0}), info)
     assert no_beta(model, guide, random_batch(), 2)["counterfactual"] == 0
 
 
-def test_iwelbo_tightens_with_more_particles(info):
-    model, guide, loss = build_gpo_vae(tiny_config(guide={"encoder": "mean_field"}), info)
+def test_iwelbo_tightens_with_more_particles(tiny_model_config, info):
+    model, guide, loss = build_gpo_vae(tiny_model_config(guide={"encoder": "mean_field"}), info)
     batch = random_batch(n_cells=40)
     with torch.no_grad():
         elbo = np.mean([loss(model, guide, batch, 1)["elbo"].item() for _ in range(20)])

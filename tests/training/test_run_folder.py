@@ -77,21 +77,19 @@ def test_resume_refuses_a_changed_split_end_to_end(make_config, tmp_path):
 
 
 def test_evaluation_stops_when_the_input_was_rewritten_in_another_cell_order(
-        small_screen, tmp_path):
-    from gpo_vae.config import config_from_dict
+        small_screen, tiny_config, tmp_path):
     from gpo_vae.evaluation.report import EvaluationSettings, evaluate
     from gpo_vae.io import write_h5ad_atomic
 
-    screen = tmp_path / "screen.h5ad"
+    screen = tmp_path / "screen.h5ad"        # a private copy: the test rewrites it
     write_h5ad_atomic(small_screen, screen)
-    config = config_from_dict({
-        "name": "shuffled", "output_dir": str(tmp_path),
-        "data": {"preset": "simulated", "path": str(screen), "batch_size": 256},
-        "model": {"n_latent": 4, "decoder_n_hidden": 16},
-        "guide": {"basal_encoder_n_hidden": 16, "embedding_encoder_n_hidden": 16,
-                  "embedding_encoder_n_layers": 1},
-        "training": {"max_steps": 3, "n_particles": 1, "diagnostics_every_n_epochs": 0},
-        "logging": {"progress_bar": False}})
+    config = tiny_config(
+        tmp_path, screen, name="shuffled", data={"batch_size": 256},
+        model={"n_latent": 4, "decoder_n_hidden": 16},
+        guide={"basal_encoder_n_hidden": 16, "embedding_encoder_n_hidden": 16,
+               "embedding_encoder_n_layers": 1},
+        training={"max_steps": 3, "n_particles": 1, "lr": 3e-4,
+                  "diagnostics_every_n_epochs": 0})
     run = train(config, progress=False, log=lambda m: None).run_dir
     order = list(range(small_screen.n_obs))[::-1]
     write_h5ad_atomic(small_screen[order].copy(), screen)
