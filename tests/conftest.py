@@ -54,6 +54,19 @@ def _tiny_settings(output_dir: str | os.PathLike | None = None,
     return settings
 
 
+def pytest_collection_modifyitems(config, items):
+    """Leave out ``slow`` tests unless the ``-m`` expression names ``slow`` itself.
+
+    This was ``-m 'not slow'`` in addopts, but a second ``-m`` (``-m "not integration"``)
+    replaces the first, so slow tests came back; deselecting here combines the two."""
+    if "slow" in (config.option.markexpr or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 @pytest.fixture(scope="session")
 def small_screen():
     """The ``small`` simulated preset, seed 0 (about 1.5k cells x 200 genes)."""

@@ -4,6 +4,8 @@ import torch
 from gpo_vae.evaluation.likelihood import split_iwelbo
 from gpo_vae.training.train import train
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def trained(tiny_config, small_screen_path, shared_cache, tmp_path_factory):

@@ -10,6 +10,8 @@ import yaml
 
 from gpo_vae.cli import main
 
+pytestmark = pytest.mark.integration  # gpo-vae train / the train_*.py wrappers
+
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 

@@ -8,6 +8,8 @@ from gpo_vae.training.train import train
 KEY = "diag/val_ate_pearson_top20"
 
 
+pytestmark = pytest.mark.integration
+
 
 def _val_ate(tiny_config, screen, cache, out, variant: str, steps: int) -> list[float]:
     config = tiny_config(out, screen, cache, model={"variant": variant},

@@ -12,6 +12,8 @@ from gpo_vae.training.curves import read_metrics
 from gpo_vae.training.lightning_module import NonFiniteLossError
 from gpo_vae.training.train import train
 
+pytestmark = pytest.mark.integration  # every test here trains (or builds a trainer)
+
 
 @pytest.fixture(scope="module")
 def long_run(tiny_config, small_screen_path, shared_cache, tmp_path_factory):
