@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Quick start, command 2: set up .venv/ with the dev extra and run the test suite.
-# Extra arguments go to pytest (e.g. `bash scripts/test.sh -m slow`). Exits with pytest's
-# status; "no tests collected" (5) is a failure.
+# Extra arguments go to pytest. Exits with pytest's status; "no tests collected" (5) is a
+# failure.
+#   bash scripts/test.sh                        everything but the `slow` tests
+#   bash scripts/test.sh -m "not integration"   unit tests only (no training, no sweeps)
+#   bash scripts/test.sh -m integration         the tests that train, sweep or run `train`
+#   bash scripts/test.sh -m slow                the slow tests only
+# `slow` tests stay out of every run whose -m expression does not name `slow`: the
+# pytest_collection_modifyitems hook in tests/conftest.py deselects them (an addopts
+# -m 'not slow' would be replaced by the -m given here). Each test fails after 300 s
+# (pytest-timeout; `timeout` in pyproject.toml, --timeout=N to change it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/_venv.sh

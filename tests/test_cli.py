@@ -90,9 +90,8 @@ def test_simulate_requires_h5ad_suffix(tmp_path, capsys):
     assert "must end in .h5ad" in err
 
 
-def test_validate_accepts_a_good_file(tmp_path, capsys, small_screen):
-    path = tmp_path / "ok.h5ad"
-    small_screen.write_h5ad(path)
+def test_validate_accepts_a_good_file(capsys, small_screen_path):
+    path = small_screen_path
     code, out, _ = _run(["validate", str(path), "--gene-symbol-key",
                          SIMULATED_SCHEMA.gene_symbol_key], capsys)
     assert code == 0 and out.startswith("ok: ") and "10 perturbations" in out
@@ -122,13 +121,12 @@ def test_validate_rejects_normalised_counts(tmp_path, capsys, small_copy):
     assert "non-integer" in err
 
 
-def test_missing_truncated_and_non_h5ad_files(tmp_path, capsys, small_screen):
+def test_missing_truncated_and_non_h5ad_files(tmp_path, capsys, small_screen_path):
     code, _, err = _run(["validate", str(tmp_path / "absent.h5ad")], capsys)
     _assert_clean_error(code, err)
     assert "does not exist" in err
 
-    good = tmp_path / "good.h5ad"
-    small_screen.write_h5ad(good)
+    good = small_screen_path
     truncated = tmp_path / "truncated.h5ad"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
     code, _, err = _run(["validate", str(truncated)], capsys)

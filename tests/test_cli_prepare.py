@@ -9,12 +9,12 @@ import scipy.sparse as sp
 import yaml
 
 from gpo_vae.cli import main
-from gpo_vae.simulation import simulate_perturbseq
 
 
 @pytest.fixture(scope="module")
-def base_screen():
-    return simulate_perturbseq("small", seed=0)
+def base_screen(small_screen):
+    """The shared small screen (seed 0); tests break copies of it, never it."""
+    return small_screen
 
 
 def _write_config(tmp_path, **data):
@@ -36,9 +36,8 @@ def _no_cache_left(tmp_path):
     return not cache.exists() or not any(cache.iterdir())
 
 
-def test_prepare_then_cached(tmp_path, capsys, base_screen):
-    path = tmp_path / "ok.h5ad"
-    base_screen.write_h5ad(path)
+def test_prepare_then_cached(tmp_path, capsys, small_screen_path):
+    path = small_screen_path
     config = _write_config(tmp_path, path=str(path))
     code, out, _ = _prepare(tmp_path, capsys, config)
     assert code == 0 and "wrote" in out and "control pairing (ot)" in out
@@ -98,18 +97,16 @@ def test_bad_input_files(tmp_path, capsys, base_screen, kind, expected):
         ({"preset": "adamson", "summary_stats": "missing.csv"}, "does not exist"),
     ],
 )
-def test_bad_settings(tmp_path, capsys, base_screen, settings, expected):
-    path = tmp_path / "ok.h5ad"
-    base_screen.write_h5ad(path)
+def test_bad_settings(tmp_path, capsys, small_screen_path, settings, expected):
+    path = small_screen_path
     code, _, err = _prepare(tmp_path, capsys, _write_config(tmp_path, path=str(path), **settings))
     assert code != 0 and err.startswith("error: ") and expected in err, err
     assert "Traceback" not in err
     assert _no_cache_left(tmp_path)
 
 
-def test_unreadable_and_missing_files(tmp_path, capsys, base_screen):
-    good = tmp_path / "good.h5ad"
-    base_screen.write_h5ad(good)
+def test_unreadable_and_missing_files(tmp_path, capsys, small_screen_path):
+    good = small_screen_path
     truncated = tmp_path / "truncated.h5ad"
     truncated.write_bytes(good.read_bytes()[:5000])
     for path, expected in [(truncated, "cannot read"), (tmp_path / "none.h5ad", "does not exist")]:
@@ -125,9 +122,8 @@ def test_missing_path_and_missing_config(tmp_path, capsys):
     assert code != 0 and "not found" in err
 
 
-def test_a_truncated_cache_says_to_prepare_again_with_force(tmp_path, capsys, base_screen):
-    path = tmp_path / "ok.h5ad"
-    base_screen.write_h5ad(path)
+def test_a_truncated_cache_says_to_prepare_again_with_force(tmp_path, capsys, small_screen_path):
+    path = small_screen_path
     config = _write_config(tmp_path, path=str(path))
     assert _prepare(tmp_path, capsys, config)[0] == 0
     cached = next((tmp_path / "out" / "cache").glob("prepared_*.h5ad"))
@@ -138,9 +134,8 @@ def test_a_truncated_cache_says_to_prepare_again_with_force(tmp_path, capsys, ba
     assert _prepare(tmp_path, capsys, config, "--force")[0] == 0
 
 
-def test_a_cache_folder_inside_a_file_fails_before_any_work(tmp_path, capsys, base_screen):
-    path = tmp_path / "ok.h5ad"
-    base_screen.write_h5ad(path)
+def test_a_cache_folder_inside_a_file_fails_before_any_work(tmp_path, capsys, small_screen_path):
+    path = small_screen_path
     blocker = tmp_path / "blocker"
     blocker.write_text("not a folder")
     config = _write_config(tmp_path, path=str(path), cache_dir=str(blocker / "cache"))

@@ -8,12 +8,10 @@ import torch
 from gpo_vae.config import config_from_dict
 from gpo_vae.data.datamodule import PerturbationDataModule
 from gpo_vae.models.builder import DataInfo
-from gpo_vae.simulation import simulate_perturbseq
 
 
-def test_batches(tmp_path):
-    path = tmp_path / "small.h5ad"
-    simulate_perturbseq("small", seed=0).write_h5ad(path)
+def test_batches(tmp_path, small_screen_path):
+    path = small_screen_path
     config = config_from_dict({"output_dir": str(tmp_path / "out"), "data": {
         "preset": "simulated", "path": str(path), "batch_size": 128, "doublets": False}})
     dm = PerturbationDataModule(config, progress=False, log=lambda m: None)

@@ -22,10 +22,9 @@ def _config(tmp_path, path, **data):
 
 
 @pytest.fixture(scope="module")
-def small_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sim") / "small.h5ad"
-    simulate_perturbseq("small", seed=0).write_h5ad(path)
-    return path
+def small_file(small_screen_path):
+    """The small screen (seed 0) on disk, shared with the other tests (read only)."""
+    return small_screen_path
 
 
 @pytest.fixture(scope="module")
@@ -216,8 +215,8 @@ def test_real_papalexi_screen(tmp_path, papalexi_path):
     assert a.obs["qc"].mean() < 0.3
 
 
-def test_prepare_names_every_perturbation_a_filter_removes(tmp_path):
-    adata = simulate_perturbseq("small", seed=0)
+def test_prepare_names_every_perturbation_a_filter_removes(tmp_path, small_copy):
+    adata = small_copy
     target = adata.uns["perturbations"].query("measured").index[0]
     column = int(np.flatnonzero(adata.var["gene_name"].astype(str).to_numpy() == target)[0])
     cells = np.flatnonzero(adata.obs["gene"].astype(str).to_numpy() == target)

@@ -1,25 +1,18 @@
 import pytest
 import torch
 
-from gpo_vae.config import config_from_dict
 from gpo_vae.evaluation.likelihood import split_iwelbo
 from gpo_vae.training.train import train
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
-def trained(small_screen, tmp_path_factory):
-    from gpo_vae.io import write_h5ad_atomic
-
-    out = tmp_path_factory.mktemp("iwelbo")
-    write_h5ad_atomic(small_screen, out / "small.h5ad")
-    config = config_from_dict({
-        "name": "iw", "output_dir": str(out),
-        "data": {"preset": "simulated", "path": str(out / "small.h5ad"), "batch_size": 128},
-        "model": {"n_latent": 6, "decoder_n_hidden": 32},
-        "guide": {"basal_encoder_n_hidden": 32, "embedding_encoder_n_hidden": 32,
-                  "embedding_encoder_n_layers": 1},
-        "training": {"max_steps": 30, "n_particles": 2, "lr": 3e-3},
-        "logging": {"progress_bar": False}})
+def trained(tiny_config, small_screen_path, shared_cache, tmp_path_factory):
+    config = tiny_config(
+        tmp_path_factory.mktemp("iwelbo"), small_screen_path, shared_cache, name="iw",
+        model={"n_latent": 6}, guide={"embedding_encoder_n_layers": 1},
+        training={"max_steps": 30})
     return train(config, progress=False, log=lambda m: None)
 
 

@@ -4,6 +4,8 @@ import pytest
 from gpo_vae.evaluation.predict import model_ates, sample_cells
 from gpo_vae.training.checkpoint import load_trained
 
+pytestmark = pytest.mark.integration  # a run trained by the cells_run fixture
+
 
 @pytest.fixture(scope="module")
 def module(cells_run):

@@ -25,6 +25,7 @@ def cells_result(cells_run):
     return evaluate(cells_run, settings=FAST, progress=False, log=lambda m: None)
 
 
+@pytest.mark.integration
 def test_evaluate_writes_every_output_with_the_issue_keys(cells_run, cells_result):
     for name in ("metrics.json", "per_perturbation.csv", "predictions.h5ad",
                  "observed_test.h5ad", "plots/ate_scatter.png", "plots/ate_comparison.png",
@@ -51,6 +52,7 @@ def test_evaluate_writes_every_output_with_the_issue_keys(cells_run, cells_resul
     assert all(method in table for method in METHODS)
 
 
+@pytest.mark.integration
 def test_per_perturbation_table_and_predictions_for_cell_eval(cells_run, cells_result):
     table = cells_result.per_perturbation
     assert set(table["method"]) == set(METHODS)
@@ -66,6 +68,7 @@ def test_per_perturbation_table_and_predictions_for_cell_eval(cells_run, cells_r
     assert np.allclose(totals, 1e4, rtol=1e-3)
 
 
+@pytest.mark.integration
 def test_unseen_perturbations_have_no_per_perturbation_mean(perturbations_run):
     result = evaluate(perturbations_run, settings=FAST, progress=False, log=lambda m: None)
     metrics = result.metrics
@@ -84,6 +87,7 @@ def test_run_folder_without_checkpoints_is_a_clear_error(tmp_path, capsys):
     assert err.startswith("error:") and "\n" not in err
 
 
+@pytest.mark.integration
 def test_bad_reference_file_fails_before_writing_anything(cells_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(cells_run / "checkpoints", run / "checkpoints")
@@ -97,6 +101,7 @@ def test_bad_reference_file_fails_before_writing_anything(cells_run, tmp_path, c
     assert code == 2
 
 
+@pytest.mark.integration
 def test_cli_evaluate_prints_the_table(cells_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(cells_run / "checkpoints", run / "checkpoints")
@@ -112,6 +117,7 @@ def test_cli_evaluate_prints_the_table(cells_run, tmp_path, capsys):
     assert {"precision", "recall", "f1", "n_edges"} <= set(metrics["grn"]["reference"]["toy"])
 
 
+@pytest.mark.integration
 def test_validation_evaluation_never_overwrites_the_test_evaluation(cells_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(cells_run, run)

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from tiny_model import N_GENES, N_TREATMENTS, random_batch, tiny_config, tiny_info
+from tiny_model import N_GENES, N_TREATMENTS, random_batch, tiny_info
 
 from gpo_vae.errors import ConfigError
 from gpo_vae.models import LOSS_TERMS, build_gpo_vae
@@ -13,10 +13,10 @@ from gpo_vae.models.loss import GpoVaeLoss
 
 @pytest.mark.parametrize("mask_mode,latent_mode,encoder", list(itertools.product(
     ["logits", "probs"], ["concat", "sum"], ["correlated", "mean_field"])))
-def test_every_option_gives_finite_terms_and_gradients_to_the_mask(info, batch, mask_mode,
-                                                                   latent_mode, encoder):
+def test_every_option_gives_finite_terms_and_gradients_to_the_mask(
+        tiny_model_config, info, batch, mask_mode, latent_mode, encoder):
     n_latent = N_TREATMENTS if latent_mode == "sum" else 6
-    config = tiny_config(model={"mask_mode": mask_mode, "latent_mode": latent_mode,
+    config = tiny_model_config(model={"mask_mode": mask_mode, "latent_mode": latent_mode,
                                 "n_latent": n_latent},
                          guide={"encoder": encoder, "mask_init": 0.4 if mask_mode == "probs"
                                 else 0.0})
@@ -33,8 +33,8 @@ def test_every_option_gives_finite_terms_and_gradients_to_the_mask(info, batch, 
     assert all(g is not None for g in grads)
 
 
-def test_shapes_of_the_generative_pieces(info, batch):
-    module = build_gpo_vae(tiny_config(), info)
+def test_shapes_of_the_generative_pieces(tiny_model_config, info, batch):
+    module = build_gpo_vae(tiny_model_config(), info)
     model = module.model
     guide = module.guide
     sample = guide.sample_globals(4)
@@ -50,13 +50,13 @@ def test_shapes_of_the_generative_pieces(info, batch):
     assert log_lik.shape == (4, 12) and (log_lik < 0).all()
 
 
-def test_sum_mode_needs_latent_size_equal_to_treatments(info):
+def test_sum_mode_needs_latent_size_equal_to_treatments(tiny_model_config, info):
     with pytest.raises(ConfigError, match="n_latent=8"):
-        build_gpo_vae(tiny_config(model={"latent_mode": "sum", "n_latent": 5}), info)
+        build_gpo_vae(tiny_model_config(model={"latent_mode": "sum", "n_latent": 5}), info)
 
 
-def test_qc_status_changes_only_the_qc_block_of_the_decoder(info):
-    module = build_gpo_vae(tiny_config(), info)
+def test_qc_status_changes_only_the_qc_block_of_the_decoder(tiny_model_config, info):
+    module = build_gpo_vae(tiny_model_config(), info)
     model = module.model
     guide = module.guide
     sample = guide.sample_globals(2)
@@ -85,14 +85,14 @@ def _full_data_dosages(per_treatment: list[int], n_controls: int) -> torch.Tenso
     return torch.stack(rows)
 
 
-def test_plated_weights_make_the_cell_average_the_full_data_kl():
+def test_plated_weights_make_the_cell_average_the_full_data_kl(tiny_model_config):
     info = tiny_info()
     per_treatment = info.train_cells_per_treatment          # [20]*5 + [0]*3 -> 100 cells
     dosages = _full_data_dosages(per_treatment, n_controls=20)
     n_cells = dosages.shape[0]
     qc = torch.zeros(n_cells)
     qc[:30] = 1
-    module = build_gpo_vae(tiny_config(), info)
+    module = build_gpo_vae(tiny_model_config(), info)
     model = module.model
     guide = module.guide
     loss = GpoVaeLoss(np.array(per_treatment), np.array([n_cells - 30, 30]))
@@ -119,18 +119,18 @@ def test_reconstruction_weights_follow_alpha():
     assert (only_good.good_weight, only_good.low_weight) == (1.0, 1.0)
 
 
-def test_counterfactual_term_vanishes_without_counterfactuals_or_beta(info):
-    module = build_gpo_vae(tiny_config(), info)
+def test_counterfactual_term_vanishes_without_counterfactuals_or_beta(tiny_model_config, info):
+    module = build_gpo_vae(tiny_model_config(), info)
     batch = random_batch()
     assert module.loss(batch, 2).scalars()["counterfactual"] > 0
     batch["has_counterfactual"][:] = False
     assert module.loss(batch, 2).scalars()["counterfactual"] == 0
-    no_beta = build_gpo_vae(tiny_config(loss={"beta": 0.0}), info)
+    no_beta = build_gpo_vae(tiny_model_config(loss={"beta": 0.0}), info)
     assert no_beta.loss(random_batch(), 2).scalars()["counterfactual"] == 0
 
 
-def test_iwelbo_tightens_with_more_particles(info):
-    module = build_gpo_vae(tiny_config(guide={"encoder": "mean_field"}), info)
+def test_iwelbo_tightens_with_more_particles(tiny_model_config, info):
+    module = build_gpo_vae(tiny_model_config(guide={"encoder": "mean_field"}), info)
     batch = random_batch(n_cells=40)
     with torch.no_grad():
         elbo = np.mean([module.loss(batch, 1).scalars()["elbo"].item() for _ in range(20)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_model import N_GENES, N_TREATMENTS, tiny_config, tiny_info
+from tiny_model import N_GENES, N_TREATMENTS, tiny_info
 
 from gpo_vae.models import GpoVaeModule, LossOutput, build_gpo_vae
 from gpo_vae.models.builder import DataInfo, build_for_prepared
@@ -19,12 +19,15 @@ def small_prepared(small_screen):
     return gv.prepare(small_screen, preset="simulated")
 
 
-def _module(**sections) -> GpoVaeModule:
-    return build_gpo_vae(tiny_config(**sections), tiny_info())
+@pytest.fixture()
+def make_module(tiny_model_config):
+    def make(**sections) -> GpoVaeModule:
+        return build_gpo_vae(tiny_model_config(**sections), tiny_info())
+    return make
 
 
-def test_inference_and_generative_shapes(batch):
-    module = _module()
+def test_inference_and_generative_shapes(batch, make_module):
+    module = make_module()
     inference = module.inference(batch, n_particles=3)
     b = batch["counts"].shape[0]
     assert inference.z.shape == inference.z_mean.shape == (3, b, 6)
@@ -39,8 +42,8 @@ def test_inference_and_generative_shapes(batch):
                        torch.zeros_like(inference.treatment_offset[:, control]))
 
 
-def test_loss_output_holds_every_term_and_their_sum(batch):
-    output = _module().loss(batch, n_particles=2)
+def test_loss_output_holds_every_term_and_their_sum(batch, make_module):
+    output = make_module().loss(batch, n_particles=2)
     assert isinstance(output, LossOutput)
     assert set(output.terms) == set(LOSS_TERMS)
     torch.testing.assert_close(output.loss, sum(output.terms.values()))
@@ -48,16 +51,16 @@ def test_loss_output_holds_every_term_and_their_sum(batch):
     assert set(output.scalars()) == set(LOSS_TERMS) | {"loss", "elbo", "iwelbo"}
 
 
-def test_iwelbo_is_the_loss_iwelbo_under_the_same_random_numbers(batch):
-    module = _module()
+def test_iwelbo_is_the_loss_iwelbo_under_the_same_random_numbers(batch, make_module):
+    module = make_module()
     torch.manual_seed(5)
     from_loss = module.loss(batch, 4).per_cell_iwelbo
     torch.manual_seed(5)
     torch.testing.assert_close(module.iwelbo(batch, 4), from_loss)
 
 
-def test_decoding_conditions_and_cells_agree():
-    module = _module()
+def test_decoding_conditions_and_cells_agree(make_module):
+    module = make_module()
     sample = module.prediction_globals("mean")
     z = torch.randn(1, 5, 6)
     dosages = torch.zeros(5, N_TREATMENTS)
@@ -69,8 +72,8 @@ def test_decoding_conditions_and_cells_agree():
     torch.testing.assert_close(per_cell.sum(-1), torch.ones(1, 5))
 
 
-def test_latent_mean_draws_no_random_numbers(batch):
-    module = _module()
+def test_latent_mean_draws_no_random_numbers(batch, make_module):
+    module = make_module()
     state = torch.get_rng_state()
     first = module.latent_mean(batch)
     assert torch.equal(torch.get_rng_state(), state)
@@ -78,8 +81,8 @@ def test_latent_mean_draws_no_random_numbers(batch):
     assert first.shape == (batch["counts"].shape[0], 6)
 
 
-def test_grn_probabilities_are_the_mask_probabilities_and_weights_follow_the_guide():
-    module = _module()
+def test_grn_probabilities_are_the_mask_probabilities_and_weights_follow_the_guide(make_module):
+    module = make_module()
     with torch.no_grad():
         module.guide.mask_logits.copy_(torch.linspace(-3, 3, N_TREATMENTS ** 2)
                                        .reshape(N_TREATMENTS, N_TREATMENTS))
@@ -88,13 +91,14 @@ def test_grn_probabilities_are_the_mask_probabilities_and_weights_follow_the_gui
     assert weights.shape == (N_TREATMENTS, N_TREATMENTS) and torch.isfinite(weights).all()
 
 
-def test_prediction_globals_reject_an_unknown_mode():
+def test_prediction_globals_reject_an_unknown_mode(make_module):
     with pytest.raises(ValueError, match="mean"):
-        _module().prediction_globals("median")
+        make_module().prediction_globals("median")
 
 
-def test_build_for_prepared_reads_sizes_and_statistics_from_the_data(small_prepared):
-    config = tiny_config()
+def test_build_for_prepared_reads_sizes_and_statistics_from_the_data(small_prepared,
+                                                                     tiny_model_config):
+    config = tiny_model_config()
     module = build_for_prepared(config, small_prepared)
     info = DataInfo.from_prepared(small_prepared)
     assert module.data_info == info

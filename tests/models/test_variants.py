@@ -4,35 +4,40 @@ pseudobulk term, and posterior-mean prediction."""
 import numpy as np
 import pytest
 import torch
-from tiny_model import N_GENES, N_PERTURBED, N_TREATMENTS, random_batch, tiny_config, tiny_info
+from tiny_model import N_GENES, N_PERTURBED, N_TREATMENTS, random_batch, tiny_info
 
 from gpo_vae.models import build_gpo_vae
 from gpo_vae.models.distributions import normal_pair_kl
 from gpo_vae.models.nn import Residual
 
 
-def _build(variant: str, **sections):
-    config = tiny_config(model={"variant": variant, **sections.pop("model", {})}, **sections)
-    return config, build_gpo_vae(config, tiny_info())
+@pytest.fixture()
+def build(tiny_model_config):
+    """``build(variant, **sections)`` -> (config, GpoVaeModule) of a tiny model."""
+    def make(variant: str, **sections):
+        config = tiny_model_config(model={"variant": variant, **sections.pop("model", {})},
+                                   **sections)
+        return config, build_gpo_vae(config, tiny_info())
+    return make
 
 
-def test_variant_defaults_fill_only_the_settings_left_empty():
-    anchored, _ = _build("anchored")
-    authors, _ = _build("authors")
+def test_variant_defaults_fill_only_the_settings_left_empty(build):
+    anchored, _ = build("anchored")
+    authors, _ = build("authors")
     assert (anchored.guide.encoder, anchored.loss.pseudobulk_coeff,
             anchored.model.predict_globals) == ("mean_field", 10.0, "mean")
     assert (authors.guide.encoder, authors.loss.pseudobulk_coeff,
             authors.model.predict_globals) == ("correlated", 0.0, "sample")
-    chosen, _ = _build("authors", guide={"encoder": "mean_field"})
+    chosen, _ = build("authors", guide={"encoder": "mean_field"})
     assert chosen.guide.encoder == "mean_field"
 
 
 @pytest.mark.parametrize("variant,reduce", [("authors", torch.sum), ("anchored", torch.mean)])
 def test_counterfactual_kl_is_summed_over_cells_by_the_authors_and_averaged_by_us(
-        variant, reduce):
+        build, variant, reduce):
     # a mean-field encoder ignores the offsets, so the per-cell KL is deterministic
-    _, module = _build(variant, guide={"encoder": "mean_field"},
-                       loss={"beta": 0.5, "pseudobulk_coeff": 0})
+    _, module = build(variant, guide={"encoder": "mean_field"},
+                      loss={"beta": 0.5, "pseudobulk_coeff": 0})
     guide = module.guide
     batch = random_batch()
     terms = module.loss(batch, 2).scalars()
@@ -44,10 +49,10 @@ def test_counterfactual_kl_is_summed_over_cells_by_the_authors_and_averaged_by_u
     torch.testing.assert_close(terms["counterfactual"], 0.5 * reduce(per_cell))
 
 
-def test_authors_decoder_has_one_more_hidden_layer_with_a_skip_connection():
-    _, module = _build("authors", model={"decoder_n_layers": 1})
+def test_authors_decoder_has_one_more_hidden_layer_with_a_skip_connection(build):
+    _, module = build("authors", model={"decoder_n_layers": 1})
     authors = module.model
-    _, module = _build("anchored", model={"decoder_n_layers": 1})
+    _, module = build("anchored", model={"decoder_n_layers": 1})
     ours = module.model
     assert not any(isinstance(m, torch.nn.Linear) for m in ours.decoder.hidden.modules())
     residuals = [m for m in authors.decoder.hidden if isinstance(m, Residual)]
@@ -60,8 +65,9 @@ def test_authors_decoder_has_one_more_hidden_layer_with_a_skip_connection():
 
 
 @pytest.mark.parametrize("variant,zero", [("authors", True), ("anchored", False)])
-def test_rows_no_training_cell_uses_carry_zero_kl_weight_only_for_the_authors(variant, zero):
-    _, module = _build(variant)
+def test_rows_no_training_cell_uses_carry_zero_kl_weight_only_for_the_authors(build, variant,
+                                                                             zero):
+    _, module = build(variant)
     model = module.model
     guide = module.guide
     loss = module.loss_fn
@@ -74,8 +80,9 @@ def test_rows_no_training_cell_uses_carry_zero_kl_weight_only_for_the_authors(va
 
 
 @pytest.mark.parametrize("variant,draws", [("authors", 2), ("anchored", 1)])
-def test_the_authors_counterfactual_pass_draws_the_globals_again(variant, draws, monkeypatch):
-    _, module = _build(variant, guide={"encoder": "correlated"})
+def test_the_authors_counterfactual_pass_draws_the_globals_again(build, variant, draws,
+                                                                monkeypatch):
+    _, module = build(variant, guide={"encoder": "correlated"})
     guide = module.guide
     calls = []
     original = guide.sample_globals
@@ -84,8 +91,8 @@ def test_the_authors_counterfactual_pass_draws_the_globals_again(variant, draws,
     assert calls == [3] * draws
 
 
-def test_posterior_mean_globals_equal_sampling_when_the_variance_vanishes():
-    _, module = _build("anchored")
+def test_posterior_mean_globals_equal_sampling_when_the_variance_vanishes(build):
+    _, module = build("anchored")
     guide = module.guide
     with torch.no_grad():
         guide.mask_logits.copy_(torch.where(torch.rand(N_TREATMENTS, N_TREATMENTS) < 0.3,
@@ -101,12 +108,12 @@ def test_posterior_mean_globals_equal_sampling_when_the_variance_vanishes():
     assert mean.masked_edges.shape == (1, N_TREATMENTS, N_TREATMENTS)
 
 
-def test_pseudobulk_term_trains_the_decoded_shifts_towards_the_training_targets():
+def test_pseudobulk_term_trains_the_decoded_shifts_towards_the_training_targets(build):
     batch = random_batch()
     shifts = np.zeros((N_TREATMENTS, N_GENES), np.float32)
     shifts[:N_PERTURBED] = np.random.default_rng(0).normal(0, 0.5, (N_PERTURBED, N_GENES))
     n_cells = np.array([10] * N_PERTURBED + [0] * (N_TREATMENTS - N_PERTURBED))
-    config, _ = _build("anchored")
+    config, _ = build("anchored")
     module = build_gpo_vae(config, tiny_info(), pseudobulk=(shifts, n_cells))
     model = module.model
     guide = module.guide
@@ -131,8 +138,8 @@ def test_pseudobulk_term_trains_the_decoded_shifts_towards_the_training_targets(
     assert float(term(model, guide.sample_globals(1), z, controls)) == 0.0
 
 
-def test_expected_mask_sampling_uses_the_probabilities_in_every_particle():
-    config, _ = _build("anchored", guide={"mask_sampling": "expected"})
+def test_expected_mask_sampling_uses_the_probabilities_in_every_particle(build):
+    config, _ = build("anchored", guide={"mask_sampling": "expected"})
     module = build_gpo_vae(config, tiny_info())
     guide = module.guide
     sample = guide.sample_globals(3)

@@ -1,10 +1,10 @@
-"""Tiny model pieces for tests: a DataInfo, a config and a random batch of matching shapes."""
+"""Tiny model pieces for tests: a DataInfo and a random batch of matching shapes (the
+tiny config itself is the ``tiny_model_config`` fixture, from the shared factory)."""
 
 from __future__ import annotations
 
 import torch
 
-from gpo_vae.config import config_from_dict
 from gpo_vae.models.builder import DataInfo
 
 N_GENES, N_TREATMENTS, N_PERTURBED = 30, 8, 5
@@ -19,16 +19,6 @@ def tiny_info(n_treatments: int = N_TREATMENTS) -> DataInfo:
         treatment_measured=[True] * n_treatments,
         train_cells_per_treatment=train_cells,
         train_cells_per_qc=[90, 30], n_train_cells=120)
-
-
-def tiny_config(**sections):
-    base = {"model": {"n_latent": 6, "decoder_n_hidden": 16},
-            "guide": {"basal_encoder_n_hidden": 16, "embedding_encoder_n_hidden": 16,
-                      "embedding_encoder_n_layers": 2},
-            "training": {"n_particles": 3}}
-    for name, values in sections.items():
-        base.setdefault(name, {}).update(values)
-    return config_from_dict(base)
 
 
 def random_batch(n_cells: int = 12, n_treatments: int = N_TREATMENTS, seed: int = 0) -> dict:
@@ -47,5 +37,3 @@ def random_batch(n_cells: int = 12, n_treatments: int = N_TREATMENTS, seed: int 
         "delta_x": torch.rand(n_cells, n_treatments, generator=g),
         "library_size": counts.sum(1),
     }
-
-

@@ -1,25 +1,10 @@
-"""Writing small sweep files and base configs for the sweep tests."""
+"""Writing small sweep files for the sweep tests (the base config: conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
-
-
-def write_base_config(path: Path, screen: Path, output_dir: Path) -> Path:
-    """A base config that trains in a few seconds on the small simulated screen."""
-    config = {
-        "name": "tiny_sweep", "output_dir": str(output_dir),
-        "data": {"preset": "simulated", "path": str(screen), "batch_size": 256},
-        "model": {"n_latent": 6, "decoder_n_hidden": 32},
-        "guide": {"basal_encoder_n_hidden": 32, "embedding_encoder_n_hidden": 32,
-                  "embedding_encoder_n_layers": 1},
-        "training": {"max_steps": 6, "n_particles": 2, "lr": 3e-3},
-        "logging": {"progress_bar": False},
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def write_sweep(path: Path, base: Path, output_dir: Path, **overrides) -> Path:

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sweep_files import write_base_config, write_sweep
+from sweep_files import write_sweep
 
 from gpo_vae.cli import main
 from gpo_vae.sweep import load_sweep, plan_sweep
@@ -71,7 +71,7 @@ def test_bad_distribution_fails_before_any_trial(base_config, tmp_path, capsys):
            "distribution uniform needs min and max (missing max)", out)
 
 
-def test_missing_data_fails_before_any_trial(sweep_screen, tmp_path, capsys):
+def test_missing_data_fails_before_any_trial(write_base_config, tmp_path, capsys):
     base = write_base_config(tmp_path / "base.yaml", tmp_path / "absent.h5ad", tmp_path / "r")
     out = tmp_path / "out"
     sweep = write_sweep(tmp_path / "s.yaml", base, out)

@@ -44,6 +44,7 @@ def test_a_trial_that_cannot_run_is_a_failed_record(base_config, tmp_path):
     assert "failed" in (tmp_path / "trials" / trial.trial_id / "trial.log").read_text()
 
 
+@pytest.mark.integration
 def test_trial_logs_to_wandb_offline_grouped_by_sweep(base_config, tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -89,6 +90,7 @@ def test_agents_share_the_trial_cap(base_config):
     assert split_count(spec, None, 2) == [None, None]  # grid: the server ends it
 
 
+@pytest.mark.integration
 def test_an_interrupted_trial_resumes_from_its_last_checkpoint(base_config, tmp_path):
     from gpo_vae.config import config_from_dict
     from gpo_vae.training.train import train
@@ -127,6 +129,7 @@ def test_a_validation_result_is_reused_only_with_the_same_settings(tmp_path):
     assert trial_mod._reusable_evaluation(out, {"n_samples": 80, "split": "val"}) is None
 
 
+@pytest.mark.integration
 def test_a_wandb_agent_turns_proposals_into_trials(base_config, tmp_path, monkeypatch):
     """The W&B controller path without a server: the agent and the proposal are stood in
     for, everything after (W&B run, training, validation, the record) is real."""

@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 from sweep_files import write_sweep
 
 from gpo_vae.cli import main
+
+pytestmark = pytest.mark.integration  # real sweeps: every trial trains
 
 
 def _body_runs(out) -> int:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
-from tiny_model import random_batch, tiny_config, tiny_info  # noqa: E402
+from tiny_model import random_batch, tiny_info  # noqa: E402
 
 from gpo_vae.errors import InputFileError  # noqa: E402
 from gpo_vae.models import build_gpo_vae  # noqa: E402
@@ -26,9 +26,9 @@ from gpo_vae.training.plan import upgrade_state_dict  # noqa: E402
 
 
 @pytest.fixture()
-def module():
+def module(tiny_config):
     torch.manual_seed(0)
-    return build_gpo_vae(tiny_config(), tiny_info())
+    return build_gpo_vae(tiny_config(model={"n_latent": 6}), tiny_info())
 
 
 def test_save_and_load_round_trip_identical_outputs(module, tmp_path):

@@ -7,19 +7,21 @@ import networkx as nx
 import pandas as pd
 import pytest
 import yaml
-from tiny_training import tiny_settings
 
 from gpo_vae.cli import main
+
+pytestmark = pytest.mark.integration  # gpo-vae train / the train_*.py wrappers
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def cli_run(small_screen_path, shared_cache, tmp_path_factory):
+def cli_run(tiny_settings, small_screen_path, shared_cache, tmp_path_factory):
     """``gpo-vae train`` on the small screen, then ``export-grn`` of the run."""
     out = tmp_path_factory.mktemp("cli")
     config = out / "tiny.yaml"
-    config.write_text(yaml.safe_dump(tiny_settings(small_screen_path, shared_cache, out)))
+    config.write_text(yaml.safe_dump(tiny_settings(out, small_screen_path, shared_cache,
+                                                          training={"max_epochs": 2})))
     assert main(["train", "--config", str(config), "--quiet",
                  "--set", "training.max_epochs=3"]) == 0
     run = out / "tiny"

@@ -44,6 +44,7 @@ def test_a_failed_run_leaves_no_empty_folder(tmp_path):
     assert not run.exists()
 
 
+@pytest.mark.integration
 def test_training_into_a_folder_in_use_is_refused(make_config, tmp_path):
     run = tmp_path / "busy"
     with run_lock(run, log=lambda m: None):
@@ -66,6 +67,7 @@ def test_resume_with_a_changed_data_or_model_setting_names_the_key(tmp_path, key
     check_resume_settings(tmp_path, {"training": {"max_epochs": 10}})
 
 
+@pytest.mark.integration
 def test_resume_refuses_a_changed_split_end_to_end(make_config, tmp_path):
     run = tmp_path / "resumed"
     train(make_config(max_epochs=1), run_dir=run, progress=False, log=lambda m: None)
@@ -76,22 +78,21 @@ def test_resume_refuses_a_changed_split_end_to_end(make_config, tmp_path):
         train(changed, run_dir=run, resume=True, progress=False, log=lambda m: None)
 
 
+@pytest.mark.integration
 def test_evaluation_stops_when_the_input_was_rewritten_in_another_cell_order(
-        small_screen, tmp_path):
-    from gpo_vae.config import config_from_dict
+        small_screen, tiny_config, tmp_path):
     from gpo_vae.evaluation.report import EvaluationSettings, evaluate
     from gpo_vae.io import write_h5ad_atomic
 
-    screen = tmp_path / "screen.h5ad"
+    screen = tmp_path / "screen.h5ad"        # a private copy: the test rewrites it
     write_h5ad_atomic(small_screen, screen)
-    config = config_from_dict({
-        "name": "shuffled", "output_dir": str(tmp_path),
-        "data": {"preset": "simulated", "path": str(screen), "batch_size": 256},
-        "model": {"n_latent": 4, "decoder_n_hidden": 16},
-        "guide": {"basal_encoder_n_hidden": 16, "embedding_encoder_n_hidden": 16,
-                  "embedding_encoder_n_layers": 1},
-        "training": {"max_steps": 3, "n_particles": 1, "diagnostics_every_n_epochs": 0},
-        "logging": {"progress_bar": False}})
+    config = tiny_config(
+        tmp_path, screen, name="shuffled", data={"batch_size": 256},
+        model={"n_latent": 4, "decoder_n_hidden": 16},
+        guide={"basal_encoder_n_hidden": 16, "embedding_encoder_n_hidden": 16,
+               "embedding_encoder_n_layers": 1},
+        training={"max_steps": 3, "n_particles": 1, "lr": 3e-4,
+                  "diagnostics_every_n_epochs": 0})
     run = train(config, progress=False, log=lambda m: None).run_dir
     order = list(range(small_screen.n_obs))[::-1]
     write_h5ad_atomic(small_screen[order].copy(), screen)

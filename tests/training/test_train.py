@@ -3,7 +3,6 @@ import json
 import pandas as pd
 import pytest
 import torch
-from tiny_training import tiny_settings
 
 from gpo_vae.config import config_from_dict
 from gpo_vae.data.dataset import PerturbationDataset
@@ -13,13 +12,15 @@ from gpo_vae.training.curves import read_metrics
 from gpo_vae.training.plan import NonFiniteLossError, TrainingPlan
 from gpo_vae.training.train import train
 
+pytestmark = pytest.mark.integration  # every test here trains (or builds a trainer)
+
 
 @pytest.fixture(scope="module")
-def long_run(small_screen_path, shared_cache, tmp_path_factory):
+def long_run(tiny_config, small_screen_path, shared_cache, tmp_path_factory):
     """150 steps on the small screen: enough for the loss to fall clearly."""
     out = tmp_path_factory.mktemp("long")
-    config = config_from_dict(tiny_settings(small_screen_path, shared_cache, out,
-                                            max_epochs=1000, max_steps=150, log_every_n_steps=1))
+    config = tiny_config(out, small_screen_path, shared_cache, training={
+        "max_epochs": 1000, "max_steps": 150, "log_every_n_steps": 1})
     return train(config, progress=False, log=lambda m: None)
 
 
