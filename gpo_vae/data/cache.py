@@ -53,6 +53,6 @@ def read_manifest(manifest_path: Path, data_path: Path) -> dict | None:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    if manifest.get("version") != PREPARE_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("version") != PREPARE_VERSION:
         return None
     return manifest

@@ -72,7 +72,8 @@ def test_manifest_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["no manifest", "no data", "truncated manifest",
-                                    "empty manifest", "old version", "no version"])
+                                    "empty manifest", "old version", "no version",
+                                    "not an object"])
 def test_an_incomplete_or_stale_entry_is_a_miss(tmp_path, damage):
     data, manifest_path, written = _entry(tmp_path)
     if damage == "no manifest":
@@ -89,6 +90,8 @@ def test_an_incomplete_or_stale_entry_is_a_miss(tmp_path, damage):
     elif damage == "no version":
         manifest_path.write_text(json.dumps({k: v for k, v in written.items()
                                              if k != "version"}))
+    elif damage == "not an object":
+        manifest_path.write_text("[1, 2]")
     assert cache.read_manifest(manifest_path, data) is None
 
 
