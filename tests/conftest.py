@@ -112,6 +112,14 @@ def tiny_config(tiny_settings):
     return make
 
 
+@pytest.fixture(scope="session")
+def small_prepared(small_screen):
+    """The small screen prepared in memory (``gv.prepare``, preset ``simulated``); read only."""
+    import gpo_vae as gv
+
+    return gv.prepare(small_screen, preset="simulated")
+
+
 def shared_file(*parts: str) -> Path:
     """Path of a real data file under ../shared/data; skips the test when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

@@ -18,8 +18,8 @@ TINY = dict(n_latent=8, decoder_n_hidden=32, basal_encoder_n_hidden=32,
 
 
 @pytest.fixture(scope="module")
-def prepared():
-    adata = gv.simulate("small", seed=0)
+def prepared(small_screen):
+    adata = small_screen
     before = adata.X.copy()
     out = gv.prepare(adata, preset="generic", perturbation_key="gene",
                      control_label="non-targeting", split="cells")
@@ -47,15 +47,15 @@ def test_prepare_returns_the_documented_keys_and_writes_nothing(prepared, tmp_pa
     assert not any(tmp_path.iterdir())
 
 
-def test_prepare_rejects_an_unknown_setting_and_a_cache_without_a_file():
-    adata = gv.simulate("small", seed=0)
+def test_prepare_rejects_an_unknown_setting_and_a_cache_without_a_file(small_screen):
+    adata = small_screen
     with pytest.raises(ConfigError, match="min_cellz"):
         gv.prepare(adata, min_cellz=3)
     with pytest.raises(ConfigError, match="file path"):
         gv.prepare(adata, cache_dir="somewhere")
 
 
-def test_model_settings_go_to_their_section_and_unknown_ones_fail(prepared):
+def test_model_settings_go_to_their_section_and_unknown_ones_fail(prepared, small_screen):
     model = gv.GpoVae(prepared, n_latent=12, beta=0.3, variant="authors")
     assert (model.config.model.n_latent, model.config.loss.beta) == (12, 0.3)
     assert model.config.guide.encoder == "correlated"          # the variant's default
@@ -63,7 +63,12 @@ def test_model_settings_go_to_their_section_and_unknown_ones_fail(prepared):
     with pytest.raises(ConfigError, match="n_latnet"):
         gv.GpoVae(prepared, n_latnet=3)
     with pytest.raises(InputDataError, match="prepare"):
-        gv.GpoVae(gv.simulate("small", seed=0))
+        gv.GpoVae(small_screen)
+
+
+def test_simulate_is_the_simulator_with_settings():
+    adata = gv.simulate("small", seed=1, n_cells=400)
+    assert adata.n_obs <= 400 and "true_grn" in adata.uns
 
 
 @pytest.mark.integration

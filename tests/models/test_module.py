@@ -12,13 +12,6 @@ from gpo_vae.models.builder import DataInfo, build_for_prepared
 from gpo_vae.models.loss import LOSS_TERMS
 
 
-@pytest.fixture(scope="module")
-def small_prepared(small_screen):
-    import gpo_vae as gv
-
-    return gv.prepare(small_screen, preset="simulated")
-
-
 @pytest.fixture()
 def make_module(tiny_model_config):
     def make(**sections) -> GpoVaeModule:
