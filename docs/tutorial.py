@@ -60,6 +60,8 @@ show(OUT / "run" / "plots" / "training_curves.png")
 # %%
 grn = model.get_grn()
 print(grn.head(10))
+model.plot_grn(threshold=0.5)
+plt.show()
 truth = {tuple(edge) for edge in adata.uns["true_grn"][["source", "target"]].to_numpy()}
 top = grn.head(len(truth))
 hits = sum((s, t) in truth for s, t in zip(top["source"], top["target"], strict=True))

@@ -296,6 +296,15 @@ class GpoVae:
 
         return learned_grn(self.module, n_samples=n_samples, seed=seed).edges(threshold, top_k)
 
+    def plot_grn(self, threshold: float = 0.5, n_samples: int = 32, seed: int = 0):
+        """The q(M) heatmap beside the histogram of edge probabilities (a matplotlib
+        Figure; ``gpo-vae export-grn`` saves the same plot as ``heatmap.png``)."""
+        from gpo_vae.export import grn_heatmap_figure
+        from gpo_vae.models.grn import learned_grn
+
+        return grn_heatmap_figure(learned_grn(self.module, n_samples=n_samples, seed=seed),
+                                  threshold)
+
     def predict_ate(self, conditions: Sequence[str], *, n_samples: int = 1000,
                     n_global: int = 20, seed: int = 0, globals_: str | None = None,
                     return_standard_error: bool = False):

@@ -46,10 +46,21 @@ def _write_graphml(grn: LearnedGrn, edges: pd.DataFrame, path: Path) -> None:
 
 
 def plot_grn_heatmap(grn: LearnedGrn, path: Path, threshold: float) -> Path:
-    """q(M) as a heatmap (perturbed genes first) beside the histogram of probabilities."""
+    """Save :func:`grn_heatmap_figure` to ``path`` (atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = grn_heatmap_figure(grn, threshold)
+    save_figure_atomic(fig, path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
+    """q(M) as a heatmap (perturbed genes first) beside the histogram of probabilities;
+    returns the matplotlib Figure (shown inline in a notebook)."""
     import matplotlib.pyplot as plt
 
     kinds = grn.genes["kind"].to_numpy()
@@ -75,9 +86,7 @@ def plot_grn_heatmap(grn: LearnedGrn, path: Path, threshold: float) -> Path:
              title=f"{int((off_diagonal >= threshold).sum()):,} edges >= {threshold}")
     hist.legend()
     fig.tight_layout()
-    save_figure_atomic(fig, path, dpi=130)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: float = 0.5,

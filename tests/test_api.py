@@ -83,6 +83,8 @@ def test_the_readme_snippet_runs_end_to_end(trained, prepared, tmp_path):
     assert {"source", "target", "probability", "mean_weight", "sign"} <= set(grn)
     assert grn["probability"].is_monotonic_decreasing
     assert set(grn["sign"].unique()) <= {-1, 0, 1}
+    figure = model.plot_grn(threshold=0.5)
+    assert len(figure.axes) >= 2
 
     genes = model.data_info.treatment_names
     conditions = [genes[0], f"{genes[1]}+{genes[2]}"]
