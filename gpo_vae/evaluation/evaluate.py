@@ -216,18 +216,29 @@ def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
     if truth is None:
         return result
     corr = grn_truth.correlation_scores(cells.expression[in_train], cells.gene_names, perturbed)
-    shift = grn_truth.mean_shift_scores(cells.expression[in_train], cells.gene_names,
-                                        cells.labels[in_train], cells.control, perturbed)
+    signed = grn_truth.mean_shift_scores(cells.expression[in_train], cells.gene_names,
+                                         cells.labels[in_train], cells.control, perturbed,
+                                         signed=True)
+    shift, direct = signed.abs(), grn_truth.direct_shift_scores(signed)
+    baselines_ = {"correlation": corr, "mean_shift": shift, "direct_shift": direct}
+    # direct edges (the keys without a prefix) and, separately, reachability
     metrics = grn_truth.truth_metrics(block, truth)
-    for key, scores in (("correlation", corr), ("mean_shift", shift)):
+    reach = grn_truth.reachability(truth)
+    reached = grn_truth.truth_metrics(block, reach)
+    metrics["reachability"] = {k: reached[k] for k in ("auprc", "auroc", "random_auprc")}
+    metrics["reachability"]["n_true_pairs"] = reached["n_true_edges"]
+    for key, scores in baselines_.items():
         baseline = grn_truth.truth_metrics(scores, truth)
         metrics[f"baseline_{key}_auprc"] = baseline["auprc"]
         metrics[f"baseline_{key}_auroc"] = baseline["auroc"]
         metrics[f"baseline_{key}_precision_at_k"] = baseline["precision_at_k"]
+        metrics["reachability"][f"baseline_{key}_auprc"] = \
+            grn_truth.truth_metrics(scores, reach)["auprc"]
     result.truth = metrics
     if metrics["auprc"] is not None:
         for label, scores in (("GPO-VAE q(M)", block), ("|correlation| (train)", corr),
-                              ("mean shift (train)", shift)):
+                              ("mean shift (train)", shift),
+                              ("direct shift (train)", direct)):
             precision, recall = grn_truth.pr_curve(scores, truth)
             result.pr_curves[label] = (precision, recall,
                                        grn_truth.truth_metrics(scores, truth)["auprc"])
@@ -250,7 +261,8 @@ def verdicts(ate: dict, truth: dict | None) -> list[str]:
                 "beats" if metric.better(m, b) else "LOSES TO"
             lines.append(f"model {word} {baseline} on {metric.name} ({m:.3f} vs {b:.3f})")
     if truth and truth.get("auprc") is not None:
-        for key in ("baseline_correlation_auprc", "baseline_mean_shift_auprc"):
+        for key in ("baseline_correlation_auprc", "baseline_mean_shift_auprc",
+                    "baseline_direct_shift_auprc"):
             b = truth.get(key)
             if b is None:
                 continue

@@ -133,10 +133,17 @@ def format_table(metrics: dict) -> str:
     lines.append(f"  {split} IWELBO per cell: {metrics['iwelbo_' + split]:.2f}")
     truth = metrics["grn"].get("truth")
     if truth and truth.get("auprc") is not None:
-        lines.append(f"GRN vs truth: AUPRC {truth['auprc']:.3f} (random "
+        lines.append(f"GRN vs true direct edges: AUPRC {truth['auprc']:.3f} (random "
                      f"{truth['random_auprc']:.3f}, correlation "
                      f"{truth['baseline_correlation_auprc']:.3f}, mean shift "
-                     f"{truth['baseline_mean_shift_auprc']:.3f}), AUROC {truth['auroc']:.3f}")
+                     f"{truth['baseline_mean_shift_auprc']:.3f}, direct shift "
+                     f"{truth['baseline_direct_shift_auprc']:.3f}), AUROC {truth['auroc']:.3f}")
+        reach = truth.get("reachability", {})
+        if reach.get("auprc") is not None:
+            lines.append(f"GRN vs reachability (paths of any length): AUPRC "
+                         f"{reach['auprc']:.3f} (random {reach['random_auprc']:.3f}, mean "
+                         f"shift {reach['baseline_mean_shift_auprc']:.3f}, direct shift "
+                         f"{reach['baseline_direct_shift_auprc']:.3f})")
     stat = metrics["grn"]["statistical"]["threshold"]
     if stat.get("precision") is None:
         lines.append(f"GRN statistical (q(M) > {stat.get('threshold', 0.5)}): none of "

@@ -75,3 +75,39 @@ def test_wasserstein_plot_copes_with_untestable_edges(tmp_path):
     stats = {"threshold": {**empty, "threshold": 0.5},
              "top_k": {"50": {**empty, "k": 50, "k_effective": 12}}}
     assert plot_wasserstein_vs_k(stats, tmp_path / "w.png").is_file()
+
+
+def _chain_shifts(noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    """Signed standardised shifts of a linear chain a -> b -> c, all three knocked down:
+    each knockdown lowers its own gene by 2; a -> b has weight 0.6, b -> c weight -0.5."""
+    own = -2.0
+    t = np.zeros((3, 3))
+    np.fill_diagonal(t, own)
+    t[0, 1] = 0.6 * own                 # a moves b
+    t[1, 2] = -0.5 * own                # b moves c
+    t[0, 2] = t[0, 1] * -0.5            # a moves c only through b
+    t += noise * np.random.default_rng(seed).normal(size=t.shape)
+    return pd.DataFrame(t, index=list("abc"), columns=list("abc"))
+
+
+def test_direct_shift_ranks_the_chain_edges_above_the_path_through_b():
+    from gpo_vae.evaluation.grn_truth import direct_shift_scores
+
+    for noise, seed in [(0.0, 0), (0.05, 1), (0.05, 2)]:
+        shifts = _chain_shifts(noise, seed)
+        direct = direct_shift_scores(shifts)
+        assert min(direct.loc["a", "b"], direct.loc["b", "c"]) > direct.loc["a", "c"]
+        # the mean shift alone cannot tell: a -> c is as large as a real edge
+        assert shifts.abs().loc["a", "c"] > 0.5
+    assert direct_shift_scores(_chain_shifts()).loc["a", "c"] == pytest.approx(0.0)
+
+
+def test_reachability_is_the_transitive_closure():
+    from gpo_vae.evaluation.grn_truth import reachability
+
+    chain = pd.DataFrame(False, index=list("abcd"), columns=list("abcd"))
+    chain.loc["a", "b"] = chain.loc["b", "c"] = True
+    reach = reachability(chain)
+    assert reach.loc["a", "c"] and reach.loc["a", "b"] and reach.loc["b", "c"]
+    assert not reach.loc["c", "a"] and not reach["d"].any() and not reach.loc["d"].any()
+    assert reach.to_numpy().sum() == 3

@@ -43,8 +43,14 @@ def test_evaluate_writes_every_output_with_the_issue_keys(cells_run, cells_resul
     assert {"threshold", "top_k"} <= set(stat) and "50" in stat["top_k"]
     truth = metrics["grn"]["truth"]
     for key in ("auprc", "auroc", "precision_at_k", "random_auprc",
-                "baseline_correlation_auprc", "baseline_mean_shift_auprc"):
+                "baseline_correlation_auprc", "baseline_mean_shift_auprc",
+                "baseline_direct_shift_auprc"):
         assert truth[key] is not None, key
+    # direct edges are a subset of the reachable pairs, so reachability's random rate is higher
+    reach = truth["reachability"]
+    assert reach["random_auprc"] >= truth["random_auprc"]
+    assert reach["n_true_pairs"] >= truth["n_true_edges"]
+    assert reach["baseline_mean_shift_auprc"] is not None
     assert 0 < metrics["ate"]["ceiling_split_half"]["pearson_all"] < 1
     assert metrics["ate_monte_carlo"]["standard_error_mean"] > 0
     assert any("baseline_pert_mean" in line for line in metrics["verdicts"])
