@@ -161,6 +161,13 @@ class LossConfig:
     hop: int = 5                       # K, extra hops of the GRN alignment
     fc_criteria: float = 0.5           # deltaX threshold of the GRN alignment
     gloss_coeff: float = 100.0         # GRN-alignment weight
+    # what q(M) is aligned to: "authors" = the multi-hop propagation of the logits against
+    # each cell's |deltaX| - fc_criteria; "direct" = per-pair probabilities of a direct
+    # edge from the training cells' signed mean shifts with two-step paths explained away
+    alignment: Literal["authors", "direct"] = "authors"
+    # direct alignment: a shift of direct_threshold control sds is probability 0.5
+    direct_threshold: float = 0.4
+    direct_width: float = 0.1
     penalty_coeff: float = 10.0        # sparsity weight
     # pseudobulk consistency: each perturbation's decoded mean shift should match the
     # pseudobulk shift of its training cells; None = the variant's default (anchored 10,
@@ -179,6 +186,8 @@ class LossConfig:
                               "be at least 1")
         if self.alpha is not None and not 0 <= self.alpha <= 1:
             raise ConfigError(f"loss.alpha={self.alpha} must be between 0 and 1 (or empty)")
+        if self.direct_width <= 0:
+            raise ConfigError(f"loss.direct_width={self.direct_width} must be positive")
         if self.hop < 0:
             raise ConfigError(f"loss.hop={self.hop} must be >= 0")
         for key in ("beta", "gloss_coeff", "penalty_coeff", "pseudobulk_coeff"):

@@ -62,3 +62,13 @@ def grn_alignment_loss(dosages: Tensor, delta_x: Tensor, mask_logits: Tensor, *,
     if mask_mode == "probs":
         effects, target = _min_max_rows(effects), torch.sigmoid(target)
     return (effects - target).abs().mean()
+
+
+def direct_alignment_loss(mask_logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Binary cross-entropy between q(M) and per-pair direct-edge probabilities, averaged
+    over the pairs the training data can inform (``weight`` 1; 0 elsewhere)."""
+    import torch.nn.functional as F
+
+    total = weight.sum().clamp_min(1.0)
+    return (F.binary_cross_entropy_with_logits(mask_logits, target, reduction="none")
+            * weight).sum() / total

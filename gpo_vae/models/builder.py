@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from gpo_vae.config import Config
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL
@@ -77,7 +78,8 @@ def mask_init_logit(config: Config) -> float:
 
 def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None = None,
                   log1p_std: np.ndarray | None = None,
-                  pseudobulk: tuple[np.ndarray, np.ndarray] | None = None) -> GpoVaeModule:
+                  pseudobulk: tuple[np.ndarray, np.ndarray] | None = None,
+                  direct_targets: tuple[np.ndarray, np.ndarray] | None = None) -> GpoVaeModule:
     """GPO-VAE for ``config`` on data shaped like ``info``.
 
     Parameters
@@ -91,6 +93,9 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
     pseudobulk
         Targets of the pseudobulk term: shifts (T x G) and cells per row (default zero).
         A checkpoint restores the real statistics, which are buffers of the module.
+    direct_targets
+        With ``loss.alignment=direct``: target probabilities and weights (T x T) of the
+        alignment (default zero; see :func:`direct_edge_targets`).
     """
     m, g, lo = config.model, config.guide, config.loss
     authors = m.variant == "authors"
@@ -114,6 +119,8 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
         embedding_encoder_n_hidden=g.embedding_encoder_n_hidden,
         embedding_encoder_n_layers=g.embedding_encoder_n_layers,
         temperature=g.temperature, residual=authors, mask_sampling=g.mask_sampling)
+    if lo.alignment == "direct" and direct_targets is None:
+        direct_targets = (np.zeros((n_treatments,) * 2), np.zeros((n_treatments,) * 2))
     consistency = None
     if lo.pseudobulk_coeff:
         shifts, n_cells = pseudobulk if pseudobulk is not None else \
@@ -125,7 +132,8 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
                       np.asarray(info.train_cells_per_qc), beta=lo.beta, alpha=lo.alpha,
                       hop=lo.hop, fc_criteria=lo.fc_criteria, gloss_coeff=lo.gloss_coeff,
                       penalty_coeff=lo.penalty_coeff, mask_mode=m.mask_mode, authors=authors,
-                      pseudobulk_coeff=lo.pseudobulk_coeff or 0.0, consistency=consistency)
+                      pseudobulk_coeff=lo.pseudobulk_coeff or 0.0, consistency=consistency,
+                      direct_targets=direct_targets if lo.alignment == "direct" else None)
     return GpoVaeModule(model, guide, loss, config=config, data_info=info)
 
 
@@ -138,6 +146,42 @@ def build_for_prepared(config: Config, adata) -> GpoVaeModule:
 
     pseudobulk = treatment_pseudobulk_shifts(adata, "train") if config.loss.pseudobulk_coeff \
         else None
+    lo = config.loss
+    direct = direct_edge_targets(adata, lo.direct_threshold, lo.direct_width) \
+        if lo.alignment == "direct" else None
     return build_gpo_vae(config, DataInfo.from_prepared(adata),
                          adata.var[VAR_LOG1P_MEAN].to_numpy(), adata.var[VAR_LOG1P_STD].to_numpy(),
-                         pseudobulk)
+                         pseudobulk, direct)
+
+
+def direct_edge_targets(adata, threshold: float = 0.4,
+                        width: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Target probabilities and weights (T x T) of ``loss.alignment=direct``, from the
+    training cells of a prepared AnnData only.
+
+    For each regulator a with training cells and each measured treatment gene b, the
+    direct-shift score D (the mean shift of b in a-perturbed cells, in control standard
+    deviations, with the best two-step path through another gene explained away; see
+    :func:`gpo_vae.evaluation.grn_truth.direct_shift_scores`) becomes the probability
+    ``sigmoid((D - threshold) / width)``: shifts well above ``threshold`` control sds are
+    edges. Pairs the data cannot inform (no cells, unmeasured target, the diagonal) get
+    weight 0.
+    """
+    from scipy.special import expit
+
+    from gpo_vae.evaluation.grn_truth import direct_shift_scores, mean_shift_scores
+    from gpo_vae.stats import perturbseq_transform
+
+    train = adata.obs["split"].astype(str).to_numpy() == "train"
+    labels = adata.obs["perturbation"].astype(str).to_numpy()[train]
+    control = str(adata.uns["schema"]["control_label"])
+    names = adata.uns["treatments"]["name"].astype(str).tolist()
+    genes = adata.var["gene_symbol"].astype(str).tolist()
+    expression = perturbseq_transform(adata.X[train], adata.obs["library_size"].to_numpy()[train])
+    shifts = mean_shift_scores(expression, genes, labels, control, names, signed=True)
+    direct = direct_shift_scores(shifts).to_numpy()
+    has_cells = pd.Series(labels).value_counts().reindex(names).fillna(0).to_numpy() > 0
+    weight = np.outer(has_cells, np.isin(names, genes)).astype(np.float32)
+    np.fill_diagonal(weight, 0.0)
+    target = expit((direct - threshold) / width) * (weight > 0)
+    return target.astype(np.float32), weight

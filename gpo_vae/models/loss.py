@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gpo_vae.models.alignment import grn_alignment_loss
+from gpo_vae.models.alignment import direct_alignment_loss, grn_alignment_loss
 from gpo_vae.models.distributions import (
     bernoulli_kl_from_logits,
     normal_kl,
@@ -64,8 +64,16 @@ class GpoVaeLoss(nn.Module):
                  fc_criteria: float = 0.5, gloss_coeff: float = 100.0,
                  penalty_coeff: float = 10.0, mask_mode: str = "logits",
                  authors: bool = False, pseudobulk_coeff: float = 0.0,
-                 consistency: nn.Module | None = None):
+                 consistency: nn.Module | None = None,
+                 direct_targets: tuple[np.ndarray, np.ndarray] | None = None):
         super().__init__()
+        # loss.alignment=direct: per-pair target probabilities and weights (T x T)
+        self.direct = direct_targets is not None
+        if self.direct:
+            target, weight = (torch.as_tensor(np.asarray(a), dtype=torch.float32)
+                              for a in direct_targets)
+            self.register_buffer("direct_target", target)
+            self.register_buffer("direct_weight", weight)
         self.authors = authors
         self.pseudobulk_coeff = pseudobulk_coeff
         self.consistency = consistency if pseudobulk_coeff > 0 else None
@@ -127,9 +135,11 @@ class GpoVaeLoss(nn.Module):
             "kl_global": global_kl.mean(),
             "counterfactual": self.beta * (counterfactual.sum() if self.authors
                                            else counterfactual.mean()),
-            "alignment": self.gloss_coeff * grn_alignment_loss(
-                dosages, batch["delta_x"], guide.mask_logits, hop=self.hop,
-                fc_criteria=self.fc_criteria, mask_mode=self.mask_mode),
+            "alignment": self.gloss_coeff * (
+                direct_alignment_loss(guide.mask_logits, self.direct_target, self.direct_weight)
+                if self.direct else grn_alignment_loss(
+                    dosages, batch["delta_x"], guide.mask_logits, hop=self.hop,
+                    fc_criteria=self.fc_criteria, mask_mode=self.mask_mode)),
             "sparsity": self.penalty_coeff * torch.sigmoid(guide.mask_logits).mean(),
             "pseudobulk": self.pseudobulk_coeff * self.consistency(model, sample, z, dosages)
             if self.consistency is not None else z.new_zeros(()),
