@@ -59,6 +59,8 @@ SETTINGS = {
     "anchored-mean_field": ("anchored with the correlated encoder", ["guide.encoder=correlated"]),
     "anchored+prior_basal": ("anchored, pseudobulk term decodes prior z_basal",
                              ["loss.pseudobulk_basal=prior"]),
+    "anchored+direct": ("anchored, q(M) aligned to direct-edge probabilities (weight 1000)",
+                        ["loss.alignment=direct", "loss.gloss_coeff=1000"]),
 }
 EVAL_ARGS = ["--n-samples", "1000", "--iwelbo-particles", "10", "--quiet"]
 
@@ -213,8 +215,16 @@ def results_table(data: str, setting: str = "anchored", which: str = "last") -> 
         lines.append(f"GRN vs truth: AUPRC {_mean_sd([t['auprc'] for t in truth])} (random "
                      f"{truth[0]['random_auprc']:.3f}, |correlation| "
                      f"{truth[0]['baseline_correlation_auprc']:.3f}, mean shift "
-                     f"{truth[0]['baseline_mean_shift_auprc']:.3f}), AUROC "
-                     f"{_mean_sd([t['auroc'] for t in truth])}")
+                     f"{truth[0]['baseline_mean_shift_auprc']:.3f}, direct shift "
+                     f"{truth[0].get('baseline_direct_shift_auprc') or float('nan'):.3f}), "
+                     f"AUROC {_mean_sd([t['auroc'] for t in truth])}, precision at "
+                     f"{truth[0]['k']} {_mean_sd([t['precision_at_k'] for t in truth])} "
+                     f"(mean shift {truth[0]['baseline_mean_shift_precision_at_k']:.3f})")
+        reach = [t.get("reachability") for t in truth]
+        if reach[0]:
+            lines.append(f"GRN vs reachability: AUPRC {_mean_sd([r['auprc'] for r in reach])} "
+                         f"(random {reach[0]['random_auprc']:.3f}, mean shift "
+                         f"{reach[0]['baseline_mean_shift_auprc']:.3f})")
     return "\n".join(lines)
 
 
