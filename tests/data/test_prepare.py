@@ -199,6 +199,7 @@ def test_combination_screen(tmp_path):
     assert (dosages[combo].sum(axis=1) == 2).all()
 
 
+@pytest.mark.integration
 def test_real_papalexi_screen(tmp_path, papalexi_path):
     config = config_from_dict({"output_dir": str(tmp_path / "out"), "data": {
         "preset": "generic", "path": str(papalexi_path), "perturbation_key": "target",
