@@ -191,10 +191,23 @@ class GrnEvaluation:
                 "reference": self.reference, **({"truth": self.truth} if self.truth else {})}
 
 
+GRN_BASELINES = {
+    "correlation": "|correlation| (train)",
+    "mean_shift": "mean shift (train)",
+    "direct_shift": "direct shift (train)",
+    "interventional_regression": "interventional lasso (train)",
+}
+
+
 def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
                  networks: Sequence = (), log: Callable[[str], None] = print) -> GrnEvaluation:
-    """Score q(M) of ``module``; ``networks`` are loaded reference networks."""
-    from gpo_vae.evaluation import grn_reference, grn_statistical, grn_truth
+    """Score q(M) of ``module``; ``networks`` are loaded reference networks.
+
+    The model-free GRN baselines (:data:`GRN_BASELINES`) come from training cells only;
+    the mean and direct shifts' top-K edges are also put through the statistical test on
+    held-out cells, so q(M) is compared with them at matched K on any data.
+    """
+    from gpo_vae.evaluation import grn_baselines, grn_reference, grn_statistical, grn_truth
     from gpo_vae.models.grn import learned_grn
 
     s = settings
@@ -204,10 +217,18 @@ def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
     perturbed = grn.genes.loc[grn.genes["kind"] == "perturbed", "name"].tolist()
     block = probabilities.loc[perturbed, perturbed]
     in_split, in_train = cells.in_split, cells.in_train
+    train = (cells.expression[in_train], cells.gene_names, cells.labels[in_train])
+    signed, direct = grn_baselines.direct_shifts_from_cells(*train, cells.control, perturbed)
+    shift = signed.abs()
     log("  statistical GRN test on held-out cells")
+    held_out = (cells.expression[in_split], cells.gene_names, cells.labels[in_split],
+                cells.control)
     statistical = grn_statistical.statistical_grn_report(
-        block, cells.expression[in_split], cells.gene_names, cells.labels[in_split],
-        cells.control, threshold=s.grn_threshold, ks=s.grn_top_k, seed=s.seed)
+        block, *held_out, threshold=s.grn_threshold, ks=s.grn_top_k, seed=s.seed)
+    statistical["baselines"] = {
+        key: grn_statistical.statistical_grn_report(
+            scores, *held_out, threshold=None, ks=s.grn_top_k, seed=s.seed)["top_k"]
+        for key, scores in (("mean_shift", shift), ("direct_shift", direct))}
     predicted_edges = grn_statistical.threshold_edges(probabilities, s.grn_threshold)
     reference = {net.name: grn_reference.reference_metrics(predicted_edges, all_genes, net)
                  for net in networks}
@@ -215,37 +236,35 @@ def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
     truth = grn_truth.truth_block(adata.uns, perturbed)
     if truth is None:
         return result
-    corr = grn_truth.correlation_scores(cells.expression[in_train], cells.gene_names, perturbed)
-    signed = grn_truth.mean_shift_scores(cells.expression[in_train], cells.gene_names,
-                                         cells.labels[in_train], cells.control, perturbed,
-                                         signed=True)
-    shift, direct = signed.abs(), grn_truth.direct_shift_scores(signed)
-    baselines_ = {"correlation": corr, "mean_shift": shift, "direct_shift": direct}
+    baselines_ = {
+        "correlation": grn_baselines.correlation_scores(*train[:2], perturbed),
+        "mean_shift": shift, "direct_shift": direct,
+        "interventional_regression": grn_baselines.interventional_regression_scores(
+            *train, perturbed)}
     # direct edges (the keys without a prefix) and, separately, reachability
     metrics = grn_truth.truth_metrics(block, truth)
+    metrics["calibration"] = grn_truth.calibration(block, truth)
     reach = grn_truth.reachability(truth)
     reached = grn_truth.truth_metrics(block, reach)
     metrics["reachability"] = {k: reached[k] for k in ("auprc", "auroc", "random_auprc")}
     metrics["reachability"]["n_true_pairs"] = reached["n_true_edges"]
     for key, scores in baselines_.items():
         baseline = grn_truth.truth_metrics(scores, truth)
-        metrics[f"baseline_{key}_auprc"] = baseline["auprc"]
-        metrics[f"baseline_{key}_auroc"] = baseline["auroc"]
-        metrics[f"baseline_{key}_precision_at_k"] = baseline["precision_at_k"]
+        for name in ("auprc", "auroc", "precision_at_k", "precision_at"):
+            metrics[f"baseline_{key}_{name}"] = baseline[name]
         metrics["reachability"][f"baseline_{key}_auprc"] = \
             grn_truth.truth_metrics(scores, reach)["auprc"]
     result.truth = metrics
     if metrics["auprc"] is not None:
-        for label, scores in (("GPO-VAE q(M)", block), ("|correlation| (train)", corr),
-                              ("mean shift (train)", shift),
-                              ("direct shift (train)", direct)):
+        for label, scores in (("GPO-VAE q(M)", block),
+                              *((GRN_BASELINES[k], v) for k, v in baselines_.items())):
             precision, recall = grn_truth.pr_curve(scores, truth)
             result.pr_curves[label] = (precision, recall,
                                        grn_truth.truth_metrics(scores, truth)["auprc"])
     return result
 
 
-def verdicts(ate: dict, truth: dict | None) -> list[str]:
+def verdicts(ate: dict, truth: dict | None, statistical: dict | None = None) -> list[str]:
     """Plain sentences saying where the model loses to (or beats) a baseline, on each
     headline metric of the registry (its ``best`` says which way is better)."""
     lines = []
@@ -261,12 +280,22 @@ def verdicts(ate: dict, truth: dict | None) -> list[str]:
                 "beats" if metric.better(m, b) else "LOSES TO"
             lines.append(f"model {word} {baseline} on {metric.name} ({m:.3f} vs {b:.3f})")
     if truth and truth.get("auprc") is not None:
-        for key in ("baseline_correlation_auprc", "baseline_mean_shift_auprc",
-                    "baseline_direct_shift_auprc"):
-            b = truth.get(key)
-            if b is None:
+        for key in GRN_BASELINES:
+            for name, label in (("auprc", "AUPRC"),
+                                ("precision_at_k", f"precision at K={truth['k']}")):
+                m, b = truth.get(name), truth.get(f"baseline_{key}_{name}")
+                if m is None or b is None:
+                    continue
+                word = "ties" if abs(m - b) < 0.0005 else "beats" if m > b else "LOSES TO"
+                lines.append(f"q(M) {word} the {key.replace('_', ' ')} GRN baseline on "
+                             f"{label} ({m:.3f} vs {b:.3f})")
+    for key, top in ((statistical or {}).get("baselines") or {}).items():
+        for k, entry in top.items():
+            m = statistical["top_k"].get(k, {}).get("precision")
+            b = entry.get("precision")
+            if m is None or b is None or k != "50":
                 continue
-            word = "beats" if truth["auprc"] > b else "LOSES TO"
-            lines.append(f"q(M) {word} the {key.removeprefix('baseline_').removesuffix('_auprc')}"
-                         f" GRN baseline on AUPRC ({truth['auprc']:.3f} vs {b:.3f})")
+            word = "ties" if abs(m - b) < 0.0005 else "beats" if m > b else "LOSES TO"
+            lines.append(f"q(M) {word} the {key.replace('_', ' ')} GRN baseline on held-out "
+                         f"statistical precision of the top {k} edges ({m:.3f} vs {b:.3f})")
     return lines

@@ -339,7 +339,7 @@ def threshold_edges(probabilities: pd.DataFrame, threshold: float = 0.5) -> pd.D
 
 
 def statistical_grn_report(probabilities: pd.DataFrame, expression, gene_names, labels,
-                           control_label, *, threshold: float = 0.5,
+                           control_label, *, threshold: float | None = 0.5,
                            ks: Sequence[int] = (50, 100, 500, 1000), **kwargs) -> dict:
     """Statistical scores of the thresholded GRN and of the top-K edges for each K.
 
@@ -351,7 +351,8 @@ def statistical_grn_report(probabilities: pd.DataFrame, expression, gene_names, 
     Each pair is tested once across all selections (the control block is made dense once).
 
     Returns ``{"threshold": {...metrics..., "threshold": t}, "top_k": {"50": {...metrics...,
-    "k": 50, "k_effective": ...}, ...}}``.
+    "k": 50, "k_effective": ...}, ...}}``; without a ``threshold`` (None: scores that are
+    not probabilities) only ``top_k``.
     """
     allowed = {"alpha", "n_non_edges", "max_edges", "min_cells", "seed"}
     unknown = sorted(set(kwargs) - allowed)
@@ -364,10 +365,11 @@ def statistical_grn_report(probabilities: pd.DataFrame, expression, gene_names, 
     tester = _PairTester(expression, gene_names, labels, control_label,
                          candidates + list(probabilities.columns), min_cells=min_cells)
     n_pairs = len(_pair_arrays(probabilities)[2])
-    report = {"threshold": {**_metrics(tester, threshold_edges(probabilities, threshold),
-                                       candidates, **options),
-                            "threshold": float(threshold)},
-              "top_k": {}}
+    report = {"top_k": {}}
+    if threshold is not None:
+        report["threshold"] = {**_metrics(tester, threshold_edges(probabilities, threshold),
+                                          candidates, **options),
+                               "threshold": float(threshold)}
     for k in ks:
         edges = top_k_edges(probabilities, k)
         report["top_k"][str(int(k))] = {**_metrics(tester, edges, candidates, **options),

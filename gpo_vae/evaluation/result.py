@@ -105,7 +105,7 @@ def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
         "iwelbo_particles": s.iwelbo_particles,
         "grn": grn.to_dict(),
     }
-    metrics["verdicts"] = verdicts(ate.summary, grn.truth)
+    metrics["verdicts"] = verdicts(ate.summary, grn.truth, grn.statistical)
     relative = metrics["ate_monte_carlo"]["relative_to_model_ate_spread"]
     if relative > 0.2:
         metrics["verdicts"].append(
@@ -115,6 +115,41 @@ def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
                            for k, v in vars(s).items()}
     metrics["seconds"] = round(time.perf_counter() - start, 1)
     return EvaluationResult(json_safe(metrics), ate.per_perturbation(), ate=ate, grn=grn)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _truth_table(truth: dict | None) -> list[str]:
+    """q(M) and the GRN baselines against the simulated truth, at matched edge counts."""
+    from gpo_vae.evaluation.evaluate import GRN_BASELINES
+
+    if not truth or truth.get("auprc") is None:
+        return []
+    ks = list(truth.get("precision_at", {}))
+    lines = [f"GRN vs the {truth['n_true_edges']} true direct edges (random AUPRC "
+             f"{truth['random_auprc']:.3f}; P@K = precision of the top K edges):",
+             f"  {'score':<30}{'AUPRC':>8}{'AUROC':>8}" + "".join(f"{'P@' + k:>8}" for k in ks)
+             + f"{'reach.':>8}"]
+    reach = truth.get("reachability", {})
+    rows = [("GPO-VAE q(M)", "", truth, reach.get("auprc"))] + [
+        (label, f"baseline_{key}_", truth, reach.get(f"baseline_{key}_auprc"))
+        for key, label in GRN_BASELINES.items() if f"baseline_{key}_auprc" in truth]
+    for label, prefix, values, reached in rows:
+        at = values.get(f"{prefix}precision_at") or {}
+        lines.append(f"  {label:<30}{_fmt(values.get(prefix + 'auprc')):>8}"
+                     f"{_fmt(values.get(prefix + 'auroc')):>8}"
+                     + "".join(f"{_fmt(at.get(k)):>8}" for k in ks) + f"{_fmt(reached):>8}")
+    lines.append(f"  reach. = AUPRC against reachability (paths of any length; random "
+                 f"{_fmt(reach.get('random_auprc'))})")
+    cal = truth.get("calibration")
+    if cal:
+        lines.append(f"  q(M) calibration: expected calibration error {cal['ece']:.3f}; "
+                     f"{cal['n_at_least_half']} edges at q(M) >= 0.5 with mean probability "
+                     f"{_fmt(cal['mean_probability_at_least_half'])} are right "
+                     f"{_fmt(cal['precision_at_least_half'])} of the time")
+    return lines
 
 
 def format_table(metrics: dict) -> str:
@@ -131,19 +166,7 @@ def format_table(metrics: dict) -> str:
         lines.append(f"  {method:<22}{cells}")
     split = metrics["split"]
     lines.append(f"  {split} IWELBO per cell: {metrics['iwelbo_' + split]:.2f}")
-    truth = metrics["grn"].get("truth")
-    if truth and truth.get("auprc") is not None:
-        lines.append(f"GRN vs true direct edges: AUPRC {truth['auprc']:.3f} (random "
-                     f"{truth['random_auprc']:.3f}, correlation "
-                     f"{truth['baseline_correlation_auprc']:.3f}, mean shift "
-                     f"{truth['baseline_mean_shift_auprc']:.3f}, direct shift "
-                     f"{truth['baseline_direct_shift_auprc']:.3f}), AUROC {truth['auroc']:.3f}")
-        reach = truth.get("reachability", {})
-        if reach.get("auprc") is not None:
-            lines.append(f"GRN vs reachability (paths of any length): AUPRC "
-                         f"{reach['auprc']:.3f} (random {reach['random_auprc']:.3f}, mean "
-                         f"shift {reach['baseline_mean_shift_auprc']:.3f}, direct shift "
-                         f"{reach['baseline_direct_shift_auprc']:.3f})")
+    lines += _truth_table(metrics["grn"].get("truth"))
     stat = metrics["grn"]["statistical"]["threshold"]
     if stat.get("precision") is None:
         lines.append(f"GRN statistical (q(M) > {stat.get('threshold', 0.5)}): none of "
@@ -154,6 +177,14 @@ def format_table(metrics: dict) -> str:
                      f"{stat['n_edges']:,} edges, precision {stat['precision']:.3f} "
                      f"(random pairs {stat.get('base_rate') or float('nan'):.3f}), mean "
                      f"Wasserstein {stat['mean_wasserstein']:.3f}")
+    baselines = metrics["grn"]["statistical"].get("baselines") or {}
+    top = metrics["grn"]["statistical"]["top_k"]
+    for k in [k for k in top if all(k in b for b in baselines.values())][:2]:
+        cells = [f"q(M) {_fmt(top[k].get('precision'))}"] + \
+            [f"{key.replace('_', ' ')} {_fmt(b[k].get('precision'))}"
+             for key, b in baselines.items()]
+        lines.append(f"GRN statistical precision of the top {k} edges on these cells: "
+                     + ", ".join(cells) + f" (random pairs {_fmt(top[k].get('base_rate'))})")
     for name, ref in metrics["grn"].get("reference", {}).items():
         if ref.get("precision") is not None:
             lines.append(f"GRN vs {name}: precision {ref['precision']:.3f}, recall "
