@@ -163,11 +163,13 @@ class LossConfig:
     gloss_coeff: float = 100.0         # GRN-alignment weight
     # what q(M) is aligned to: "authors" = the multi-hop propagation of the logits against
     # each cell's |deltaX| - fc_criteria; "direct" = per-pair probabilities of a direct
-    # edge from the training cells' signed mean shifts with two-step paths explained away
-    alignment: Literal["authors", "direct"] = "authors"
-    # direct alignment: a shift of direct_threshold control sds is probability 0.5
-    direct_threshold: float = 0.4
-    direct_width: float = 0.1
+    # edge from the training cells' signed mean shifts with two-step paths explained away;
+    # None = the variant's default (anchored: direct, authors: authors)
+    alignment: Literal["authors", "direct"] | None = None
+    # direct alignment: a direct shift of direct_threshold control sds is probability 0.5,
+    # and direct_width sets how fast it rises (a logistic fit to the simulator's truth)
+    direct_threshold: float = 0.55
+    direct_width: float = 0.08
     penalty_coeff: float = 10.0        # sparsity weight
     # pseudobulk consistency: each perturbation's decoded mean shift should match the
     # pseudobulk shift of its training cells; None = the variant's default (anchored 10,
@@ -289,6 +291,8 @@ class Config:
             self.guide.encoder = "correlated" if authors else "mean_field"
         if self.loss.pseudobulk_coeff is None:
             self.loss.pseudobulk_coeff = 0.0 if authors else 10.0
+        if self.loss.alignment is None:
+            self.loss.alignment = "authors" if authors else "direct"
         if self.model.predict_globals is None:
             self.model.predict_globals = "sample" if authors else "mean"
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 
 from gpo_vae.config import Config
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL
@@ -76,6 +77,22 @@ def mask_init_logit(config: Config) -> float:
     return value
 
 
+def _mask_init(config: Config, n_treatments: int,
+               direct_targets: tuple[np.ndarray, np.ndarray] | None) -> torch.Tensor | float:
+    """The q(M) logits to start from: ``guide.mask_init`` everywhere, except that with
+    ``loss.alignment=direct`` the pairs the data informs start at their target's logit.
+    The alignment pulls the logits there anyway; without the warm start a logit needs
+    more steps than a demo run has to travel from 0 to a confident +-5 at Adam's learning
+    rate, so the ranking stays compressed and noisy."""
+    base = mask_init_logit(config)
+    if config.loss.alignment != "direct" or direct_targets is None:
+        return base
+    target, weight = (torch.as_tensor(np.asarray(a), dtype=torch.float32)
+                      for a in direct_targets)
+    start = torch.logit(target.clamp(1e-4, 1 - 1e-4))
+    return torch.where(weight > 0, start, torch.full((n_treatments,) * 2, base))
+
+
 def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None = None,
                   log1p_std: np.ndarray | None = None,
                   pseudobulk: tuple[np.ndarray, np.ndarray] | None = None,
@@ -113,7 +130,7 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
         n_genes, n_treatments, m.n_latent, model.n_qc_latent,
         log1p_mean=np.zeros(n_genes) if log1p_mean is None else log1p_mean,
         log1p_std=np.ones(n_genes) if log1p_std is None else log1p_std,
-        mask_init=mask_init_logit(config), encoder=g.encoder,
+        mask_init=_mask_init(config, n_treatments, direct_targets), encoder=g.encoder,
         basal_encoder_n_hidden=g.basal_encoder_n_hidden,
         basal_encoder_n_layers=g.basal_encoder_n_layers,
         embedding_encoder_n_hidden=g.embedding_encoder_n_hidden,
@@ -154,22 +171,26 @@ def build_for_prepared(config: Config, adata) -> GpoVaeModule:
                          pseudobulk, direct)
 
 
-def direct_edge_targets(adata, threshold: float = 0.4,
-                        width: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def direct_edge_targets(adata, threshold: float = 0.55,
+                        width: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
     """Target probabilities and weights (T x T) of ``loss.alignment=direct``, from the
     training cells of a prepared AnnData only.
 
     For each regulator a with training cells and each measured treatment gene b, the
     direct-shift score D (the mean shift of b in a-perturbed cells, in control standard
-    deviations, with the best two-step path through another gene explained away; see
-    :func:`gpo_vae.evaluation.grn_truth.direct_shift_scores`) becomes the probability
+    deviations, with the best two-step path through another gene explained away and that
+    path's factors shrunk by their standard errors; see
+    :func:`gpo_vae.evaluation.grn_baselines.direct_shift_scores`) becomes the probability
     ``sigmoid((D - threshold) / width)``: shifts well above ``threshold`` control sds are
-    edges. Pairs the data cannot inform (no cells, unmeasured target, the diagonal) get
-    weight 0.
+    edges (the defaults are a logistic fit of the simulator's true edges on D, so the
+    probabilities are calibrated there). Pairs the data cannot inform (a regulator without
+    training cells, an unmeasured target) get the mean probability of the informed pairs,
+    the base rate of an edge, rather than a guess; the diagonal (a perturbation's own
+    latent dimension, not an edge) gets weight 0.
     """
     from scipy.special import expit
 
-    from gpo_vae.evaluation.grn_truth import direct_shift_scores, mean_shift_scores
+    from gpo_vae.evaluation.grn_baselines import direct_shifts_from_cells
     from gpo_vae.stats import perturbseq_transform
 
     train = adata.obs["split"].astype(str).to_numpy() == "train"
@@ -178,10 +199,11 @@ def direct_edge_targets(adata, threshold: float = 0.4,
     names = adata.uns["treatments"]["name"].astype(str).tolist()
     genes = adata.var["gene_symbol"].astype(str).tolist()
     expression = perturbseq_transform(adata.X[train], adata.obs["library_size"].to_numpy()[train])
-    shifts = mean_shift_scores(expression, genes, labels, control, names, signed=True)
-    direct = direct_shift_scores(shifts).to_numpy()
+    direct = direct_shifts_from_cells(expression, genes, labels, control, names)[1].to_numpy()
     has_cells = pd.Series(labels).value_counts().reindex(names).fillna(0).to_numpy() > 0
-    weight = np.outer(has_cells, np.isin(names, genes)).astype(np.float32)
-    np.fill_diagonal(weight, 0.0)
-    target = expit((direct - threshold) / width) * (weight > 0)
+    informed = np.outer(has_cells, np.isin(names, genes))
+    np.fill_diagonal(informed, False)
+    target = expit((direct - threshold) / width)
+    target = np.where(informed, target, target[informed].mean() if informed.any() else 0.0)
+    weight = 1.0 - np.eye(len(names), dtype=np.float32)
     return target.astype(np.float32), weight
