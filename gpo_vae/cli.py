@@ -120,11 +120,18 @@ def cmd_export_grn(args: argparse.Namespace) -> int:
     from gpo_vae.export import export_grn
 
     require_writable_folder(args.out, "--out")
-    summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k)
+    summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k,
+                         stability=args.stability, stability_epochs=args.stability_epochs,
+                         seed=args.seed)
     print(f"wrote the GRN of {summary['checkpoint']} to {args.out}/: "
           f"{summary['n_treatment_genes']} treatment genes ({summary['n_perturbed']} "
           f"perturbed), {summary['n_edges']:,} edges with probability >= {args.threshold}"
           + (f" (top {args.top_k})" if args.top_k else ""))
+    if "stability" in summary:
+        st = summary["stability"]
+        print(f"stability over {st['n_runs']} bootstrap runs: {st['n_edges_in_every_run']:,} "
+              f"of these edges recur in every run, {st['n_edges_in_at_least_half']:,} in at "
+              "least half (stability.csv, and the edge list's stability column)")
     return 0
 
 
@@ -287,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep edges with q(M) probability >= this [default: 0.5]")
     ex.add_argument("--top-k", type=int, default=None, metavar="K",
                     help="keep at most the K most probable edges")
+    ex.add_argument("--stability", type=int, default=0, metavar="N",
+                    help="also train N models on bootstrap resamples of the training cells "
+                    "and report how often each edge recurs (N times the training time)")
+    ex.add_argument("--stability-epochs", type=int, default=None, metavar="E",
+                    help="epochs of each stability run [default: the run's]")
+    ex.add_argument("--seed", type=int, default=0,
+                    help="seed of the bootstrap resamples and their training [default: 0]")
     ex.set_defaults(func=cmd_export_grn)
 
     ev = sub.add_parser(

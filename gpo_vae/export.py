@@ -8,7 +8,10 @@ Writes into one folder (each file atomically):
   probability; edges at or above ``threshold``, at most ``top_k`` of them;
 - ``grn.graphml``: the same edges and every treatment gene as a node (Cytoscape,
   networkx, Gephi);
-- ``treatment_genes.csv`` and ``heatmap.png``.
+- ``treatment_genes.csv`` and ``heatmap.png``;
+- with ``--stability N``: ``stability.csv``, how often each pair reaches the threshold
+  when the model is trained again on N bootstrap resamples of its training cells, and a
+  ``stability`` column in the edge list (which edges to trust).
 The diagonal (a perturbation's effect on its own gene's latent dimension) is kept in the
 matrix but is not a regulatory edge, so edge lists leave it out.
 """
@@ -39,8 +42,9 @@ def _write_graphml(grn: LearnedGrn, edges: pd.DataFrame, path: Path) -> None:
         graph.add_node(row.name, kind=row.kind, measured=bool(row.measured),
                        train_cells=int(row.train_cells))
     for row in edges.itertuples(index=False):
+        extra = {"stability": float(row.stability)} if hasattr(row, "stability") else {}
         graph.add_edge(row.source, row.target, probability=float(row.probability),
-                       weight=float(row.mean_weight), sign=int(row.sign))
+                       weight=float(row.mean_weight), sign=int(row.sign), **extra)
     with atomic_path(path) as tmp:
         nx.write_graphml(graph, tmp)
 
@@ -90,19 +94,38 @@ def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
 
 
 def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: float = 0.5,
-               top_k: int | None = None, n_samples: int = 32) -> dict:
-    """Export the GRN of a run folder or checkpoint into ``out``; returns a summary."""
+               top_k: int | None = None, n_samples: int = 32, stability: int = 0,
+               stability_epochs: int | None = None, seed: int = 0, log=print) -> dict:
+    """Export the GRN of a run folder or checkpoint into ``out``; returns a summary.
+
+    With ``stability`` = N >= 2 the run's configuration is also trained on N bootstrap
+    resamples of its training cells (:func:`gpo_vae.stability.grn_stability`, each
+    ``stability_epochs`` long, default the run's): ``stability.csv`` holds each pair's
+    recurrence (the fraction of runs with q(M) >= ``threshold``) and the edge list, the
+    GraphML file and the summary gain a ``stability`` column / attribute.
+    """
     from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
 
     if not 0 <= threshold <= 1:
         raise ConfigError(f"--threshold {threshold} must be between 0 and 1")
     if top_k is not None and top_k <= 0:
         raise ConfigError(f"--top-k {top_k} must be a positive number of edges")
+    if stability and stability < 2:
+        raise ConfigError(f"--stability {stability}: give at least 2 bootstrap runs (or 0)")
     checkpoint = resolve_checkpoint(run)
-    grn = learned_grn(load_trained(checkpoint), n_samples=n_samples)
+    module = load_trained(checkpoint)
+    grn = learned_grn(module, n_samples=n_samples)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; give a folder")
+    recurrence = None
+    if stability:
+        from gpo_vae.evaluation.report import prepared_data_of
+        from gpo_vae.stability import grn_stability
+
+        adata = prepared_data_of(module, progress=False, log=log)
+        recurrence = grn_stability(module.config, adata, stability, threshold=threshold,
+                                   max_epochs=stability_epochs, seed=seed, log=log)
     out.mkdir(parents=True, exist_ok=True)
     names = grn.genes["name"].tolist()
     matrix = pd.DataFrame(grn.probabilities.round(6), index=pd.Index(names, name="regulator"),
@@ -110,6 +133,17 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
     matrix.insert(0, "kind", grn.genes["kind"].to_numpy())
     _write_csv(matrix, out / "probabilities.csv")
     edges = grn.edges(threshold, top_k)
+    files = ["probabilities.csv", "edges.csv", "grn.graphml", "treatment_genes.csv",
+             "heatmap.png"]
+    if recurrence is not None:
+        frequency = recurrence.frequency
+        edges["stability"] = [frequency.at[a, b] for a, b in zip(edges["source"],
+                                                                  edges["target"],
+                                                                  strict=True)]
+        table = frequency.round(6)
+        table.index.name = "regulator"
+        _write_csv(table, out / "stability.csv")
+        files.append("stability.csv")
     _write_csv(edges, out / "edges.csv", index=False)
     _write_graphml(grn, edges, out / "grn.graphml")
     _write_csv(grn.genes, out / "treatment_genes.csv", index=False)
@@ -117,7 +151,11 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
     summary = {"checkpoint": str(checkpoint), "n_treatment_genes": len(names),
                "n_perturbed": int((grn.genes["kind"] == "perturbed").sum()),
                "threshold": threshold, "top_k": top_k, "n_edges": len(edges),
-               "files": ["probabilities.csv", "edges.csv", "grn.graphml",
-                         "treatment_genes.csv", "heatmap.png"]}
+               "files": files}
+    if recurrence is not None:
+        summary["stability"] = {
+            "n_runs": recurrence.n_runs, "seed": recurrence.seed,
+            "n_edges_in_every_run": int((edges["stability"] == 1).sum()),
+            "n_edges_in_at_least_half": int((edges["stability"] >= 0.5).sum())}
     write_json_atomic(out / "export_summary.json", summary)
     return summary

@@ -40,7 +40,7 @@ def _run_dir_of(checkpoint: Path, run: Path) -> Path:
 
 
 
-def _prepared_for(module, progress: bool, log: Callable[[str], None]):
+def prepared_data_of(module, progress: bool, log: Callable[[str], None]):
     """The prepared data the run trained on (from the cache, or prepared again)."""
     from gpo_vae.data.prepare import prepare
 
@@ -166,7 +166,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     networks = [grn_reference.load_reference_network(spec) for spec in references]
     module = load_trained(checkpoint)
     log(f"evaluating {checkpoint} on the {s.split} split")
-    adata = _prepared_for(module, progress, log)
+    adata = prepared_data_of(module, progress, log)
     check_split(run_dir, adata, "evaluate")
     result = evaluate_model(module, adata, s, networks=networks, globals_=globals_,
                             progress=progress, log=log)

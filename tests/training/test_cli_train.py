@@ -148,3 +148,31 @@ def test_outputs_that_cannot_be_written_fail_before_any_work(cli_run, tmp_path, 
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("error:") and len(err.strip().splitlines()) == 1, err
+
+
+def test_export_stability_adds_recurrence_and_is_reproducible(cli_run, tmp_path, capsys):
+    run, _ = cli_run
+    args = ["export-grn", str(run), "--out", None, "--threshold", "0.3", "--stability", "2",
+            "--stability-epochs", "1", "--seed", "4"]
+    tables = []
+    for name in ("a", "b"):
+        args[3] = str(tmp_path / name)
+        assert main(args) == 0
+        tables.append(pd.read_csv(tmp_path / name / "stability.csv", index_col=0))
+    assert "recur in every run" in capsys.readouterr().out
+    frequency = tables[0].to_numpy()
+    assert set(frequency.ravel()) <= {0.0, 0.5, 1.0}          # 2 runs: 0, 1 or 2 of them
+    pd.testing.assert_frame_equal(tables[0], tables[1])       # same seed, same answer
+    edges = pd.read_csv(tmp_path / "a" / "edges.csv")
+    assert "stability" in edges.columns
+    first = edges.iloc[0]
+    assert tables[0].loc[first["source"], first["target"]] == first["stability"]
+    graph = nx.read_graphml(tmp_path / "a" / "grn.graphml")
+    assert all("stability" in data for *_, data in graph.edges(data=True))
+
+
+def test_export_stability_needs_two_runs(cli_run, tmp_path, capsys):
+    run, _ = cli_run
+    assert main(["export-grn", str(run), "--out", str(tmp_path / "x"), "--stability", "1"]) == 2
+    assert "--stability" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
