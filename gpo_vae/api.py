@@ -305,6 +305,40 @@ class GpoVae:
         return grn_heatmap_figure(learned_grn(self.module, n_samples=n_samples, seed=seed),
                                   threshold)
 
+    def grn_stability(self, n_runs: int = 5, *, threshold: float = 0.5,
+                      max_epochs: int | None = None, seed: int = 0):
+        """How often each edge recurs over ``n_runs`` trainings on bootstrap resamples of
+        the training cells (what ``gpo-vae export-grn --stability N`` writes).
+
+        Parameters
+        ----------
+        n_runs
+            Bootstrap runs; each is a full training of this model's configuration.
+        threshold
+            q(M) at or above which an edge counts as found in a run.
+        max_epochs
+            Epochs of each run (default: the config's).
+        seed
+            Seed of the resamples and their training (same seed, same answer).
+
+        Returns
+        -------
+        GrnStability
+            ``frequency`` and ``mean_probability`` (T x T DataFrames), ``n_runs``.
+
+        Examples
+        --------
+        >>> stability = model.grn_stability(5)                         # doctest: +SKIP
+        >>> stability.frequency.loc["GATA1", "TAL1"]                    # doctest: +SKIP
+        """
+        from gpo_vae.stability import grn_stability
+
+        if self.adata is None:
+            raise InputDataError("this model has no data to resample; create it with "
+                                 "GpoVae(prepared) or load it with GpoVae.load(run, adata)")
+        return grn_stability(self.config, self.adata, n_runs, threshold=threshold,
+                             max_epochs=max_epochs, seed=seed, log=_quiet)
+
     def predict_ate(self, conditions: Sequence[str], *, n_samples: int = 1000,
                     n_global: int = 20, seed: int = 0, globals_: str | None = None,
                     return_standard_error: bool = False):

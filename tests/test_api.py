@@ -149,3 +149,18 @@ def test_unknown_conditions_and_missing_data_are_clear_errors(prepared):
         gv.evaluate(model)
     with pytest.raises(InputDataError, match="no data to train"):
         model.train(max_epochs=1)
+    with pytest.raises(InputDataError, match="no data to resample"):
+        model.grn_stability(2)
+
+
+@pytest.mark.integration
+def test_grn_stability_is_reproducible_and_counts_runs(trained):
+    first = trained.grn_stability(2, threshold=0.3, max_epochs=1, seed=3)
+    again = trained.grn_stability(2, threshold=0.3, max_epochs=1, seed=3)
+    pd.testing.assert_frame_equal(first.frequency, again.frequency)
+    assert first.n_runs == 2 and set(np.unique(first.frequency)) <= {0.0, 0.5, 1.0}
+    names = trained.data_info.treatment_names
+    assert list(first.frequency.index) == list(names)
+    assert ((first.mean_probability >= 0) & (first.mean_probability <= 1)).all().all()
+    with pytest.raises(ConfigError, match="at least 2"):
+        trained.grn_stability(1)
