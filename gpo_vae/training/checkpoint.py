@@ -56,9 +56,20 @@ def module_from_checkpoint(checkpoint: dict):
     from gpo_vae.models.builder import DataInfo, build_gpo_vae
 
     hparams = checkpoint["hyper_parameters"]
-    module = build_gpo_vae(config_from_dict(hparams["config"]), DataInfo(**hparams["data_info"]))
+    config = config_from_dict(upgrade_config(hparams["config"]))
+    module = build_gpo_vae(config, DataInfo(**hparams["data_info"]))
     module.load_state_dict(module_state(checkpoint))
     return module
+
+
+def upgrade_config(values: dict) -> dict:
+    """A checkpoint's stored settings as today's defaults would read them: settings added
+    since it was written get the value that reproduces the model it holds (a run from
+    before ``loss.alignment`` existed used the authors' alignment, whatever the variant)."""
+    loss = values.get("loss", {})
+    if "alignment" not in loss:
+        values = {**values, "loss": {**loss, "alignment": "authors"}}
+    return values
 
 
 def module_state(checkpoint: dict) -> dict:

@@ -86,3 +86,18 @@ def test_corrupt_and_foreign_checkpoints_are_one_line_errors(tmp_path, module):
     torch.save(saved, tmp_path / "missing_weights.ckpt")
     with pytest.raises(InputFileError, match="corrupt"):
         load_trained(tmp_path / "missing_weights.ckpt")
+
+
+def test_checkpoints_from_before_loss_alignment_load_with_the_authors_alignment(tiny_config,
+                                                                                tmp_path):
+    torch.manual_seed(0)
+    old_module = build_gpo_vae(tiny_config(loss={"alignment": "authors"}), tiny_info())
+    config = old_module.config.to_dict()
+    del config["loss"]["alignment"]            # the setting did not exist when it was saved
+    torch.save({"state_dict": {f"module.{k}": v for k, v in old_module.state_dict().items()},
+                "hyper_parameters": {"config": config,
+                                     "data_info": old_module.data_info.to_dict()}},
+               tmp_path / "old.ckpt")
+    loaded = load_trained(tmp_path / "old.ckpt")
+    assert loaded.config.loss.alignment == "authors"
+    assert not loaded.loss_fn.direct
