@@ -23,6 +23,7 @@ import yaml
 from gpo_vae.constants import SPLITS
 from gpo_vae.errors import ConfigError, InputDataError
 from gpo_vae.io import process_alive, write_json_atomic
+from gpo_vae.training.checkpoint import upgrade_config
 
 LOCK, SPLIT = ".lock", "split.json"
 # settings a resumed run may change: how long and how it trains, logs and loads batches
@@ -86,7 +87,7 @@ def check_resume_settings(run_dir: Path, new: dict) -> None:
     saved_file = Path(run_dir) / "config.yaml"
     if not saved_file.is_file():
         return
-    saved = _flatten(yaml.safe_load(saved_file.read_text()) or {})
+    saved = _flatten(upgrade_config(yaml.safe_load(saved_file.read_text()) or {}))
     for key, value in _flatten(new).items():
         if key.split(".")[0] in _RESUMABLE_SECTIONS or key in _RESUMABLE_KEYS:
             continue
