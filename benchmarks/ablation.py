@@ -80,6 +80,25 @@ def _gpo_vae() -> str:
     return str(exe) if exe.exists() else "gpo-vae"
 
 
+def _spec(data: str) -> dict:
+    """The data's entry, with the simulated file's path among its overrides."""
+    spec = DATA[data]
+    if "simulate" in spec:
+        spec = {**spec, "overrides": [*spec.get("overrides", []),
+                                      f"data.path={spec['simulate'][2]}"]}
+    return spec
+
+
+def _overrides(data: str, setting: str, seed: int, epochs: int | None,
+               extra: list[str]) -> list[str]:
+    """Every ``--set`` of one run. training.seed only: the data split stays fixed, so
+    seeds vary the model alone."""
+    spec = _spec(data)
+    return [*spec.get("overrides", []), *SETTINGS[setting][1], f"training.seed={seed}",
+            f"training.max_epochs={epochs or spec['epochs']}",
+            f"training.early_stopping_patience={epochs or spec['epochs']}", *extra]
+
+
 def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[str],
             threads: int = 1) -> dict:
     """Train and evaluate one (data, setting, seed) with ``threads`` CPU threads (runs in
@@ -89,6 +108,12 @@ def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     if result_file.is_file():
         result = json.loads(result_file.read_text())
+        expected = _overrides(data, setting, seed, epochs, extra)
+        if result.get("overrides") != expected:
+            raise SystemExit(
+                f"{folder} was trained with {result.get('overrides')}, but {setting!r} now "
+                f"means {expected}; move that folder away (or delete it) to train the "
+                "setting as it is defined now")
         missing = [e for e in _evaluations(result["predict_globals"]) if e[0] not in result]
         if missing:  # a result from before an evaluation was added: score it now
             with open(folder / "log.txt", "a") as log:
@@ -96,18 +121,14 @@ def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[
                     _evaluate(result, folder, which, ckpt, extra_args, env, log)
             result_file.write_text(json.dumps(result, indent=1))
         return result
-    spec = DATA[data]
+    spec = _spec(data)
     if "simulate" in spec:
         preset, sim_seed, path = spec["simulate"]
         if not (ROOT / path).is_file():
             subprocess.run([_gpo_vae(), "simulate", "--preset", preset, "--seed",
                             str(sim_seed), "--out", path], cwd=ROOT, check=True, env=env,
                            stdout=subprocess.DEVNULL)
-        spec = {**spec, "overrides": [*spec.get("overrides", []), f"data.path={path}"]}
-    # training.seed only: the data split stays fixed, so seeds vary the model alone
-    overrides = [*spec.get("overrides", []), *SETTINGS[setting][1], f"training.seed={seed}",
-                 f"training.max_epochs={epochs or spec['epochs']}",
-                 f"training.early_stopping_patience={epochs or spec['epochs']}", *extra]
+    overrides = _overrides(data, setting, seed, epochs, extra)
     run_dir = folder / "run"
     if run_dir.exists():  # an interrupted run: start it again
         import shutil

@@ -96,13 +96,35 @@ def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
 def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: float = 0.5,
                top_k: int | None = None, n_samples: int = 32, stability: int = 0,
                stability_epochs: int | None = None, seed: int = 0, log=print) -> dict:
-    """Export the GRN of a run folder or checkpoint into ``out``; returns a summary.
+    """Export the GRN of a run folder or checkpoint into ``out`` (the files in this
+    module's docstring).
 
-    With ``stability`` = N >= 2 the run's configuration is also trained on N bootstrap
-    resamples of its training cells (:func:`gpo_vae.stability.grn_stability`, each
-    ``stability_epochs`` long, default the run's): ``stability.csv`` holds each pair's
-    recurrence (the fraction of runs with q(M) >= ``threshold``) and the edge list, the
-    GraphML file and the summary gain a ``stability`` column / attribute.
+    Parameters
+    ----------
+    run
+        A run folder (its best checkpoint) or a ``.ckpt`` file.
+    out
+        The output folder; nothing is written into it before all the work is done.
+    threshold, top_k
+        Edges with q(M) at or above ``threshold``, at most ``top_k`` of them.
+    n_samples
+        Draws of M behind the mean edge weights.
+    stability
+        0, or N >= 2: also train the run's configuration on N bootstrap resamples of its
+        training cells (:func:`gpo_vae.stability.grn_stability`) and write each pair's
+        recurrence (the fraction of runs with q(M) >= ``threshold``) to
+        ``stability.csv`` and as a ``stability`` column / attribute of the edges.
+    stability_epochs
+        Epochs of each stability run (default: the run's).
+    seed
+        Seed of the stability runs.
+    log
+        Receives progress messages.
+
+    Returns
+    -------
+    dict
+        The summary also written to ``export_summary.json``.
     """
     from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
 
@@ -112,6 +134,8 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         raise ConfigError(f"--top-k {top_k} must be a positive number of edges")
     if stability and stability < 2:
         raise ConfigError(f"--stability {stability}: give at least 2 bootstrap runs (or 0)")
+    if stability_epochs is not None and stability_epochs < 1:
+        raise ConfigError(f"--stability-epochs {stability_epochs} must be at least 1")
     checkpoint = resolve_checkpoint(run)
     module = load_trained(checkpoint)
     grn = learned_grn(module, n_samples=n_samples)
@@ -120,10 +144,13 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         raise ConfigError(f"--out {str(out)!r} is a file; give a folder")
     recurrence = None
     if stability:
-        from gpo_vae.evaluation.report import prepared_data_of
+        from gpo_vae.evaluation.report import prepared_data_of, run_dir_of
         from gpo_vae.stability import grn_stability
+        from gpo_vae.training.run_folder import check_split
 
-        adata = prepared_data_of(module, progress=False, log=log)
+        adata = prepared_data_of(module, progress=False, log=log, python_instead=(
+            "gv.GpoVae.load(RUN, prepared).grn_stability(N)"))
+        check_split(run_dir_of(checkpoint, run), adata, "export-grn --stability")
         recurrence = grn_stability(module.config, adata, stability, threshold=threshold,
                                    max_epochs=stability_epochs, seed=seed, log=log)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,6 +171,8 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         table.index.name = "regulator"
         _write_csv(table, out / "stability.csv")
         files.append("stability.csv")
+    elif (out / "stability.csv").is_file():   # from an earlier export: not these edges
+        (out / "stability.csv").unlink()
     _write_csv(edges, out / "edges.csv", index=False)
     _write_graphml(grn, edges, out / "grn.graphml")
     _write_csv(grn.genes, out / "treatment_genes.csv", index=False)

@@ -18,7 +18,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from gpo_vae.constants import OBS_PERTURBATION, OBS_SPLIT, SPLITS
+from gpo_vae.constants import OBS_PERTURBATION, OBS_QC, OBS_SPLIT, SPLITS, UNS_TRAIN_CELLS_PER_QC
 from gpo_vae.errors import ConfigError
 
 TRAIN = SPLITS[0]
@@ -26,7 +26,9 @@ TRAIN = SPLITS[0]
 
 @dataclass
 class GrnStability:
-    """Edge recurrence over ``n_runs`` bootstrap runs (T x T, rows regulate columns)."""
+    """Edge recurrence over ``n_runs`` bootstrap runs (T x T frames over the treatment
+    genes, rows regulate columns): ``frequency`` is the fraction of runs in which
+    q(M) >= ``threshold``, ``mean_probability`` q(M) averaged over the runs."""
 
     frequency: pd.DataFrame         # fraction of runs with q(M) >= threshold
     mean_probability: pd.DataFrame  # q(M) averaged over the runs
@@ -36,8 +38,25 @@ class GrnStability:
 
 
 def bootstrap_training_cells(adata: ad.AnnData, rng: np.random.Generator) -> ad.AnnData:
-    """A copy of a prepared AnnData whose training cells are resampled with replacement
-    within each perturbation label; the other splits' cells are kept as they are."""
+    """A bootstrap copy of a prepared screen's training cells.
+
+    Parameters
+    ----------
+    adata
+        A prepared AnnData (not modified).
+    rng
+        The resampling's random generator.
+
+    Returns
+    -------
+    AnnData
+        A copy whose training cells are drawn with replacement within each perturbation
+        label (so each keeps its count), with unique cell names, the other splits' cells
+        as they are, and ``uns['train_cells_per_qc']`` counted again on the resample.
+        The encoder's gene statistics and the counterfactual profiles stay those of the
+        original training cells: they standardise inputs and pair cells, they are not
+        what the bootstrap asks about.
+    """
     split = adata.obs[OBS_SPLIT].astype(str).to_numpy()
     labels = adata.obs[OBS_PERTURBATION].astype(str).to_numpy()
     rows = [np.flatnonzero(split != TRAIN)]
@@ -48,6 +67,9 @@ def bootstrap_training_cells(adata: ad.AnnData, rng: np.random.Generator) -> ad.
         warnings.filterwarnings("ignore", "Observation names are not unique")
         sample = adata[np.sort(np.concatenate(rows))].copy()
     sample.obs_names_make_unique()
+    train = sample.obs[OBS_SPLIT].astype(str).to_numpy() == TRAIN
+    low_quality = sample.obs[OBS_QC].to_numpy().astype(bool)[train]
+    sample.uns[UNS_TRAIN_CELLS_PER_QC] = np.array([(~low_quality).sum(), low_quality.sum()])
     return sample
 
 

@@ -130,6 +130,11 @@ def test_save_and_load_give_identical_predictions_and_the_cli_reads_the_folder(
     # the command line reads a saved folder ...
     assert main(["export-grn", str(folder), "--out", str(tmp_path / "grn")]) == 0
     assert (tmp_path / "grn" / "edges.csv").is_file()
+    # ... but cannot resample an AnnData that only lived in memory, and says what to do
+    assert main(["export-grn", str(folder), "--out", str(tmp_path / "stable"),
+                 "--stability", "2"]) == 2
+    assert "grn_stability(N)" in capsys.readouterr().err
+    assert not (tmp_path / "stable").exists()
     # ... and the API reads the folder the training wrote (the command line's format)
     from_training = gv.GpoVae.load(trained.run_dir, prepared)
     assert from_training.history is not None

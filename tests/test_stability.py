@@ -17,6 +17,7 @@ def test_bootstrap_resamples_training_cells_within_perturbations(small_prepared)
         pd.testing.assert_series_equal(counts(sample, split), counts(small_prepared, split))
     train = sample.obs["split"].astype(str) == "train"
     assert sample.obs_names[train].str.contains("-").any()   # some cells drawn twice
+    assert sample.uns["train_cells_per_qc"].sum() == train.sum()    # counted again
     again = bootstrap_training_cells(small_prepared, np.random.default_rng(0))
     assert (again.obs_names == sample.obs_names).all()
     assert small_prepared.obs_names.is_unique                # the input is untouched

@@ -1,6 +1,7 @@
 """Model-free GRN scores from interventional cells, the baselines a learned GRN must beat.
 
-Each takes cells (log-normalised expression, one perturbation label per cell) and the
+Each takes cells (expression on a log scale, such as the "perturbseq" log2 transform,
+and one perturbation label per cell) and the
 perturbed genes, and returns a T x T score frame (rows regulate columns, higher = more
 likely an edge):
 - :func:`correlation_scores`: |correlation| of the two genes over the cells (symmetric);
@@ -35,8 +36,22 @@ def _columns(expression, gene_names: Sequence[str], genes: Sequence[str]):
 
 def correlation_scores(expression, gene_names: Sequence[str], genes: Sequence[str]
                        ) -> pd.DataFrame:
-    """|Pearson correlation| between the genes' expression over the given cells; 0 for
-    unmeasured or constant genes."""
+    """|Pearson correlation| between the genes' expression over the given cells.
+
+    Parameters
+    ----------
+    expression
+        Cells x measured genes (dense or sparse).
+    gene_names
+        One symbol per column of ``expression``.
+    genes
+        The genes to score (rows and columns of the result).
+
+    Returns
+    -------
+    DataFrame
+        Symmetric ``genes`` x ``genes`` scores; 0 for unmeasured or constant genes.
+    """
     block, measured = _columns(expression, gene_names, genes)
     std = block.std(axis=0)
     ok = measured & (std > 0)
@@ -52,43 +67,82 @@ def _soft_threshold(values: np.ndarray, noise: np.ndarray) -> np.ndarray:
 
 def direct_shift_scores(shifts: pd.DataFrame, standard_errors: np.ndarray | None = None,
                         shrink: float = 2.0) -> pd.DataFrame:
-    """Direct-edge scores from signed standardised mean shifts (regulator rows, target
-    columns; the diagonal holds each perturbation's effect on its own gene).
+    """Direct-edge scores from signed standardised mean shifts.
 
     In a linear chain a -> b -> c, knocking a down moves c by about
     ``shift[a, b] * shift[b, c] / shift[b, b]`` (a moves b, and b's own knockdown of size
-    ``shift[b, b]`` moves c by ``shift[b, c]``). The score of a -> c is |shift[a, c]|
-    minus the best such two-step explanation through one gene b, so effects that pass
-    through another perturbed gene rank below direct ones (the first term of a network
-    deconvolution, which the full inverse does poorly on noisy shifts).
+    ``shift[b, b]`` moves c by ``shift[b, c]``). The score of a -> c is
+    ``|shift[a, c] - e|`` for the largest such two-step explanation ``e`` through one
+    gene b: what is left of the total effect once the indirect one is taken out (linear
+    effects add, so an explanation of the opposite sign leaves a larger direct effect).
+    Effects that pass through another perturbed gene then rank below direct ones (the
+    first term of a network deconvolution, which the full inverse does poorly on noisy
+    shifts).
 
-    With ``standard_errors`` (one per regulator row, in the shifts' units; see
-    :func:`shift_standard_errors`) the two factors of an explanation are first shrunk
-    towards zero (soft-thresholded) by their noise: ``shift[a, b]`` by one standard error
-    of a, ``shift[b, c]`` by ``shrink`` standard errors of b, so that a two-step path made
-    of noise cannot explain a real direct edge away.
+    Parameters
+    ----------
+    shifts
+        T x T signed shifts, regulator rows and target columns on the same genes; the
+        diagonal holds each perturbation's effect on its own gene.
+    standard_errors
+        One per regulator row, in the shifts' units (see :func:`shift_standard_errors`).
+        The two factors of an explanation are then first shrunk towards zero
+        (soft-thresholded) by their noise, ``shift[a, b]`` by one standard error of a and
+        ``shift[b, c]`` by ``shrink`` standard errors of b, and a gene b whose own
+        knockdown is within ``shrink`` standard errors explains nothing; so a two-step
+        path made of noise is unlikely to explain a real direct edge away.
+    shrink
+        Standard errors of the second factor's shrinkage.
+
+    Returns
+    -------
+    DataFrame
+        T x T non-negative scores on the same genes, zero on the diagonal.
     """
     t = shifts.to_numpy(dtype=float)
     own = np.diag(t).copy()
-    first, second = t.copy(), t.copy()
+    first, second, strong = t.copy(), t.copy(), own != 0
     if standard_errors is not None:
-        noise = np.asarray(standard_errors, dtype=float)[:, None]
-        first, second = _soft_threshold(t, noise), _soft_threshold(t, shrink * noise)
-    step = np.divide(second, own[:, None], out=np.zeros_like(t), where=own[:, None] != 0)
+        noise = np.asarray(standard_errors, dtype=float)
+        first = _soft_threshold(t, noise[:, None])
+        second = _soft_threshold(t, shrink * noise[:, None])
+        strong &= np.abs(own) > shrink * noise
     off = t.copy()
-    for matrix in (off, first, step):
-        np.fill_diagonal(matrix, 0.0)
-    through = first[:, :, None] * step[None, :, :]               # (a, b, c): a -> b -> c
-    best = np.take_along_axis(through, np.abs(through).argmax(1)[:, None, :], 1)[:, 0]
+    np.fill_diagonal(off, 0.0)
+    np.fill_diagonal(first, 0.0)
+    best = np.zeros_like(t)
+    # one intermediate gene b at a time: memory O(T^2), where broadcasting over
+    # (a, b, c) at once would need O(T^3) (gigabytes for genome-scale screens)
+    for b in np.flatnonzero(strong):
+        step = second[b] / own[b]
+        step[b] = 0.0
+        candidate = first[:, b, None] * step[None, :]              # a -> b -> c
+        better = np.abs(candidate) > np.abs(best)
+        best[better] = candidate[better]
     direct = np.abs(off - best)
+    np.fill_diagonal(direct, 0.0)
     return pd.DataFrame(direct, index=shifts.index, columns=shifts.columns)
 
 
 def shift_standard_errors(labels: np.ndarray, control_label: str,
                           genes: Sequence[str]) -> np.ndarray:
-    """Standard error of each regulator's standardised mean shift, in control standard
-    deviations: sqrt(1/n_a + 1/n_control) for n_a cells perturbed in a (the perturbed
-    cells' spread taken as the control's); inf where a has no cells."""
+    """Standard error of each regulator's standardised mean shift, in control sds.
+
+    Parameters
+    ----------
+    labels
+        Each cell's perturbation label.
+    control_label
+        The label of control cells.
+    genes
+        The regulators.
+
+    Returns
+    -------
+    ndarray
+        sqrt(1/n_a + 1/n_control) for the n_a cells perturbed in each gene a (the
+        perturbed cells' spread taken as the control's); inf where a has no cells.
+    """
     labels = np.asarray(labels).astype(str)
     counts = pd.Series(labels).value_counts()
     n_control = counts.get(control_label, 0)
@@ -100,8 +154,20 @@ def shift_standard_errors(labels: np.ndarray, control_label: str,
 def direct_shifts_from_cells(expression, gene_names: Sequence[str], labels: np.ndarray,
                              control_label: str, genes: Sequence[str]
                              ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Signed standardised mean shifts and their noise-shrunk direct-shift scores (see
-    :func:`direct_shift_scores`) of the given cells, regulators and targets ``genes``."""
+    """Signed mean shifts and their noise-shrunk direct-shift scores from cells.
+
+    Parameters
+    ----------
+    expression, gene_names, labels, control_label, genes
+        As for :func:`mean_shift_scores`.
+
+    Returns
+    -------
+    tuple of DataFrame
+        The signed standardised mean shifts and the direct-shift scores
+        (:func:`direct_shift_scores` with :func:`shift_standard_errors`), both
+        ``genes`` x ``genes``.
+    """
     signed = mean_shift_scores(expression, gene_names, labels, control_label, genes,
                                signed=True)
     noise = shift_standard_errors(labels, control_label, genes)
@@ -111,9 +177,29 @@ def direct_shifts_from_cells(expression, gene_names: Sequence[str], labels: np.n
 def mean_shift_scores(expression, gene_names: Sequence[str], labels: np.ndarray,
                       control_label: str, genes: Sequence[str],
                       signed: bool = False) -> pd.DataFrame:
-    """|standardised mean difference| of b between a-perturbed and control cells, for
-    every regulator a (rows) and target b (columns); 0 where a has no cells or b is not
-    measured. ``signed`` keeps the sign (perturbed minus control)."""
+    """|standardised mean difference| of b between a-perturbed and control cells.
+
+    Parameters
+    ----------
+    expression
+        Cells x measured genes (dense or sparse), on a log scale.
+    gene_names
+        One symbol per column of ``expression``.
+    labels
+        Each cell's perturbation label; a regulator's cells carry its name.
+    control_label
+        The label of control cells.
+    genes
+        Regulators (rows) and targets (columns) of the result.
+    signed
+        Keep the sign (perturbed minus control).
+
+    Returns
+    -------
+    DataFrame
+        ``genes`` x ``genes``: (mean of b in a's cells - control mean) / control sd;
+        0 where a has no cells or b is not measured.
+    """
     labels = np.asarray(labels).astype(str)
     block, measured = _columns(expression, gene_names, genes)
     control = block[labels == control_label]
@@ -134,13 +220,25 @@ def mean_shift_scores(expression, gene_names: Sequence[str], labels: np.ndarray,
 def interventional_regression_scores(expression, gene_names: Sequence[str],
                                      labels: np.ndarray, genes: Sequence[str],
                                      alpha: float = 0.01) -> pd.DataFrame:
-    """|Lasso coefficient| of a in the regression of b on the other genes, for every
-    regulator a (rows) and target b (columns).
+    """|Lasso coefficient| of a in the regression of b on the other genes.
 
     Each gene b is regressed on the standardised expression of the other ``genes`` over
     the cells whose perturbation is not b (an intervention on b breaks b's own equation,
-    while interventions on the others are what make their effects identifiable); 0 for
-    unmeasured or constant genes. scikit-learn's ``Lasso`` with penalty ``alpha``.
+    while interventions on the others are what make their effects identifiable), with
+    scikit-learn's ``Lasso``.
+
+    Parameters
+    ----------
+    expression, gene_names, labels, genes
+        As for :func:`mean_shift_scores`.
+    alpha
+        The lasso penalty (on standardised expression).
+
+    Returns
+    -------
+    DataFrame
+        ``genes`` x ``genes``, regulator rows and target columns; 0 for unmeasured or
+        constant genes and on the diagonal.
     """
     from sklearn.linear_model import Lasso
 

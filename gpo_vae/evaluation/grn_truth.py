@@ -16,11 +16,23 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 
 def truth_block(uns: dict, genes: Sequence[str]) -> pd.DataFrame | None:
-    """The true adjacency (bool, rows regulate columns) on ``genes``, or None when the
-    data carries no truth: ``uns['true_grn_perturbed']`` (what ``gpo-vae simulate``
-    writes) or else ``uns['true_grn']``: a square adjacency over gene symbols (non-zero =
-    edge) or an edge table with ``source`` and ``target`` columns. Genes missing from the
-    truth have no true edges."""
+    """The true network of a screen on ``genes``, when it has one.
+
+    Parameters
+    ----------
+    uns
+        The AnnData's ``uns``: ``true_grn_perturbed`` (what ``gpo-vae simulate`` writes)
+        or else ``true_grn``, a square adjacency over gene symbols (non-zero = edge) or
+        an edge table with ``source`` and ``target`` columns.
+    genes
+        The genes of the result, in order.
+
+    Returns
+    -------
+    DataFrame or None
+        Boolean ``genes`` x ``genes`` (rows regulate columns; genes missing from the truth
+        have no edges), or None when the data carries no truth.
+    """
     truth = uns.get("true_grn_perturbed")
     if truth is None:
         truth = uns.get("true_grn")
@@ -42,11 +54,26 @@ MATCHED_KS = (50, 100, 500)
 
 def truth_metrics(scores: pd.DataFrame, truth: pd.DataFrame,
                   ks: Sequence[int] = MATCHED_KS) -> dict:
-    """Ranking quality of ``scores`` (T x T, higher = more likely an edge) against the
-    boolean ``truth`` on the same genes, off-diagonal pairs only: AUPRC, AUROC, the
-    precision of the top K = number of true edges (``precision_at_k``) and of the top K
-    for each of ``ks`` (``precision_at``, keyed by K), so that scores are compared at
-    matched edge counts."""
+    """Ranking quality of edge scores against a known network, off-diagonal pairs only.
+
+    Parameters
+    ----------
+    scores
+        T x T, higher = more likely an edge (rows regulate columns); NaN ranks last.
+    truth
+        Boolean T x T on the same genes (:func:`truth_block`).
+    ks
+        Edge counts K at which the precision of the top K is also reported, so that
+        scores are compared at matched edge counts.
+
+    Returns
+    -------
+    dict
+        ``auprc``, ``auroc``, ``precision_at_k`` (the top K = number of true edges),
+        ``k``, ``precision_at`` (keyed by K, for the number of true edges and each of
+        ``ks`` up to the number of pairs), ``n_true_edges``, ``n_pairs`` and
+        ``random_auprc``; the rankings are None when every pair or none is an edge.
+    """
     scores = scores.reindex(index=truth.index, columns=truth.columns)
     y = _off_diagonal(truth.to_numpy(dtype=bool))
     s = _off_diagonal(np.nan_to_num(scores.to_numpy(dtype=float), nan=-np.inf))
@@ -72,15 +99,34 @@ def truth_metrics(scores: pd.DataFrame, truth: pd.DataFrame,
 
 
 def calibration(probabilities: pd.DataFrame, truth: pd.DataFrame, n_bins: int = 10) -> dict:
-    """How well edge probabilities match the frequency of true edges (off-diagonal pairs):
-    the expected calibration error (the count-weighted mean |fraction true - mean
-    probability| over equal-width bins; 0 is perfect) and the bins themselves, so that
-    "an edge at 0.9" can be read as "right about 90% of the time" when the error is
-    small. Written here rather than with ``sklearn.calibration.calibration_curve``
-    because that drops the bin counts the error is weighted by."""
+    """How well edge probabilities match the frequency of true edges.
+
+    Written here rather than with ``sklearn.calibration.calibration_curve`` because that
+    drops the bin counts the error is weighted by.
+
+    Parameters
+    ----------
+    probabilities
+        T x T edge probabilities (rows regulate columns); NaN pairs are left out.
+    truth
+        Boolean T x T on the same genes.
+    n_bins
+        Equal-width probability bins.
+
+    Returns
+    -------
+    dict
+        ``ece``, the expected calibration error (the count-weighted mean |fraction true -
+        mean probability| over the bins; 0 is perfect, so "an edge at 0.9" reads as
+        "right about 90% of the time" when it is small); ``bins`` (low, high, n,
+        mean_probability, fraction_true); and for the edges at probability >= 0.5 their
+        number, precision and mean probability.
+    """
     probabilities = probabilities.reindex(index=truth.index, columns=truth.columns)
     y = _off_diagonal(truth.to_numpy(dtype=bool)).astype(float)
-    p = np.clip(np.nan_to_num(_off_diagonal(probabilities.to_numpy(dtype=float))), 0, 1)
+    p = _off_diagonal(probabilities.to_numpy(dtype=float))
+    finite = np.isfinite(p)                    # pairs without a probability are left out
+    y, p = y[finite], np.clip(p[finite], 0, 1)
     which = np.minimum((p * n_bins).astype(int), n_bins - 1)
     bins, error = [], 0.0
     for b in range(n_bins):

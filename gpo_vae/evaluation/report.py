@@ -32,7 +32,9 @@ from gpo_vae.io import (
 from gpo_vae.stats import log_normalize
 
 
-def _run_dir_of(checkpoint: Path, run: Path) -> Path:
+def run_dir_of(checkpoint: Path, run: Path) -> Path:
+    """The run folder of ``run`` (a run folder, or a checkpoint inside one)."""
+    run = Path(run)
     if run.is_dir():
         return run
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" \
@@ -40,14 +42,33 @@ def _run_dir_of(checkpoint: Path, run: Path) -> Path:
 
 
 
-def prepared_data_of(module, progress: bool, log: Callable[[str], None]):
-    """The prepared data the run trained on (from the cache, or prepared again)."""
+def prepared_data_of(module, progress: bool, log: Callable[[str], None],
+                     python_instead: str = "gv.evaluate(gv.GpoVae.load(RUN, prepared), "
+                                           "prepared)"):
+    """The prepared data a trained module was trained on, from the cache or prepared
+    again from its config's ``data.path``.
+
+    Parameters
+    ----------
+    module
+        A trained :class:`~gpo_vae.models.module.GpoVaeModule` (its ``config``).
+    progress, log
+        Progress bars and messages of the preparation.
+    python_instead
+        The Python call the error suggests when the run was trained on an AnnData in
+        memory (nothing to read back from disk).
+
+    Returns
+    -------
+    AnnData
+        The prepared screen, checked to have the module's genes and treatment genes.
+    """
     from gpo_vae.data.prepare import prepare
 
     if not module.config.data.path:
         raise InputDataError(
             "this run was trained on an AnnData in memory (its config has no data.path); "
-            "evaluate it from Python: gv.evaluate(gv.GpoVae.load(RUN, prepared), prepared)")
+            f"do this from Python: {python_instead}")
     adata = prepare(module.config, progress=progress, log=log).adata
     genes = adata.var["gene_symbol"].astype(str).tolist()
     treatments = adata.uns["treatments"]["name"].astype(str).tolist()
@@ -158,7 +179,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     start = time.perf_counter()
     run = Path(run)
     checkpoint = resolve_checkpoint(run)
-    run_dir = _run_dir_of(checkpoint, run)
+    run_dir = run_dir_of(checkpoint, run)
     out = Path(out_dir) if out_dir is not None else \
         run_dir if s.split == "test" else run_dir / f"eval_{s.split}"
     require_writable_folder(out, "the evaluation folder")

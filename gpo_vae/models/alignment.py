@@ -66,7 +66,8 @@ def grn_alignment_loss(dosages: Tensor, delta_x: Tensor, mask_logits: Tensor, *,
 
 def direct_alignment_loss(mask_logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
     """Binary cross-entropy between q(M) and per-pair direct-edge probabilities, averaged
-    over the pairs the training data can inform (``weight`` 1; 0 elsewhere)."""
+    over the pairs with ``weight`` > 0 (each weighted by it; the builder gives every
+    off-diagonal pair weight 1 and the diagonal 0)."""
     import torch.nn.functional as F
 
     total = weight.sum().clamp_min(1.0)

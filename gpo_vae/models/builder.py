@@ -80,7 +80,8 @@ def mask_init_logit(config: Config) -> float:
 def _mask_init(config: Config, n_treatments: int,
                direct_targets: tuple[np.ndarray, np.ndarray] | None) -> torch.Tensor | float:
     """The q(M) logits to start from: ``guide.mask_init`` everywhere, except that with
-    ``loss.alignment=direct`` the pairs the data informs start at their target's logit.
+    ``loss.alignment=direct`` every aligned (off-diagonal) pair starts at its target's
+    logit (the data's probability, or the base rate where the data says nothing).
     The alignment pulls the logits there anyway; without the warm start a logit needs
     more steps than a demo run has to travel from 0 to a confident +-5 at Adam's learning
     rate, so the ranking stays compressed and noisy."""

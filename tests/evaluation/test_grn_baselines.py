@@ -104,3 +104,41 @@ def test_interventional_regression_recovers_the_chain():
     assert (np.diag(scores) == 0).all()
     unmeasured = interventional_regression_scores(x[:, :2], list("ab"), labels, list("abc"))
     assert (unmeasured["c"] == 0).all() and (unmeasured.loc["c"] == 0).all()
+
+
+def _broadcast_reference(t: np.ndarray, se: np.ndarray, shrink: float = 2.0) -> np.ndarray:
+    """The direct shift written as one (a, b, c) broadcast (O(T^3) memory)."""
+    soft = lambda x, n: np.sign(x) * np.maximum(np.abs(x) - n, 0)  # noqa: E731
+    own = np.diag(t)
+    first, second = soft(t, se[:, None]), soft(t, shrink * se[:, None])
+    strong = np.abs(own) > shrink * se
+    step = np.where(strong[:, None], second / np.where(own != 0, own, 1)[:, None], 0)
+    off = t.copy()
+    for m in (off, first, step):
+        np.fill_diagonal(m, 0)
+    through = first[:, :, None] * step[None]
+    best = np.take_along_axis(through, np.abs(through).argmax(1)[:, None, :], 1)[:, 0]
+    out = np.abs(off - best)
+    np.fill_diagonal(out, 0)
+    return out
+
+
+def test_direct_shift_loop_equals_the_broadcast_formula():
+    rng = np.random.default_rng(5)
+    t = rng.normal(size=(12, 12))
+    np.fill_diagonal(t, rng.uniform(-3, -0.05, size=12))     # some knockdowns within noise
+    se = rng.uniform(0.05, 0.3, size=12)
+    frame = pd.DataFrame(t, index=list("abcdefghijkl"), columns=list("abcdefghijkl"))
+    np.testing.assert_allclose(direct_shift_scores(frame, se).to_numpy(),
+                               _broadcast_reference(t, se))
+
+
+def test_a_knockdown_within_noise_explains_nothing():
+    # b's own knockdown (-0.1) is within 2 standard errors: dividing by it would make the
+    # path a -> b -> c "explain" anything; it must be ignored, not blow a -> c up
+    t = pd.DataFrame([[-2.0, 1.0, 0.0], [0.0, -0.1, 0.5], [0.0, 0.0, -2.0]],
+                     index=list("abc"), columns=list("abc"))
+    scores = direct_shift_scores(t, np.array([0.1, 0.1, 0.1]))
+    assert scores.loc["a", "c"] == pytest.approx(0.0)
+    assert scores.loc["a", "b"] == pytest.approx(1.0)
+    assert (np.diag(scores) == 0).all()

@@ -76,6 +76,9 @@ def test_calibration_is_zero_for_frequencies_and_large_for_overconfidence():
     assert overconfident["ece"] > 0.2
     assert overconfident["mean_probability_at_least_half"] == 1.0
     assert 0.6 < overconfident["precision_at_least_half"] < 0.9
+    missing = p.copy()
+    missing.iloc[0, 1:] = np.nan                              # pairs without a probability
+    assert sum(b["n"] for b in calibration(missing, truth)["bins"]) == 60 * 59 - 59
     none_confident = calibration(p * 0.1, truth)
     assert none_confident["n_at_least_half"] == 0
     assert none_confident["precision_at_least_half"] is None

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from gpo_vae.cli import main
+from gpo_vae.errors import InputDataError
 
 pytestmark = pytest.mark.integration  # gpo-vae train / the train_*.py wrappers
 
@@ -164,15 +165,32 @@ def test_export_stability_adds_recurrence_and_is_reproducible(cli_run, tmp_path,
     assert set(frequency.ravel()) <= {0.0, 0.5, 1.0}          # 2 runs: 0, 1 or 2 of them
     pd.testing.assert_frame_equal(tables[0], tables[1])       # same seed, same answer
     edges = pd.read_csv(tmp_path / "a" / "edges.csv")
-    assert "stability" in edges.columns
+    assert "stability" in edges.columns and len(edges) > 0
     first = edges.iloc[0]
     assert tables[0].loc[first["source"], first["target"]] == first["stability"]
     graph = nx.read_graphml(tmp_path / "a" / "grn.graphml")
+    assert graph.number_of_edges() == len(edges)
     assert all("stability" in data for *_, data in graph.edges(data=True))
+    # exporting again without --stability leaves no stale recurrence beside the new edges
+    assert main(["export-grn", str(run), "--out", str(tmp_path / "a")]) == 0
+    assert not (tmp_path / "a" / "stability.csv").exists()
 
 
 def test_export_stability_needs_two_runs(cli_run, tmp_path, capsys):
     run, _ = cli_run
     assert main(["export-grn", str(run), "--out", str(tmp_path / "x"), "--stability", "1"]) == 2
     assert "--stability" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_failing_stability_run_writes_nothing(cli_run, tmp_path, monkeypatch, capsys):
+    import gpo_vae.stability
+
+    def fail(*args, **kwargs):
+        raise InputDataError("bootstrap run 2 failed")
+
+    monkeypatch.setattr(gpo_vae.stability, "grn_stability", fail)
+    run, _ = cli_run
+    assert main(["export-grn", str(run), "--out", str(tmp_path / "x"), "--stability", "2"]) == 2
+    assert "bootstrap run 2 failed" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
