@@ -1,7 +1,11 @@
-"""A registry of ATE metrics: each compares a predicted ATE vector with the data ATE
-vector of one perturbation (genes in the same order) and returns a float; each entry
-says what it measures and whether higher or lower is better (verdicts and sweeps read
-that instead of hard-coding names).
+"""A registry of ATE metrics; each entry says what it measures and whether higher or
+lower is better (verdicts and sweeps read that instead of hard-coding names).
+
+Most compare a predicted ATE vector with the data ATE vector of one perturbation (genes
+in the same order) and return a float (``scope="perturbation"``). Some need every
+scored perturbation at once (``scope="set"``: perturbations x genes arrays in, one value
+per perturbation out): the rank metric, and the Pearson of perturbation-specific effects
+that removes what all perturbations share (systematic variation).
 
 ``top20`` metrics look at the 20 genes with the largest |data ATE|; Jaccard compares the
 top-k genes by |predicted ATE| with the top-k genes by |data ATE|.
@@ -21,14 +25,17 @@ AteMetricFunction = Callable[[np.ndarray, np.ndarray], float]
 
 @dataclass(frozen=True)
 class Metric:
-    """A registered ATE metric: ``function(predicted, observed) -> float``."""
+    """A registered ATE metric: ``function(predicted, observed)``, on one perturbation's
+    vectors (-> float) or, with ``scope="set"``, on perturbations x genes arrays (-> one
+    value per perturbation)."""
 
     name: str
-    function: AteMetricFunction
+    function: Callable
     description: str
     best: Literal["higher", "lower"]
     best_value: float
     headline: bool = False   # stated in the report's verdicts against each baseline
+    scope: Literal["perturbation", "set"] = "perturbation"
 
     def __call__(self, predicted: np.ndarray, observed: np.ndarray) -> float:
         return self.function(predicted, observed)
@@ -42,9 +49,10 @@ ATE_METRICS: dict[str, Metric] = {}
 
 
 def register_metric(name: str, description: str, best: Literal["higher", "lower"] = "higher",
-                    best_value: float = 1.0, headline: bool = False
-                    ) -> Callable[[AteMetricFunction], AteMetricFunction]:
-    """Add a metric ``f(predicted, observed) -> float`` to :data:`ATE_METRICS`.
+                    best_value: float = 1.0, headline: bool = False,
+                    scope: Literal["perturbation", "set"] = "perturbation"
+                    ) -> Callable[[Callable], Callable]:
+    """Add a metric ``f(predicted, observed)`` to :data:`ATE_METRICS`.
 
     Parameters
     ----------
@@ -58,14 +66,21 @@ def register_metric(name: str, description: str, best: Literal["higher", "lower"
         The value of a perfect prediction.
     headline
         Whether the report's verdicts compare the model with each baseline on it.
+    scope
+        ``perturbation``: ``f`` takes one perturbation's predicted and observed vectors
+        and returns a float; ``set``: ``f`` takes perturbations x genes arrays (the
+        scored perturbations, rows in the same order) and returns one value per row.
     """
     if best not in ("higher", "lower"):
         raise ValueError(f"best must be 'higher' or 'lower', not {best!r}")
+    if scope not in ("perturbation", "set"):
+        raise ValueError(f"scope must be 'perturbation' or 'set', not {scope!r}")
 
-    def add(function: AteMetricFunction) -> AteMetricFunction:
+    def add(function: Callable) -> Callable:
         if name in ATE_METRICS:
             raise ValueError(f"metric {name!r} is already registered")
-        ATE_METRICS[name] = Metric(name, function, description, best, best_value, headline)
+        ATE_METRICS[name] = Metric(name, function, description, best, best_value, headline,
+                                   scope)
         return function
     return add
 
@@ -136,22 +151,66 @@ def jaccard_top50(predicted, observed):
     return jaccard_top(predicted, observed, 50)
 
 
+@register_metric("mse_all", "mean squared error of the predicted ATEs over all genes",
+                 best="lower", best_value=0.0)
+def mse_all(predicted, observed):
+    return float(np.mean((predicted - observed) ** 2))
+
+
+@register_metric("pearson_specific_all",
+                 "Pearson over all genes of the perturbation-specific effects: each ATE "
+                 "minus the mean ATE of all scored perturbations, predicted and observed "
+                 "(Systema's correction; a prediction of only the shared shift scores 0)",
+                 scope="set")
+def pearson_specific_all(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    if len(observed) < 2:
+        return np.full(len(observed), np.nan)
+    p = predicted - predicted.mean(axis=0)
+    o = observed - observed.mean(axis=0)
+    # no specific effect predicted (up to rounding): 0, not the correlation of round-off
+    flat = np.abs(p).max(axis=1) <= 1e-9 * max(float(np.abs(predicted).max()), 1e-12)
+    return np.array([0.0 if f else pearson(a, b) for a, b, f in zip(p, o, flat, strict=True)])
+
+
+@register_metric("rank",
+                 "where the perturbation's own observed profile ranks among all scored "
+                 "perturbations' observed profiles by distance to its prediction "
+                 "(0 = nearest, 0.5 = no better than chance; a collapsed model that "
+                 "predicts one profile for all scores 0.5)",
+                 best="lower", best_value=0.0, scope="set")
+def rank(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    n = len(observed)
+    if n < 2:
+        return np.full(n, np.nan)
+    # squared distances of every prediction to every observed profile, by one product
+    distance = ((predicted ** 2).sum(1)[:, None] + (observed ** 2).sum(1)[None, :]
+                - 2.0 * predicted @ observed.T)
+    own = np.diag(distance)[:, None]
+    others = ~np.eye(n, dtype=bool)
+    closer = ((distance < own) & others).sum(1) + 0.5 * ((distance == own) & others).sum(1)
+    return closer / (n - 1)
+
+
 def score_ates(predicted: pd.DataFrame, observed: pd.DataFrame,
                metrics: dict[str, Metric] | None = None) -> pd.DataFrame:
     """Every metric for every perturbation (rows of ``observed``); NaN where the
-    prediction is missing. Gene columns must match."""
+    prediction is missing. Set-scope metrics are computed over the perturbations that
+    have both a prediction and an observation. Gene columns must match."""
     metrics = ATE_METRICS if metrics is None else metrics
     if list(predicted.columns) != list(observed.columns):
         raise ValueError("predicted and observed ATEs have different genes")
     predicted = predicted.reindex(observed.index)
-    rows = []
-    for name in observed.index:
-        p, o = predicted.loc[name].to_numpy(float), observed.loc[name].to_numpy(float)
-        if np.isnan(p).any() or np.isnan(o).any():
-            rows.append({m: float("nan") for m in metrics})
-        else:
-            rows.append({m: f(p, o) for m, f in metrics.items()})
-    return pd.DataFrame(rows, index=observed.index, columns=list(metrics))
+    p_all, o_all = predicted.to_numpy(float), observed.to_numpy(float)
+    complete = ~(np.isnan(p_all).any(axis=1) | np.isnan(o_all).any(axis=1))
+    out = pd.DataFrame(np.nan, index=observed.index, columns=list(metrics))
+    for name, metric in metrics.items():
+        if metric.scope == "set":
+            if complete.any():
+                out.loc[complete, name] = metric(p_all[complete], o_all[complete])
+            continue
+        out.loc[complete, name] = [metric(p, o) for p, o in
+                                   zip(p_all[complete], o_all[complete], strict=True)]
+    return out
 
 
 def aggregate_scores(scores: pd.DataFrame) -> dict[str, float | None]:

@@ -155,14 +155,14 @@ def _truth_table(truth: dict | None) -> list[str]:
 def format_table(metrics: dict) -> str:
     """The short table ``gpo-vae evaluate`` prints."""
     cols = list(ATE_METRICS)
+    width = {c: max(15, len(c) + 2) for c in cols}
     lines = [f"ATE prediction on {metrics['n_test_cells']:,} {metrics['split']} cells, "
              f"{metrics['n_perturbations_scored']} perturbations (split kind "
              f"{metrics['split_kind']}):",
-             f"  {'method':<22}" + "".join(f"{c:>15}" for c in cols)]
+             f"  {'method':<22}" + "".join(f"{c:>{width[c]}}" for c in cols)]
     for method in METHODS:
         values = metrics["ate"].get(method, {})
-        cells = "".join(f"{'-' if values.get(c) is None else format(values[c], '.3f'):>15}"
-                        for c in cols)
+        cells = "".join(f"{_fmt(values.get(c)):>{width[c]}}" for c in cols)
         lines.append(f"  {method:<22}{cells}")
     split = metrics["split"]
     lines.append(f"  {split} IWELBO per cell: {metrics['iwelbo_' + split]:.2f}")

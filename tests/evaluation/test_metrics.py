@@ -16,19 +16,29 @@ from gpo_vae.evaluation.metrics import (
 
 def test_registry_holds_the_issue_metrics_and_refuses_duplicates():
     assert list(ATE_METRICS) == ["pearson_all", "pearson_top20", "r2_all", "r2_top20",
-                                 "jaccard_top20", "jaccard_top50"]
+                                 "jaccard_top20", "jaccard_top50", "mse_all",
+                                 "pearson_specific_all", "rank"]
     with pytest.raises(ValueError, match="already registered"):
         register_metric("pearson_all", "a duplicate")(lambda p, o: 0.0)
     with pytest.raises(ValueError, match="higher"):
         register_metric("sideways", "no direction", best="sideways")
+    with pytest.raises(ValueError, match="scope"):
+        register_metric("everywhere", "no scope", scope="everywhere")
 
 
 def test_every_metric_says_what_it_measures_and_which_way_is_better():
     rng = np.random.default_rng(0)
     observed = rng.normal(size=60)
+    profiles = rng.normal(size=(8, 60))
     for metric in ATE_METRICS.values():
         assert metric.description and metric.best in ("higher", "lower")
         # a perfect prediction scores the metric's best value and beats a random one
+        if metric.scope == "set":
+            perfect = metric(profiles, profiles)
+            assert perfect == pytest.approx(np.full(8, metric.best_value))
+            assert metric.better(perfect.mean(),
+                                 metric(rng.normal(size=(8, 60)), profiles).mean())
+            continue
         assert metric(observed, observed) == pytest.approx(metric.best_value)
         assert metric.better(metric(observed, observed), metric(rng.normal(size=60), observed))
 
@@ -59,7 +69,8 @@ def test_top20_metrics_use_the_genes_with_largest_data_effect():
     observed[:20] += np.sign(observed[:20]) * 10            # 20 clear top genes
     predicted = rng.normal(size=200)                        # noise elsewhere...
     predicted[:20] = observed[:20]                          # ...exact on the top 20
-    scores = {name: f(predicted, observed) for name, f in ATE_METRICS.items()}
+    scores = {name: f(predicted, observed) for name, f in ATE_METRICS.items()
+              if f.scope == "perturbation"}
     assert scores["pearson_top20"] == pytest.approx(1.0)
     assert scores["r2_top20"] == pytest.approx(1.0)
     assert scores["jaccard_top20"] == 1.0
@@ -77,3 +88,52 @@ def test_score_ates_per_perturbation_missing_rows_and_mismatched_genes():
     assert aggregate_scores(scores)["pearson_all"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="different genes"):
         score_ates(predicted.iloc[:, ::-1], observed)
+
+
+def test_mse_is_the_mean_squared_difference():
+    assert ATE_METRICS["mse_all"](np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0])) == \
+        pytest.approx((0 + 4 + 9) / 3)
+
+
+def test_rank_is_zero_when_perfect_and_one_half_when_shuffled_or_collapsed():
+    rng = np.random.default_rng(1)
+    observed = rng.normal(size=(40, 100))
+    rank = ATE_METRICS["rank"]
+    assert rank(observed, observed) == pytest.approx(np.zeros(40))
+    shuffled = np.mean([rank(observed[rng.permutation(40)], observed).mean()
+                        for _ in range(20)])
+    assert shuffled == pytest.approx(0.5, abs=0.03)
+    # mode collapse: one profile (the mean) for every perturbation ranks at chance
+    collapsed = np.tile(observed.mean(0), (40, 1))
+    assert rank(collapsed, observed).mean() == pytest.approx(0.5, abs=0.02)
+    # plain Pearson cannot see the collapse when perturbations share a large shift
+    shared = 3.0 * rng.normal(size=100)
+    with_shared = observed + shared
+    assert pearson(collapsed[0] + shared, with_shared[0]) > 0.8
+    assert np.isnan(rank(observed[:1], observed[:1])).all()      # one perturbation: none
+
+
+def test_the_specific_effect_removes_a_shared_shift():
+    rng = np.random.default_rng(2)
+    shared = 3.0 * rng.normal(size=200)
+    specific = rng.normal(size=(10, 200))
+    observed = shared + specific
+    metric = ATE_METRICS["pearson_specific_all"]
+    # predicting the shared shift alone looks good to plain Pearson, scores 0 here
+    only_shared = np.tile(shared, (10, 1))
+    assert np.mean([pearson(p, o) for p, o in zip(only_shared, observed, strict=True)]) > 0.9
+    assert metric(only_shared, observed) == pytest.approx(np.zeros(10))
+    # the specific parts, with any shared shift of their own, score 1
+    assert metric(specific + 5.0, observed) == pytest.approx(np.ones(10))
+    noisy = metric(shared + specific + rng.normal(size=(10, 200)), observed)
+    assert 0.5 < noisy.mean() < 0.9
+
+
+def test_set_metrics_skip_missing_predictions():
+    rng = np.random.default_rng(3)
+    genes = [f"g{i}" for i in range(30)]
+    observed = pd.DataFrame(rng.normal(size=(5, 30)), index=list("abcde"), columns=genes)
+    predicted = observed.drop(index="c")
+    scores = score_ates(predicted, observed)
+    assert scores.loc["c"].isna().all()
+    assert scores.loc[["a", "b", "d", "e"], "rank"].eq(0).all()
