@@ -2,9 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpo_vae.evaluation.ate import ate_from_cells
+from gpo_vae.evaluation.ate import AteTable, ate_from_cells
 from gpo_vae.evaluation.baselines import (
     LinearBaseline,
+    additive_baseline,
     global_mean_baseline,
     noise_free_pearson,
     pert_mean_baseline,
@@ -82,3 +83,16 @@ def test_linear_baseline_generalises_through_gene_embeddings():
     assert np.allclose(unseen.loc["not_a_gene"], train_table.mean(axis=0))
     with pytest.raises(KeyError):
         unseen.loc["g0"]
+
+
+def test_the_additive_baseline_is_exact_on_additive_doubles():
+    rng = np.random.default_rng(0)
+    genes = [f"g{i}" for i in range(20)]
+    singles = pd.DataFrame(rng.normal(size=(3, 20)), index=["A", "B", "C"], columns=genes)
+    train = AteTable(singles, pd.Series(50, index=singles.index), 100)
+    predicted = additive_baseline(train, ["A+B", "B+C", "A", "A+D"])
+    np.testing.assert_allclose(predicted.loc["A+B"], singles.loc["A"] + singles.loc["B"])
+    np.testing.assert_allclose(predicted.loc["B+C"], singles.loc["B"] + singles.loc["C"])
+    np.testing.assert_allclose(predicted.loc["A"], singles.loc["A"])
+    assert predicted.loc["A+D"].isna().all()                  # D has no training cells
+    assert additive_baseline(train, ["A_B"], separator="_").loc["A_B"].notna().all()
