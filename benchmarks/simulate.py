@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from gpo_vae.constants import SIMULATION_PRESETS
+
 
 def _run_one(preset: str, seed: int, write: str | None) -> dict:
     from gpo_vae.simulation import simulate_perturbseq
@@ -43,7 +45,7 @@ def _run_one(preset: str, seed: int, write: str | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", nargs="+", default=["small", "default"],
-                        choices=["small", "default", "large"])
+                        choices=list(SIMULATION_PRESETS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", help="also time writing the h5ad here (one preset only)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

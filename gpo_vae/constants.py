@@ -23,13 +23,13 @@ from __future__ import annotations
 #: The three splits of a prepared screen, in order.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: How cells are split: by cell, or holding out whole perturbations.
-SPLIT_KINDS: tuple[str, ...] = ("cells", "perturbations")
+SPLIT_KINDS: tuple[str, ...] = ("cells", "perturbations", "combinations")
 #: Data presets (input layout and filters) of ``data.preset``.
 DATA_PRESETS: tuple[str, ...] = ("generic", "adamson", "replogle_k562", "rpe1", "simulated")
 #: Presets whose preparation reads Replogle-style summary statistics.
 SUMMARY_STATS_PRESETS: tuple[str, ...] = ("adamson", "replogle_k562", "rpe1")
 #: Sizes of the simulated screens (``gpo-vae simulate --preset``).
-SIMULATION_PRESETS: tuple[str, ...] = ("small", "default", "large")
+SIMULATION_PRESETS: tuple[str, ...] = ("small", "default", "combinations", "large")
 #: The label of control cells when the input does not say otherwise.
 DEFAULT_CONTROL_LABEL = "non-targeting"
 #: Normalisation total of the log-normalised and "perturbseq" expression.

@@ -25,7 +25,8 @@ _DEFAULTS = {
     "adamson": _AUTHORS,
     "replogle_k562": _AUTHORS,
     "rpe1": _AUTHORS,
-    "simulated": {**_AUTHORS, "gene_symbol_key": "gene_name"},
+    # the simulator labels double perturbations "A+B"
+    "simulated": {**_AUTHORS, "gene_symbol_key": "gene_name", "combination_separator": "+"},
     "generic": {},
 }
 
@@ -68,7 +69,7 @@ def resolve_schema(cfg: DataConfig, adata: ad.AnnData | None = None) -> Resolved
             control_label=control_label,
             counts_layer=cfg.counts_layer,
             gene_symbol_key=symbol_key,
-            combination_separator=cfg.combination_separator,
+            combination_separator=pick("combination_separator"),
         ),
         gene_id_key=gene_id_key,
     )

@@ -53,6 +53,10 @@ class SimulationConfig:
     fraction_mitochondrial: float = 0.05
     fraction_ribosomal: float = 0.2
     fraction_hemoglobin: float = 0.005
+    # double perturbations: this share of the cells carries guides against a pair of
+    # perturbed genes, drawn from n_double_pairs pairs (0: singles only)
+    double_fraction: float = 0.0
+    n_double_pairs: int = 0
     # artefacts
     low_quality_fraction: float = 0.08
     doublet_fraction: float = 0.04
@@ -71,6 +75,10 @@ class SimulationConfig:
             "doublet_fraction": 0 <= self.doublet_fraction < 0.5,
             "guides_per_perturbation": self.guides_per_perturbation >= 1,
             "library_size_median": self.library_size_median > 0,
+            "double_fraction": 0 <= self.double_fraction < 0.9,
+            "n_double_pairs": 0 <= self.n_double_pairs
+            <= self.n_perturbations * (self.n_perturbations - 1) // 2
+            and (self.n_double_pairs > 0 or self.double_fraction == 0),
         }
         for name, ok in checks.items():
             if not ok:
@@ -114,6 +122,16 @@ PRESETS: dict[str, SimulationConfig] = {
     ),
     # the embedded default data set: the demo and the README's results
     "default": SimulationConfig(),
+    # singles plus doubles, whose non-additive effects the network's saturating
+    # regulation creates (the truth is in uns['combinations'])
+    "combinations": SimulationConfig(
+        n_cells=8_000,
+        n_genes=600,
+        n_perturbations=20,
+        n_extra_regulators=20,
+        double_fraction=0.4,
+        n_double_pairs=24,
+    ),
     # K562 essential scale, for memory and speed benchmarks
     "large": SimulationConfig(
         n_cells=130_000,
@@ -127,7 +145,8 @@ PRESETS: dict[str, SimulationConfig] = {
 
 
 def preset_config(name: str) -> SimulationConfig:
-    """The :class:`SimulationConfig` of a named preset (``small``, ``default``, ``large``)."""
+    """The :class:`SimulationConfig` of a named preset (``small``, ``default``,
+    ``combinations``, ``large``)."""
     try:
         return PRESETS[name]
     except KeyError:

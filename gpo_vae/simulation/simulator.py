@@ -111,10 +111,19 @@ def _design_cells(rng, cfg: SimulationConfig, network: GeneNetwork, genes: GeneT
     library = rng.lognormal(np.log(cfg.library_size_median), cfg.library_size_log_sd, size=n)
     library[low_quality] *= rng.uniform(0.15, 0.45, size=low_quality.sum())
     library[doublet] *= rng.uniform(1.6, 2.0, size=doublet.sum())
+    # drawn after everything else, so that screens without doubles stay as they were
+    second, guide2, efficiency2 = np.full(n, -1), np.full(n, -1), np.zeros(n)
+    if cfg.double_fraction > 0:
+        pert_of_cell, guide_of_cell, efficiency, escaped, second, guide2, efficiency2 = \
+            _design_doubles(rng, cfg, guides, network.perturbed.size, pert_of_cell,
+                            guide_of_cell, efficiency, escaped)
     cells = pd.DataFrame(
         {
             "perturbation": pert_of_cell,
+            "perturbation2": second,
             "guide": guide_of_cell,
+            "guide2": guide2,
+            "knockdown2": efficiency2,
             "knockdown": np.where(pert_of_cell >= 0, efficiency, 0.0),
             "escaped": escaped,
             "low_quality": low_quality,
@@ -123,6 +132,37 @@ def _design_cells(rng, cfg: SimulationConfig, network: GeneNetwork, genes: GeneT
         }
     )
     return guides, cells
+
+
+def _design_doubles(rng, cfg: SimulationConfig, guides: pd.DataFrame, n_perturbed: int,
+                    pert_of_cell, guide_of_cell, efficiency, escaped):
+    """Turn ``cfg.double_fraction`` of all cells (perturbed ones) into doubles of
+    ``cfg.n_double_pairs`` random pairs of perturbed genes: each gets a guide against
+    both genes of its pair, with their own knockdown efficiencies."""
+    from itertools import combinations
+
+    all_pairs = np.array(list(combinations(range(n_perturbed), 2)))
+    pairs = all_pairs[np.sort(rng.choice(len(all_pairs), size=cfg.n_double_pairs,
+                                         replace=False))]
+    perturbed = np.flatnonzero(pert_of_cell >= 0)
+    n_double = min(perturbed.size, round(cfg.double_fraction * pert_of_cell.size))
+    chosen = rng.choice(perturbed, size=n_double, replace=False)
+    pair_of = rng.integers(0, len(pairs), size=n_double)
+    pert, guide, eff, esc = (x.copy() for x in (pert_of_cell, guide_of_cell, efficiency,
+                                                escaped))
+    n = pert.size
+    second, guide2, eff2 = np.full(n, -1), np.full(n, -1), np.zeros(n)
+    target, guide_eff = guides["perturbation"].to_numpy(), guides["efficiency"].to_numpy()
+    for k, (a, b) in enumerate(pairs):
+        cells = chosen[pair_of == k]
+        pert[cells], second[cells] = a, b
+        guide[cells] = rng.choice(np.flatnonzero(target == a), size=cells.size)
+        guide2[cells] = rng.choice(np.flatnonzero(target == b), size=cells.size)
+        for out, g in ((eff, guide), (eff2, guide2)):
+            noise = rng.normal(0.0, cfg.knockdown_cell_sd, size=cells.size)
+            out[cells] = np.clip(guide_eff[g[cells]] + noise, 0.0, 0.99)
+    esc[chosen] = False
+    return pert, guide, eff, esc, second, guide2, eff2
 
 
 def _sample_chunk(rng, cells: pd.DataFrame, *, cfg, network, solver, mu, loadings, theta,
@@ -134,6 +174,10 @@ def _sample_chunk(rng, cells: pd.DataFrame, *, cfg, network, solver, mu, loading
     pert = cells["perturbation"].to_numpy()
     hit = np.flatnonzero(pert >= 0)
     exogenous[hit, network.perturbed[pert[hit]]] += np.log1p(-cells["knockdown"].to_numpy()[hit])
+    second = cells["perturbation2"].to_numpy()
+    both = np.flatnonzero(second >= 0)
+    exogenous[both, network.perturbed[second[both]]] += \
+        np.log1p(-cells["knockdown2"].to_numpy()[both])
 
     log_expr = mu + solver.solve(exogenous)
     # Damaged cells lose cytoplasmic RNA: mitochondrial transcripts dominate what is left.
@@ -246,7 +290,41 @@ def simulate_perturbseq(
                           theta=theta, mt_index=mt_index, measured=measured)
         )
     X = builder.finish()
-    return _assemble(X, cfg, seed, genes, network, measured, guides, cells, theta)
+    adata = _assemble(X, cfg, seed, genes, network, measured, guides, cells, theta)
+    if cfg.double_fraction > 0:
+        adata.uns["combinations"] = _combination_truth(cells, guides, network, genes, solver,
+                                                       measured)
+    return adata
+
+
+def _combination_truth(cells, guides, network, genes, solver, measured) -> pd.DataFrame:
+    """Each simulated pair's noise-free interaction: the steady-state log-expression shift
+    of the double knockdown minus the sum of the two single shifts (mean guide
+    efficiencies), as its norm over the measured genes and relative to the additive
+    prediction's norm (0 = purely additive)."""
+    pairs = cells.loc[cells["perturbation2"] >= 0, ["perturbation", "perturbation2"]]
+    pairs = pairs.drop_duplicates().sort_values(["perturbation", "perturbation2"])
+    mean_eff = guides.groupby("perturbation")["efficiency"].mean()
+    symbols = genes.symbols[network.perturbed]
+
+    def shift(*perturbations):
+        exogenous = np.zeros((1, genes.symbols.size))
+        for p in perturbations:
+            exogenous[0, network.perturbed[p]] += np.log1p(-mean_eff[p])
+        return solver.solve(exogenous)[0, measured]
+
+    rows = []
+    n_cells = cells.groupby(["perturbation", "perturbation2"]).size()
+    for a, b in pairs.itertuples(index=False):
+        additive = shift(a) + shift(b)
+        interaction = shift(a, b) - additive
+        norm = float(np.linalg.norm(interaction))
+        rows.append({"perturbation": f"{symbols[a]}+{symbols[b]}", "gene_a": symbols[a],
+                     "gene_b": symbols[b], "n_cells": int(n_cells[(a, b)]),
+                     "interaction_norm": norm,
+                     "interaction_relative": norm / max(float(np.linalg.norm(additive)),
+                                                        1e-12)})
+    return pd.DataFrame(rows).set_index("perturbation")
 
 
 def _assemble(X, cfg, seed, genes: GeneTable, network: GeneNetwork, measured, guides,
@@ -255,13 +333,24 @@ def _assemble(X, cfg, seed, genes: GeneTable, network: GeneNetwork, measured, gu
     symbols, ids = genes.symbols, genes.ids
     pert_symbols = symbols[network.perturbed]
     pert = cells["perturbation"].to_numpy()
+    second = cells["perturbation2"].to_numpy()
+    pert_ids = ids[network.perturbed]
     gene_label = np.where(pert >= 0, pert_symbols[np.maximum(pert, 0)], CONTROL_LABEL)
-    gene_id = np.where(pert >= 0, ids[network.perturbed][np.maximum(pert, 0)], CONTROL_LABEL)
+    gene_id = np.where(pert >= 0, pert_ids[np.maximum(pert, 0)], CONTROL_LABEL)
+    guide_label = guides["guide_id"].to_numpy()[cells["guide"].to_numpy()].astype(object)
+    both = second >= 0
+    if both.any():   # doubles are labelled "A+B" (the schema's combination separator)
+        gene_label = gene_label.astype(object)
+        gene_id = gene_id.astype(object)
+        gene_label[both] = gene_label[both] + "+" + pert_symbols[second[both]]
+        gene_id[both] = gene_id[both] + "+" + pert_ids[second[both]]
+        guide_label[both] = guide_label[both] + "+" + \
+            guides["guide_id"].to_numpy()[cells["guide2"].to_numpy()[both]]
     obs = pd.DataFrame(
         {
             "gene": pd.Categorical(gene_label),
             "gene_id": pd.Categorical(gene_id),
-            "guide_id": pd.Categorical(guides["guide_id"].to_numpy()[cells["guide"].to_numpy()]),
+            "guide_id": pd.Categorical(guide_label),
             "sim_knockdown": cells["knockdown"].to_numpy().astype(np.float32),
             "sim_escaped": cells["escaped"].to_numpy(),
             "sim_low_quality": cells["low_quality"].to_numpy(),
@@ -295,7 +384,8 @@ def _assemble(X, cfg, seed, genes: GeneTable, network: GeneNetwork, measured, gu
             "kind": network.perturbed_kind,
             "measured": measured[network.perturbed],
             "n_direct_targets": out_degree,
-            "n_cells": np.bincount(pert[pert >= 0], minlength=pert_symbols.size),
+            "n_cells": np.bincount(np.concatenate([pert[pert >= 0], second[second >= 0]]),
+                                   minlength=pert_symbols.size),
         },
         index=pd.Index(pert_symbols, name="perturbation"),
     )

@@ -206,3 +206,48 @@ def test_large_preset_builds():
     a = simulate_perturbseq("large", seed=0)
     assert a.shape == (PRESETS["large"].n_cells, PRESETS["large"].n_genes)
     assert len(a.uns["perturbations"]) == 600
+
+
+def _combination_screen():
+    config = SimulationConfig(n_cells=2_000, n_genes=200, n_perturbations=8,
+                              n_extra_regulators=8, double_fraction=0.4, n_double_pairs=6,
+                              low_quality_fraction=0.0, doublet_fraction=0.0)
+    return simulate_perturbseq(config=config, seed=3)
+
+
+def test_doubles_knock_down_both_genes_and_carry_their_interaction_truth():
+    screen = _combination_screen()
+    labels = screen.obs["gene"].astype(str)
+    doubles = labels[labels.str.contains("+", regex=False)]
+    assert doubles.nunique() == 6 and len(doubles) == 800
+    truth = screen.uns["combinations"]
+    assert sorted(truth.index) == sorted(doubles.unique())
+    assert (truth["n_cells"].to_numpy() == doubles.value_counts()[truth.index].to_numpy()).all()
+    assert (truth["interaction_relative"] >= 0).all()
+    symbols = screen.var["gene_name"].astype(str).tolist()
+    counts = screen.X.toarray()
+    norm = counts / counts.sum(1, keepdims=True)
+    control = (labels == "non-targeting").to_numpy()
+    for label in truth.index:
+        cells = (labels == label).to_numpy()
+        for gene in label.split("+"):
+            if gene in symbols:                                   # unmeasured genes exist
+                column = symbols.index(gene)
+                assert norm[cells, column].mean() < 0.6 * norm[control, column].mean()
+    # the single-target counts include the doubles
+    per_gene = screen.uns["perturbations"]["n_cells"]
+    first = truth.index[0].split("+")[0]
+    assert per_gene[first] == (labels == first).sum() + truth.loc[
+        truth["gene_a"].eq(first) | truth["gene_b"].eq(first), "n_cells"].sum()
+
+
+def test_doubles_prepare_as_two_dosages():
+    import gpo_vae as gv
+
+    prepared = gv.prepare(_combination_screen(), preset="simulated", knockdown_filter=False)
+    labels = prepared.obs["perturbation"].astype(str).to_numpy()
+    dosages = prepared.obsm["dosages"]
+    double = np.char.find(labels.astype(str), "+") >= 0
+    assert double.any()
+    assert (np.asarray(dosages[double].sum(1)).ravel() == 2).all()
+    assert (np.asarray(dosages[~double & (labels != "non-targeting")].sum(1)).ravel() == 1).all()
