@@ -59,7 +59,7 @@ class DataConfig:
     de_pval_threshold: float = 0.01
     max_extra_genes: int | None = None
     # splits, pairing, counterfactuals
-    split: Literal["cells", "perturbations"] = "cells"
+    split: Literal["cells", "perturbations", "combinations"] = "cells"
     split_fractions: list[float] = field(default_factory=lambda: [0.64, 0.16, 0.20])
     pairing: Literal["ot", "wd", "hungarian"] = "ot"
     counterfactual_cells: int = 50

@@ -227,7 +227,8 @@ def run_preparation(config: Config, *, progress: bool = True,
               extra=len(extra))
 
     start = time.perf_counter()
-    split = assign_splits(labels, control, cfg.split, cfg.split_fractions, cfg.seed)
+    split = assign_splits(labels, control, cfg.split, cfg.split_fractions, cfg.seed,
+                          schema.combination_separator)
     adata.obs["split"] = pd.Categorical(split, categories=list(SPLITS))
     _log_step(report, log, f"split ({cfg.split})", adata, start,
               **{s: int((split == s).sum()) for s in SPLITS})

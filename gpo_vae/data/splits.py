@@ -3,7 +3,9 @@
 ``cells``: every perturbation is cut 64/16/20 (stratified), so each appears in every
 split. ``perturbations``: whole perturbations are held out for testing (their cells are
 in test only), the rest and the controls are cut like ``cells``, so the test set
-measures prediction of perturbations the model never saw.
+measures prediction of perturbations the model never saw. ``combinations``: the same,
+but only combinations (``A+B``) whose single perturbations are all in the data are held
+out, so the test set measures the prediction of unseen combinations of seen singles.
 """
 
 from __future__ import annotations
@@ -29,16 +31,37 @@ def _stratified(groups: np.ndarray, fractions, rng: np.random.Generator) -> np.n
     return out
 
 
+def _held_out_candidates(groups: np.ndarray, control_label: str, kind: str,
+                         separator: str | None) -> np.ndarray:
+    """The labels a ``perturbations`` or ``combinations`` split may hold out."""
+    perts = np.array(sorted(set(groups) - {control_label}))
+    if kind == "perturbations":
+        return perts
+    if not separator:
+        raise InputDataError("split=combinations needs the combination separator of the "
+                             "labels: set data.combination_separator (e.g. '+')")
+    singles = {p for p in perts if separator not in p}
+    combos = [p for p in perts if separator in p
+              and all(g in singles for g in p.split(separator) if g)]
+    if not combos:
+        raise InputDataError("split=combinations: no combination label whose single "
+                             "perturbations are all in the data; use split=perturbations "
+                             "or split=cells")
+    return np.array(combos)
+
+
 def assign_splits(labels: pd.Series, control_label: str, kind: str,
-                  fractions=(0.64, 0.16, 0.20), seed: int = 0) -> np.ndarray:
-    """Split name (``train``/``val``/``test``) per cell."""
+                  fractions=(0.64, 0.16, 0.20), seed: int = 0,
+                  separator: str | None = None) -> np.ndarray:
+    """Split name (``train``/``val``/``test``) per cell; ``separator`` joins the genes of
+    combination labels (needed by ``combinations``)."""
     groups = labels.astype(str).to_numpy()
     rng = np.random.default_rng(seed)
     fractions = np.asarray(fractions, dtype=float)
     if kind == "cells":
         split = _stratified(groups, fractions, rng)
-    elif kind == "perturbations":
-        perts = np.array(sorted(set(groups) - {control_label}))
+    elif kind in ("perturbations", "combinations"):
+        perts = _held_out_candidates(groups, control_label, kind, separator)
         n_test = int(round(fractions[2] * perts.size))
         if fractions[2] > 0:
             n_test = min(max(n_test, 1), perts.size - 1)
@@ -52,7 +75,8 @@ def assign_splits(labels: pd.Series, control_label: str, kind: str,
         train_val = fractions[:2] / fractions[:2].sum()
         split[seen] = _stratified(groups[seen], [train_val[0], train_val[1], 0.0], rng)
     else:
-        raise InputDataError(f"unknown split kind {kind!r}; use 'cells' or 'perturbations'")
+        raise InputDataError(f"unknown split kind {kind!r}; use 'cells', 'perturbations' or "
+                             "'combinations'")
     check_splits(split, groups, control_label, kind)
     return split.astype(str)
 

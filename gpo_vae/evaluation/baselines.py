@@ -5,6 +5,7 @@ model.
   (undefined for perturbations without training cells);
 - global training mean: the average training ATE over all training perturbations, the
   same prediction for every perturbation;
+- additive (combinations only): the sum of the single perturbations' training ATEs;
 - linear: ridge regression on gene embeddings from a PCA of the training cells, in the
   style of Ahlmann-Eltze, Huber & Anders (2025); a perturbation is embedded by its
   target genes' embeddings, so unseen perturbations of measured genes get a prediction;

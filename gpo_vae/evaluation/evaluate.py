@@ -23,8 +23,8 @@ from gpo_vae.evaluation.ate import AteTable, ate_from_cells, perturbseq_transfor
 from gpo_vae.evaluation.metrics import ATE_METRICS, aggregate_scores, score_ates
 from gpo_vae.evaluation.settings import EvaluationSettings
 
-METHODS = ("model", "baseline_pert_mean", "baseline_global_mean", "baseline_linear",
-           "ceiling_split_half", "ceiling_noise_free")
+METHODS = ("model", "baseline_pert_mean", "baseline_additive", "baseline_global_mean",
+           "baseline_linear", "ceiling_split_half", "ceiling_noise_free")
 
 
 @dataclass
@@ -157,6 +157,10 @@ def evaluate_ates(module, adata, cells: SplitCells, settings: EvaluationSettings
         "baseline_global_mean": baselines.global_mean_baseline(train, names),
         "baseline_linear": linear.predict(names),
     }
+    if cells.separator and any(cells.separator in n for n in names):
+        # combinations scored: the sum of their singles' training ATEs
+        predictions["baseline_additive"] = baselines.additive_baseline(train, names,
+                                                                       cells.separator)
     scores = {m: score_ates(p, observed) for m, p in predictions.items()}
     in_split = cells.in_split
     scores["ceiling_split_half"] = baselines.split_half_ceiling(
@@ -270,7 +274,8 @@ def verdicts(ate: dict, truth: dict | None, statistical: dict | None = None) -> 
     lines = []
     model = ate["model"]
     headline = [m for m in ATE_METRICS.values() if m.headline]
-    for baseline in ("baseline_pert_mean", "baseline_global_mean", "baseline_linear"):
+    for baseline in ("baseline_pert_mean", "baseline_additive", "baseline_global_mean",
+                     "baseline_linear"):
         for metric in headline:
             m, b = model.get(metric.name), ate.get(baseline, {}).get(metric.name)
             if m is None or b is None:

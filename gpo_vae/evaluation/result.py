@@ -52,7 +52,8 @@ class EvaluationResult:
 
     def summary(self) -> pd.DataFrame:
         """Methods x ATE metrics (means over the scored perturbations)."""
-        return pd.DataFrame({m: self.metrics["ate"].get(m, {}) for m in METHODS}).T \
+        return pd.DataFrame({m: self.metrics["ate"][m] for m in METHODS
+                             if m in self.metrics["ate"]}).T \
             .reindex(columns=[*ATE_METRICS, "n_scored"])
 
 
@@ -160,8 +161,8 @@ def format_table(metrics: dict) -> str:
              f"{metrics['n_perturbations_scored']} perturbations (split kind "
              f"{metrics['split_kind']}):",
              f"  {'method':<22}" + "".join(f"{c:>{width[c]}}" for c in cols)]
-    for method in METHODS:
-        values = metrics["ate"].get(method, {})
+    for method in [m for m in METHODS if m in metrics["ate"]]:
+        values = metrics["ate"][method]
         cells = "".join(f"{_fmt(values.get(c)):>{width[c]}}" for c in cols)
         lines.append(f"  {method:<22}{cells}")
     split = metrics["split"]

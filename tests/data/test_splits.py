@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -47,3 +48,22 @@ def test_empty_split_is_an_error():
         assign_splits(labels, "non-targeting", "cells")
     with pytest.raises(InputDataError, match="split"):
         assign_splits(_labels(n_perts=1), "non-targeting", "perturbations")
+
+
+def test_combination_split_holds_out_only_combinations_of_seen_singles():
+    singles = ["A", "B", "C", "D"]
+    combos = ["A+B", "A+C", "B+C", "C+D", "A+E", "B+D"]        # E has no single cells
+    labels = pd.Series(np.repeat(["ctrl", *singles, *combos], 40))
+    split = assign_splits(labels, "ctrl", "combinations", seed=0, separator="+")
+    held_out = set(labels[split == "test"]) - {"ctrl"}
+    assert held_out and held_out <= {"A+B", "A+C", "B+C", "C+D", "B+D"}
+    for label in held_out:                                     # whole combinations
+        assert (split[labels == label] == "test").all()
+    seen = set(labels[split == "train"])
+    assert set(singles) <= seen and "A+E" in seen               # singles always trained
+    assert seen & set(combos) - {"A+E"}                         # some doubles are seen
+    with pytest.raises(InputDataError, match="combination_separator"):
+        assign_splits(labels, "ctrl", "combinations")
+    with pytest.raises(InputDataError, match="no combination"):
+        assign_splits(pd.Series(np.repeat(["ctrl", "A", "B"], 40)), "ctrl", "combinations",
+                      separator="+")
