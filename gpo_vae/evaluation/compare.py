@@ -37,7 +37,7 @@ class PairedComparison:
 
 
 def paired_comparison(a, b, *, metric: str = "metric", names: tuple[str, str] = ("a", "b"),
-                      better: Literal["higher", "lower"] = "higher",
+                      best: Literal["higher", "lower"] = "higher",
                       confidence: float = 0.95, n_resamples: int = 2000,
                       seed: int = 0) -> PairedComparison:
     """Compare two methods' per-perturbation values of one metric.
@@ -51,8 +51,9 @@ def paired_comparison(a, b, *, metric: str = "metric", names: tuple[str, str] = 
         The metric's name (for the verdict).
     names
         The two methods' names.
-    better
-        Whether higher or lower values of the metric are better.
+    best
+        Whether higher or lower values of the metric are better (the registry's
+        ``Metric.best``).
     confidence
         Level of the bootstrap interval of the mean difference.
     n_resamples
@@ -73,8 +74,8 @@ def paired_comparison(a, b, *, metric: str = "metric", names: tuple[str, str] = 
     """
     from scipy.stats import bootstrap, wilcoxon
 
-    if better not in ("higher", "lower"):
-        raise ValueError(f"better must be 'higher' or 'lower', not {better!r}")
+    if best not in ("higher", "lower"):
+        raise ValueError(f"best must be 'higher' or 'lower', not {best!r}")
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired values need the same length ({a.size} and {b.size})")
@@ -101,7 +102,7 @@ def paired_comparison(a, b, *, metric: str = "metric", names: tuple[str, str] = 
                f"p = {p_value:.2g}, {n} perturbations")
     alpha = 1.0 - confidence
     if (low > 0 or high < 0) and p_value < alpha:
-        a_better = (mean > 0) == (better == "higher")
+        a_better = (mean > 0) == (best == "higher")
         word = "beats" if a_better else "LOSES TO"
         verdict = f"{names[0]} {word} {names[1]} on {metric} ({summary})"
     else:

@@ -25,6 +25,9 @@ from gpo_vae.evaluation.settings import EvaluationSettings
 
 METHODS = ("model", "baseline_pert_mean", "baseline_additive", "baseline_global_mean",
            "baseline_linear", "ceiling_split_half", "ceiling_noise_free")
+#: The baselines the model is compared with, paired over perturbations.
+COMPARED_BASELINES = ("baseline_pert_mean", "baseline_additive", "baseline_global_mean",
+                      "baseline_linear")
 
 
 @dataclass
@@ -109,6 +112,25 @@ class AteEvaluation:
             "relative_to_model_ate_spread": float(se.mean()
                                                   / max(self.model_ate.to_numpy().std(), 1e-12)),
         }
+
+    def comparisons(self) -> dict[str, dict[str, dict]]:
+        """The model against each baseline on each headline metric, paired over the
+        scored perturbations (:func:`gpo_vae.evaluation.compare.paired_comparison`):
+        ``{baseline: {metric: {...}}}``."""
+        from gpo_vae.evaluation.compare import paired_comparison
+
+        out: dict[str, dict[str, dict]] = {}
+        model = self.scores["model"]
+        for baseline in COMPARED_BASELINES:
+            if baseline not in self.scores:
+                continue
+            out[baseline] = {
+                m.name: paired_comparison(
+                    model[m.name].to_numpy(), self.scores[baseline][m.name].to_numpy(),
+                    metric=m.name, names=("model", baseline), best=m.best,
+                    seed=self.settings.seed).to_dict()
+                for m in ATE_METRICS.values() if m.headline}
+        return out
 
     def per_perturbation(self) -> pd.DataFrame:
         """One row per perturbation and method (long format, ``per_perturbation.csv``)."""
@@ -268,17 +290,31 @@ def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
     return result
 
 
-def verdicts(ate: dict, truth: dict | None, statistical: dict | None = None) -> list[str]:
+def verdicts(ate: dict, truth: dict | None, statistical: dict | None = None,
+             comparisons: dict | None = None) -> list[str]:
     """Plain sentences saying where the model loses to (or beats) a baseline, on each
-    headline metric of the registry (its ``best`` says which way is better)."""
+    headline metric of the registry (its ``best`` says which way is better). With
+    ``comparisons`` (:meth:`AteEvaluation.comparisons`) a difference counts only when its
+    paired bootstrap interval over perturbations excludes zero and the signed-rank test
+    agrees; otherwise the sentence says it is no result."""
     lines = []
     model = ate["model"]
     headline = [m for m in ATE_METRICS.values() if m.headline]
-    for baseline in ("baseline_pert_mean", "baseline_additive", "baseline_global_mean",
-                     "baseline_linear"):
+    for baseline in COMPARED_BASELINES:
         for metric in headline:
             m, b = model.get(metric.name), ate.get(baseline, {}).get(metric.name)
             if m is None or b is None:
+                continue
+            paired = ((comparisons or {}).get(baseline) or {}).get(metric.name)
+            if paired and paired.get("n", 0) >= 2:
+                if paired["verdict"].startswith("no difference"):
+                    word = "ties (no difference beyond noise)"
+                else:
+                    word = "beats" if " beats " in paired["verdict"] else "LOSES TO"
+                lines.append(f"model {word} {baseline} on {metric.name} ({m:.3f} vs {b:.3f}; "
+                             f"paired difference {paired['mean_difference']:+.3f}, 95% "
+                             f"interval [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}], "
+                             f"p = {paired['p_value']:.2g})")
                 continue
             # a gap that does not show at three decimals is no result either way
             word = "ties" if abs(m - b) < 0.0005 else \

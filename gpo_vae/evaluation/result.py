@@ -106,7 +106,9 @@ def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
         "iwelbo_particles": s.iwelbo_particles,
         "grn": grn.to_dict(),
     }
-    metrics["verdicts"] = verdicts(ate.summary, grn.truth, grn.statistical)
+    metrics["ate_comparisons"] = ate.comparisons()
+    metrics["verdicts"] = verdicts(ate.summary, grn.truth, grn.statistical,
+                                   metrics["ate_comparisons"])
     relative = metrics["ate_monte_carlo"]["relative_to_model_ate_spread"]
     if relative > 0.2:
         metrics["verdicts"].append(

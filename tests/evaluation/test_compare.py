@@ -14,7 +14,7 @@ def test_a_clear_paired_gain_is_a_result_and_its_direction_follows_the_metric():
     assert c.mean_difference == pytest.approx(np.mean(better - base))
     # the same numbers for a metric where lower is better: the model loses
     lower = paired_comparison(better, base, metric="rank", names=("model", "mean"),
-                              better="lower")
+                              best="lower")
     assert lower.verdict.startswith("model LOSES TO mean on rank")
 
 
@@ -37,7 +37,30 @@ def test_missing_pairs_are_left_out_and_bad_input_is_refused():
     with pytest.raises(ValueError, match="same length"):
         paired_comparison(a, b[:3])
     with pytest.raises(ValueError, match="higher"):
-        paired_comparison(a, b, better="sideways")
+        paired_comparison(a, b, best="sideways")
     first = paired_comparison(np.arange(10.0) + 0.3, np.arange(10.0)[::-1], seed=3)
     again = paired_comparison(np.arange(10.0) + 0.3, np.arange(10.0)[::-1], seed=3)
     assert (first.ci_low, first.ci_high) == (again.ci_low, again.ci_high)
+
+
+def test_verdicts_use_the_paired_comparison_when_there_is_one():
+    from gpo_vae.evaluation.evaluate import verdicts
+
+    rng = np.random.default_rng(4)
+    base = rng.normal(0.5, 0.1, size=30)
+    summary = {"model": {"pearson_all": 0.51, "pearson_top20": 0.70},
+               "baseline_linear": {"pearson_all": 0.50, "pearson_top20": 0.60}}
+    comparisons = {"baseline_linear": {
+        "pearson_all": paired_comparison(base + rng.normal(0, 0.05, size=30), base,
+                                         metric="pearson_all",
+                                         names=("model", "baseline_linear")).to_dict(),
+        "pearson_top20": paired_comparison(base + 0.1, base - rng.uniform(0, 0.01, size=30),
+                                           metric="pearson_top20",
+                                           names=("model", "baseline_linear")).to_dict()}}
+    lines = verdicts(summary, None, None, comparisons)
+    assert lines[0].startswith("model ties (no difference beyond noise) baseline_linear on "
+                               "pearson_all (0.510 vs 0.500; paired difference")
+    assert lines[1].startswith("model beats baseline_linear on pearson_top20")
+    # without comparisons: the plain difference of the means
+    assert verdicts(summary, None)[0] == "model beats baseline_linear on pearson_all " \
+        "(0.510 vs 0.500)"
