@@ -200,19 +200,27 @@ def mean_shift_scores(expression, gene_names: Sequence[str], labels: np.ndarray,
         ``genes`` x ``genes``: (mean of b in a's cells - control mean) / control sd;
         0 where a has no cells or b is not measured.
     """
+    from gpo_vae.stats import group_means
+
     labels = np.asarray(labels).astype(str)
-    block, measured = _columns(expression, gene_names, genes)
-    control = block[labels == control_label]
-    if control.shape[0] == 0:
+    position = {g: i for i, g in enumerate(gene_names)}
+    cols = np.array([position.get(g, -1) for g in genes], dtype=int)
+    measured = cols >= 0
+    # only the measured target columns, kept sparse: group means are one sparse product,
+    # where a dense cells x genes block would need gigabytes on genome-scale screens
+    sub = expression[:, cols[measured]]
+    sub = sub.astype(np.float64) if sp.issparse(sub) else np.asarray(sub, dtype=np.float64)
+    means, counts = group_means(sub, labels, [control_label, *genes])
+    if counts[0] == 0:
         raise ValueError("no control cells to compare the perturbed cells with")
-    mu, sd = control.mean(axis=0), control.std(axis=0)
-    sd = np.where(sd > 0, sd, np.inf)
+    control = sub[labels == control_label]
+    squares = control.multiply(control).mean(axis=0) if sp.issparse(control) \
+        else (control ** 2).mean(axis=0)
+    sd = np.sqrt(np.maximum(np.asarray(squares).ravel() - means[0] ** 2, 0.0))
+    sd = np.where(sd > 1e-12, sd, np.inf)
     scores = np.zeros((len(genes), len(genes)))
-    for i, gene in enumerate(genes):
-        cells = labels == gene
-        if cells.any():
-            scores[i] = (block[cells].mean(axis=0) - mu) / sd
-    scores[:, ~measured] = 0.0
+    with np.errstate(invalid="ignore"):
+        scores[:, measured] = np.nan_to_num((means[1:] - means[0]) / sd, nan=0.0)
     scores = scores if signed else np.abs(scores)
     return pd.DataFrame(scores, index=list(genes), columns=list(genes))
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from gpo_vae.evaluation.grn_baselines import (
     correlation_scores,
@@ -23,6 +24,15 @@ def test_mean_shift_finds_planted_effects_and_skips_unmeasured_genes():
     assert (scores["D"] == 0).all() and (scores.loc["C"] == 0).all()   # no cells / unmeasured
     with pytest.raises(ValueError, match="no control"):
         mean_shift_scores(x, ["A", "B", "C"], labels, "missing", ["A"])
+    # a sparse matrix gives the same scores (it is never made dense)
+    sparse = mean_shift_scores(sp.csr_matrix(np.where(x > 0, x, 0)), ["A", "B", "C"], labels,
+                               "ctrl", ["A", "B", "C", "D"], signed=True)
+    dense = mean_shift_scores(np.where(x > 0, x, 0), ["A", "B", "C"], labels, "ctrl",
+                              ["A", "B", "C", "D"], signed=True)
+    np.testing.assert_allclose(sparse.to_numpy(), dense.to_numpy(), atol=1e-12)
+    control = np.where(x > 0, x, 0)[labels == "ctrl", 1]
+    by_hand = (np.where(x > 0, x, 0)[labels == "A", 1].mean() - control.mean()) / control.std()
+    assert dense.loc["A", "B"] == pytest.approx(by_hand)
 
 
 def test_correlation_is_symmetric_absolute_and_zero_for_constant_genes():
