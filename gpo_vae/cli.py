@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from gpo_vae import __version__
+from gpo_vae.cli_benchmark import add_benchmark_command
 from gpo_vae.config import parse_overrides
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL, SIMULATION_PRESETS
 from gpo_vae.errors import ConfigError, GpoVaeError
@@ -339,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"random seed [default: {EVALUATION_DEFAULTS.seed}]")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_evaluate)
+
+    add_benchmark_command(sub)
 
     sw = sub.add_parser(
         "sweep",

@@ -99,7 +99,11 @@ class ModelConfig:
     # anchored: GPO-VAE whose decoded effects are anchored to the training cells
     # pseudobulk shifts (learns effects on CPU budgets; the default). authors: the
     # published objective and architecture, as the authors' code computes them.
-    variant: Literal["anchored", "authors"] = "anchored"
+    # sams_vae: GPO-VAE's parent (Bereket & Karaletsos 2023), sparse additive mechanisms:
+    # each treatment gets an n_latent embedding E_t with a Bernoulli mask M_t added to
+    # z_basal, so M and E are T x n_latent, with no GRN and no alignment (a peer model
+    # for benchmarks; it has no GRN to export).
+    variant: Literal["anchored", "authors", "sams_vae"] = "anchored"
     n_latent: int = 200                # L, size of z_basal (sum mode: must equal T)
     mask_prior: float = 0.3            # Bernoulli prior probability of a GRN edge
     mask_mode: Literal["logits", "probs"] = "logits"  # what the GRN alignment propagates
@@ -107,7 +111,9 @@ class ModelConfig:
     likelihood: Literal["library_nb"] = "library_nb"
     decoder_n_layers: int = 1
     decoder_n_hidden: int = 400
-    latent_mode: Literal["concat", "sum"] = "concat"
+    # concat(z_basal, D(M*E), ...) or z_basal + D(M*E); None = the variant's default
+    # (GPO-VAE: concat, sams_vae: sum)
+    latent_mode: Literal["concat", "sum"] | None = None
     # how predictions treat the global variables M, E, E_qc: at their posterior mean
     # (M = q(M) probabilities, E = its mean) or sampled; None = the variant's default
     # (anchored: mean, authors: sample)
@@ -164,13 +170,16 @@ class LossConfig:
     # what q(M) is aligned to: "authors" = the multi-hop propagation of the logits against
     # each cell's |deltaX| - fc_criteria; "direct" = per-pair probabilities of a direct
     # edge from the training cells' signed mean shifts with two-step paths explained away;
-    # None = the variant's default (anchored: direct, authors: authors)
-    alignment: Literal["authors", "direct"] | None = None
+    # "none" = no alignment term; None = the variant's default (anchored: direct, authors:
+    # authors, sams_vae: none)
+    alignment: Literal["authors", "direct", "none"] | None = None
     # direct alignment: a direct shift of direct_threshold control sds is probability 0.5,
     # and direct_width sets how fast it rises (a logistic fit to the simulator's truth)
     direct_threshold: float = 0.55
     direct_width: float = 0.08
-    penalty_coeff: float = 10.0        # sparsity weight
+    # sparsity weight; None = the variant's default (GPO-VAE 10, sams_vae 0: its
+    # Bernoulli prior is its only sparsity pressure)
+    penalty_coeff: float | None = None
     # pseudobulk consistency: each perturbation's decoded mean shift should match the
     # pseudobulk shift of its training cells; None = the variant's default (anchored 10,
     # authors 0). Up to pseudobulk_perturbations of the batch's perturbations per step,
@@ -286,15 +295,25 @@ class Config:
 
     def _variant_defaults(self) -> None:
         """Fill the settings left empty with the model variant's choice."""
-        authors = self.model.variant == "authors"
+        variant = self.model.variant
+        anchored = variant == "anchored"
+        sams = variant == "sams_vae"
         if self.guide.encoder is None:
-            self.guide.encoder = "correlated" if authors else "mean_field"
+            self.guide.encoder = "mean_field" if anchored else "correlated"
         if self.loss.pseudobulk_coeff is None:
-            self.loss.pseudobulk_coeff = 0.0 if authors else 10.0
+            self.loss.pseudobulk_coeff = 10.0 if anchored else 0.0
         if self.loss.alignment is None:
-            self.loss.alignment = "authors" if authors else "direct"
+            self.loss.alignment = {"anchored": "direct", "authors": "authors"}.get(variant,
+                                                                                  "none")
+        if self.loss.penalty_coeff is None:
+            self.loss.penalty_coeff = 0.0 if sams else 10.0
+        if self.model.latent_mode is None:
+            self.model.latent_mode = "sum" if sams else "concat"
         if self.model.predict_globals is None:
-            self.model.predict_globals = "sample" if authors else "mean"
+            self.model.predict_globals = "mean" if anchored else "sample"
+        if sams and self.loss.alignment != "none":
+            raise ConfigError(f"loss.alignment={self.loss.alignment} aligns a GRN, and "
+                              "model.variant=sams_vae has none; use loss.alignment=none")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

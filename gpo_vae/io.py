@@ -188,3 +188,23 @@ def read_h5ad(path: str | os.PathLike, backed: bool = False) -> ad.AnnData:
             f"cannot read {str(p)!r} as h5ad ({reason[:160]}); the file may be truncated or "
             "not an AnnData file: re-download or re-export it with adata.write_h5ad()"
         ) from exc
+
+
+@contextlib.contextmanager
+def exclusive_folder(lock_file: str | os.PathLike, busy: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (created with its folder) while the block
+    runs; if another process holds it, raise :class:`ConfigError` with message ``busy``
+    at once. Two sweeps or benchmarks in one folder would train the same runs."""
+    import fcntl
+
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(busy) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

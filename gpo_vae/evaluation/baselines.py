@@ -95,10 +95,12 @@ class LinearBaseline:
 
 def split_half_ceiling(expression, labels: np.ndarray, control_label: str,
                        gene_names: Sequence[str], perturbations: Sequence[str],
-                       n_repeats: int = 5, seed: int = 0) -> pd.DataFrame:
+                       n_repeats: int = 5, seed: int = 0,
+                       de: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-perturbation scores of one random half of the cells against the other half,
     averaged over ``n_repeats`` cuts. Controls are halved too, so the halves share no
-    cells. Perturbations with fewer than 2 cells per half get NaN."""
+    cells. Perturbations with fewer than 2 cells per half get NaN. ``de`` (the DE genes
+    of all the cells) gives the DE-aware metrics a ceiling too."""
     labels = np.asarray(labels).astype(str)
     rng = np.random.default_rng(seed)
     perturbations = list(perturbations)
@@ -111,7 +113,8 @@ def split_half_ceiling(expression, labels: np.ndarray, control_label: str,
         half[order] = rank % 2
         tables = [ate_from_cells(expression[half == h], labels[half == h], control_label,
                                  gene_names, perturbations, min_cells=2) for h in (0, 1)]
-        runs.append(score_ates(tables[0].rows(perturbations), tables[1].rows(perturbations)))
+        runs.append(score_ates(tables[0].rows(perturbations), tables[1].rows(perturbations),
+                               de=de))
     return sum(runs) / len(runs)
 
 

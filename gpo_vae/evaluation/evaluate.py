@@ -70,6 +70,15 @@ class SplitCells:
         return split_ates(self.expression, self.labels, self.split, split, self.control,
                           self.gene_names)
 
+    def de_genes(self, perturbations: Sequence[str]) -> pd.DataFrame:
+        """The data's DE genes of ``perturbations`` (perturbations x genes, bool), from
+        the evaluated split's cells only."""
+        from gpo_vae.evaluation.de import de_genes
+
+        cells = self.in_split
+        return de_genes(self.expression[cells], self.labels[cells], self.control,
+                        self.gene_names, perturbations)
+
 
 def split_ates(expression, labels: np.ndarray, split: np.ndarray, name: str,
                control_label: str, gene_names: Sequence[str]) -> AteTable:
@@ -183,11 +192,12 @@ def evaluate_ates(module, adata, cells: SplitCells, settings: EvaluationSettings
         # combinations scored: the sum of their singles' training ATEs
         predictions["baseline_additive"] = baselines.additive_baseline(train, names,
                                                                        cells.separator)
-    scores = {m: score_ates(p, observed) for m, p in predictions.items()}
+    de = cells.de_genes(names)
+    scores = {m: score_ates(p, observed, de=de) for m, p in predictions.items()}
     in_split = cells.in_split
     scores["ceiling_split_half"] = baselines.split_half_ceiling(
         cells.expression[in_split], cells.labels[in_split], cells.control, cells.gene_names,
-        names, n_repeats=s.ceiling_repeats, seed=s.seed)
+        names, n_repeats=s.ceiling_repeats, seed=s.seed, de=de)
     scores["ceiling_noise_free"] = baselines.noise_free_pearson(scores["ceiling_split_half"])
     summary = {m: {**aggregate_scores(v), "n_scored": int(v.dropna(how="all").shape[0])}
                for m, v in scores.items()}

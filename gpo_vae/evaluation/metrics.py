@@ -7,6 +7,11 @@ scored perturbation at once (``scope="set"``: perturbations x genes arrays in, o
 per perturbation out): the rank metric, and the Pearson of perturbation-specific effects
 that removes what all perturbations share (systematic variation).
 
+``scope="de"`` metrics read the data's DE genes too (a boolean vector per perturbation,
+from :func:`gpo_vae.evaluation.de.de_genes`): cell-eval's DE-aware scores on ATE
+vectors. A prediction of mean effects has no p-values, so its "DE genes" are its genes
+ranked by |predicted ATE|; without DE genes (none given, or none found) they are NaN.
+
 ``top20`` metrics look at the 20 genes with the largest |data ATE|; Jaccard compares the
 top-k genes by |predicted ATE| with the top-k genes by |data ATE|.
 """
@@ -35,10 +40,10 @@ class Metric:
     best: Literal["higher", "lower"]
     best_value: float
     headline: bool = False   # stated in the report's verdicts against each baseline
-    scope: Literal["perturbation", "set"] = "perturbation"
+    scope: Literal["perturbation", "set", "de"] = "perturbation"
 
-    def __call__(self, predicted: np.ndarray, observed: np.ndarray) -> float:
-        return self.function(predicted, observed)
+    def __call__(self, predicted: np.ndarray, observed: np.ndarray, *extra) -> float:
+        return self.function(predicted, observed, *extra)
 
     def better(self, a: float, b: float) -> bool:
         """Is ``a`` better than ``b``?"""
@@ -50,7 +55,7 @@ ATE_METRICS: dict[str, Metric] = {}
 
 def register_metric(name: str, description: str, best: Literal["higher", "lower"] = "higher",
                     best_value: float = 1.0, headline: bool = False,
-                    scope: Literal["perturbation", "set"] = "perturbation"
+                    scope: Literal["perturbation", "set", "de"] = "perturbation"
                     ) -> Callable[[Callable], Callable]:
     """Add a metric ``f(predicted, observed)`` to :data:`ATE_METRICS`.
 
@@ -69,12 +74,14 @@ def register_metric(name: str, description: str, best: Literal["higher", "lower"
     scope
         ``perturbation``: ``f`` takes one perturbation's predicted and observed vectors
         and returns a float; ``set``: ``f`` takes perturbations x genes arrays (the
-        scored perturbations, rows in the same order) and returns one value per row.
+        scored perturbations, rows in the same order) and returns one value per row;
+        ``de``: ``f(predicted, observed, is_de)`` on one perturbation's vectors and its
+        boolean vector of the data's DE genes.
     """
     if best not in ("higher", "lower"):
         raise ValueError(f"best must be 'higher' or 'lower', not {best!r}")
-    if scope not in ("perturbation", "set"):
-        raise ValueError(f"scope must be 'perturbation' or 'set', not {scope!r}")
+    if scope not in ("perturbation", "set", "de"):
+        raise ValueError(f"scope must be 'perturbation', 'set' or 'de', not {scope!r}")
 
     def add(function: Callable) -> Callable:
         if name in ATE_METRICS:
@@ -191,14 +198,65 @@ def rank(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return closer / (n - 1)
 
 
+@register_metric("de_overlap",
+                 "share of the data's DE genes among the top-N genes by |predicted ATE|, "
+                 "N = the number of DE genes (cell-eval's overlap at N: precision and "
+                 "recall of the DE genes at the data's count)", scope="de")
+def de_overlap(predicted: np.ndarray, observed: np.ndarray, is_de: np.ndarray) -> float:
+    n = int(is_de.sum())
+    if n == 0:
+        return float("nan")
+    return float(is_de[top_genes(predicted, n)].mean())
+
+
+@register_metric("de_pr_auc",
+                 "area under the precision-recall curve of |predicted ATE| as a score for "
+                 "the data's DE genes (average precision; cell-eval's pr_auc; random = the "
+                 "share of DE genes)", scope="de")
+def de_pr_auc(predicted: np.ndarray, observed: np.ndarray, is_de: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    if not 0 < is_de.sum() < is_de.size:
+        return float("nan")
+    return float(average_precision_score(is_de, np.abs(predicted)))
+
+
+@register_metric("de_direction_match",
+                 "share of the data's DE genes whose predicted ATE has the observed sign "
+                 "(cell-eval's direction match)", scope="de")
+def de_direction_match(predicted: np.ndarray, observed: np.ndarray, is_de: np.ndarray) -> float:
+    if not is_de.any():
+        return float("nan")
+    return float((np.sign(predicted[is_de]) == np.sign(observed[is_de])).mean())
+
+
+@register_metric("de_spearman_lfc",
+                 "Spearman correlation of predicted and observed ATEs over the data's DE "
+                 "genes (cell-eval's Spearman of fold changes)", scope="de")
+def de_spearman_lfc(predicted: np.ndarray, observed: np.ndarray, is_de: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if is_de.sum() < 2:
+        return float("nan")
+    p, o = predicted[is_de], observed[is_de]
+    if np.ptp(p) == 0 or np.ptp(o) == 0:
+        return float("nan")
+    return float(spearmanr(p, o).statistic)
+
+
 def score_ates(predicted: pd.DataFrame, observed: pd.DataFrame,
-               metrics: dict[str, Metric] | None = None) -> pd.DataFrame:
+               metrics: dict[str, Metric] | None = None,
+               de: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every metric for every perturbation (rows of ``observed``); NaN where the
     prediction is missing. Set-scope metrics are computed over the perturbations that
-    have both a prediction and an observation. Gene columns must match."""
+    have both a prediction and an observation; DE-scope metrics need ``de``, the data's
+    DE genes (perturbations x genes, bool; :func:`gpo_vae.evaluation.de.de_genes`), and
+    are NaN without it. Gene columns must match."""
     metrics = ATE_METRICS if metrics is None else metrics
     if list(predicted.columns) != list(observed.columns):
         raise ValueError("predicted and observed ATEs have different genes")
+    if de is not None and list(de.columns) != list(observed.columns):
+        raise ValueError("the DE genes and the observed ATEs have different genes")
     predicted = predicted.reindex(observed.index)
     p_all, o_all = predicted.to_numpy(float), observed.to_numpy(float)
     complete = ~(np.isnan(p_all).any(axis=1) | np.isnan(o_all).any(axis=1))
@@ -207,6 +265,12 @@ def score_ates(predicted: pd.DataFrame, observed: pd.DataFrame,
         if metric.scope == "set":
             if complete.any():
                 out.loc[complete, name] = metric(p_all[complete], o_all[complete])
+            continue
+        if metric.scope == "de":
+            if de is not None:
+                is_de = de.reindex(observed.index).fillna(False).to_numpy(bool)
+                out.loc[complete, name] = [metric(p, o, d) for p, o, d in zip(
+                    p_all[complete], o_all[complete], is_de[complete], strict=True)]
             continue
         out.loc[complete, name] = [metric(p, o) for p, o in
                                    zip(p_all[complete], o_all[complete], strict=True)]

@@ -144,9 +144,10 @@ def write_report(result: EvaluationResult, module, adata, out: str | os.PathLike
                                                       list(by_cells.index[:4]))
         files["ate_comparison"] = plots.plot_method_comparison(metrics["ate"],
                                                                plot_dir / "ate_comparison.png")
-        files["grn_wasserstein_vs_k"] = plots.plot_wasserstein_vs_k(
-            grn.statistical, plot_dir / "grn_wasserstein_vs_k.png")
-        if grn.pr_curves:
+        if grn is not None:
+            files["grn_wasserstein_vs_k"] = plots.plot_wasserstein_vs_k(
+                grn.statistical, plot_dir / "grn_wasserstein_vs_k.png")
+        if grn is not None and grn.pr_curves:
             files["grn_precision_recall"] = plots.plot_precision_recall(
                 grn.pr_curves, grn.truth["random_auprc"], plot_dir / "grn_precision_recall.png")
         with atomic_path(staging / "per_perturbation.csv") as tmp:

@@ -89,7 +89,8 @@ def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
     log(f"  {s.split}-set IWELBO ({s.iwelbo_particles} particles)")
     iwelbo = split_iwelbo(module, adata, s.split, n_particles=s.iwelbo_particles,
                           seed=s.seed, progress=progress)
-    grn = evaluate_grn(module, adata, cells, s, networks, log)
+    # SAMS-VAE's mask is over latent dimensions: no GRN to score
+    grn = evaluate_grn(module, adata, cells, s, networks, log) if module.has_grn else None
     seen = ate.train_cells
     metrics = {
         "predict_globals": globals_ or module.config.model.predict_globals,
@@ -104,11 +105,11 @@ def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
         f"iwelbo_{s.split}": iwelbo["iwelbo"],
         f"iwelbo_{s.split}_standard_error": iwelbo["standard_error"],
         "iwelbo_particles": s.iwelbo_particles,
-        "grn": grn.to_dict(),
+        "grn": grn.to_dict() if grn is not None else None,
     }
     metrics["ate_comparisons"] = ate.comparisons()
-    metrics["verdicts"] = verdicts(ate.summary, grn.truth, grn.statistical,
-                                   metrics["ate_comparisons"])
+    metrics["verdicts"] = verdicts(ate.summary, grn.truth if grn else None,
+                                   grn.statistical if grn else None, metrics["ate_comparisons"])
     relative = metrics["ate_monte_carlo"]["relative_to_model_ate_spread"]
     if relative > 0.2:
         metrics["verdicts"].append(
@@ -169,6 +170,10 @@ def format_table(metrics: dict) -> str:
         lines.append(f"  {method:<22}{cells}")
     split = metrics["split"]
     lines.append(f"  {split} IWELBO per cell: {metrics['iwelbo_' + split]:.2f}")
+    if not metrics.get("grn"):
+        lines.append("GRN: none (this model's mask is over latent dimensions, not genes)")
+        lines += [f"  * {v}" for v in metrics["verdicts"]]
+        return "\n".join(lines)
     lines += _truth_table(metrics["grn"].get("truth"))
     stat = metrics["grn"]["statistical"]["threshold"]
     if stat.get("precision") is None:

@@ -118,7 +118,9 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
     m, g, lo = config.model, config.guide, config.loss
     authors = m.variant == "authors"
     n_genes, n_treatments = info.n_genes, info.n_treatments
-    if m.latent_mode == "sum" and m.n_latent != n_treatments:
+    # columns of M and E: a GRN among the treatment genes, or SAMS-VAE's embeddings
+    n_effects = m.n_latent if m.variant == "sams_vae" else n_treatments
+    if m.latent_mode == "sum" and m.n_latent != n_effects:
         raise ConfigError(
             f"model.latent_mode=sum adds D(M*E) to z_basal, so model.n_latent must equal the "
             f"number of treatment dimensions T={n_treatments}; set --set model.n_latent="
@@ -126,17 +128,20 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
     model = GpoVaeModel(n_genes, n_treatments, m.n_latent, mask_prior=m.mask_prior,
                         prior_scale=m.prior_scale, decoder_n_hidden=m.decoder_n_hidden,
                         decoder_n_layers=m.decoder_n_layers, latent_mode=m.latent_mode,
-                        authors_decoder=authors)
+                        authors_decoder=authors, n_effects=n_effects)
+    mask_init = _mask_init(config, n_treatments, direct_targets) if n_effects == n_treatments \
+        else mask_init_logit(config)
     guide = GpoVaeGuide(
         n_genes, n_treatments, m.n_latent, model.n_qc_latent,
         log1p_mean=np.zeros(n_genes) if log1p_mean is None else log1p_mean,
         log1p_std=np.ones(n_genes) if log1p_std is None else log1p_std,
-        mask_init=_mask_init(config, n_treatments, direct_targets), encoder=g.encoder,
+        mask_init=mask_init, encoder=g.encoder,
         basal_encoder_n_hidden=g.basal_encoder_n_hidden,
         basal_encoder_n_layers=g.basal_encoder_n_layers,
         embedding_encoder_n_hidden=g.embedding_encoder_n_hidden,
         embedding_encoder_n_layers=g.embedding_encoder_n_layers,
-        temperature=g.temperature, residual=authors, mask_sampling=g.mask_sampling)
+        temperature=g.temperature, residual=authors, mask_sampling=g.mask_sampling,
+        n_effects=n_effects)
     if lo.alignment == "direct" and direct_targets is None:
         direct_targets = (np.zeros((n_treatments,) * 2), np.zeros((n_treatments,) * 2))
     consistency = None
@@ -148,7 +153,8 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
             n_basal=lo.pseudobulk_cells, basal=lo.pseudobulk_basal)
     loss = GpoVaeLoss(np.asarray(info.train_cells_per_treatment),
                       np.asarray(info.train_cells_per_qc), beta=lo.beta, alpha=lo.alpha,
-                      hop=lo.hop, fc_criteria=lo.fc_criteria, gloss_coeff=lo.gloss_coeff,
+                      hop=lo.hop, fc_criteria=lo.fc_criteria,
+                      gloss_coeff=0.0 if lo.alignment == "none" else lo.gloss_coeff,
                       penalty_coeff=lo.penalty_coeff, mask_mode=m.mask_mode, authors=authors,
                       pseudobulk_coeff=lo.pseudobulk_coeff or 0.0, consistency=consistency,
                       direct_targets=direct_targets if lo.alignment == "direct" else None)

@@ -1,6 +1,7 @@
 """The generative model p: priors on the GRN and the latents, and the count decoder.
 
-z_basal ~ N(0, I_L) per cell; M ~ Bernoulli(mask_prior) and E ~ N(0, s^2) on T x T;
+z_basal ~ N(0, I_L) per cell; M ~ Bernoulli(mask_prior) and E ~ N(0, s^2) on T x K (K = T:
+GPO-VAE's GRN among the treatment genes; K = L: SAMS-VAE's per-treatment embeddings);
 E_qc ~ N(0, s^2) on 1 x L_qc. The latent is concat(z_basal, D (M*E), q E_qc) or, in sum
 mode, z_basal + D (M*E) + q E_qc; an MLP maps it to gene proportions and counts are
 negative binomial with mean library_size x proportions and gene-wise inverse dispersion.
@@ -23,12 +24,12 @@ class CountDecoder(nn.Module):
     adds one precomputed vector instead of a second decoding of the whole latent.
     """
 
-    def __init__(self, n_genes: int, n_latent: int, n_treatments: int, n_qc_latent: int,
+    def __init__(self, n_genes: int, n_latent: int, n_effects: int, n_qc_latent: int,
                  n_hidden: int, n_layers: int, latent_mode: str, residual: bool = False):
         super().__init__()
         self.latent_mode = latent_mode
         if latent_mode == "concat":
-            blocks = {"basal": n_latent, "treatment": n_treatments, "qc": n_qc_latent}
+            blocks = {"basal": n_latent, "treatment": n_effects, "qc": n_qc_latent}
         else:
             blocks = {"latent": n_latent}
         self.first = BlockLinear(blocks, n_hidden)
@@ -37,7 +38,7 @@ class CountDecoder(nn.Module):
 
     def forward(self, z_basal: Tensor, treatment_offset: Tensor, qc_effect: Tensor,
                 qc: Tensor) -> Tensor:
-        """Logits (P, B, G) from z_basal (P, B, L), D(M*E) (P, B, T), E_qc (P, 1, L_qc)
+        """Logits (P, B, G) from z_basal (P, B, L), D(M*E) (P, B, K), E_qc (P, 1, L_qc)
         and the QC flag q (B,) of each cell (0 = good, 1 = low quality)."""
         first = self.first
         if self.latent_mode == "concat":
@@ -54,18 +55,22 @@ class GpoVaeModel(nn.Module):
     def __init__(self, n_genes: int, n_treatments: int, n_latent: int, *,
                  mask_prior: float = 0.3, prior_scale: float = 1.0,
                  decoder_n_hidden: int = 400, decoder_n_layers: int = 1,
-                 latent_mode: str = "concat", authors_decoder: bool = False):
+                 latent_mode: str = "concat", authors_decoder: bool = False,
+                 n_effects: int | None = None):
         super().__init__()
-        if latent_mode == "sum" and n_latent != n_treatments:
-            raise ValueError("sum mode needs n_latent == n_treatments")
+        # columns of M and E: T (a GRN among the treatment genes) unless given
+        n_effects = n_treatments if n_effects is None else n_effects
+        if latent_mode == "sum" and n_latent != n_effects:
+            raise ValueError("sum mode needs n_latent == n_effects")
         self.n_genes, self.n_treatments, self.n_latent = n_genes, n_treatments, n_latent
+        self.n_effects = n_effects
         self.n_qc_latent = n_latent
         self.mask_prior = mask_prior
         self.prior_scale = prior_scale
         self.latent_mode = latent_mode
         # the authors' decoder has decoder_n_layers + 1 hidden layers with skip connections
         n_hidden_layers = decoder_n_layers + 1 if authors_decoder else decoder_n_layers
-        self.decoder = CountDecoder(n_genes, n_latent, n_treatments, self.n_qc_latent,
+        self.decoder = CountDecoder(n_genes, n_latent, n_effects, self.n_qc_latent,
                                     decoder_n_hidden, n_hidden_layers, latent_mode,
                                     residual=authors_decoder)
         # gene-wise inverse dispersion, positive through softplus

@@ -48,8 +48,13 @@ def learned_grn(module, n_samples: int = 32, seed: int = 0) -> LearnedGrn:
     seed
         Seed of those draws (the caller's random state is restored).
     """
+    from gpo_vae.errors import ConfigError
     from gpo_vae.stats import seeded_torch
 
+    if not module.has_grn:
+        raise ConfigError("this run is SAMS-VAE (model.variant=sams_vae), whose mask is over "
+                          "latent dimensions, not genes: it has no GRN; train GPO-VAE "
+                          "(model.variant=anchored or authors) for one")
     info = module.data_info
     with seeded_torch(seed):
         probs, mean = module.grn(n_samples)

@@ -1,6 +1,7 @@
 """The guide q: GRN mask, edge weights, QC effect and each cell's basal state.
 
-- q(M): relaxed Bernoulli with straight-through Gumbel-softmax on learnable T x T logits;
+- q(M): relaxed Bernoulli with straight-through Gumbel-softmax on learnable T x K logits
+  (K = T for GPO-VAE's GRN, K = L for SAMS-VAE's embeddings);
 - q(E | M): Normal whose mean and scale come from an MLP on row t of M and one-hot(t);
 - q(E_qc): Normal from an MLP on a constant input;
 - q(z_basal | x, D (M*E), q E_qc): Normal from an MLP on standardised log1p(x) and the
@@ -30,10 +31,10 @@ def _mean_and_scale(raw: Tensor) -> tuple[Tensor, Tensor]:
 class GlobalSample:
     """One draw per particle of the per-perturbation (global) latent variables."""
 
-    mask: Tensor          # (P, T, T), hard 0/1 forward, relaxed gradient
-    edge_mean: Tensor     # (P, T, T)
-    edge_scale: Tensor    # (P, T, T)
-    edges: Tensor         # (P, T, T)
+    mask: Tensor          # (P, T, K), hard 0/1 forward, relaxed gradient
+    edge_mean: Tensor     # (P, T, K)
+    edge_scale: Tensor    # (P, T, K)
+    edges: Tensor         # (P, T, K)
     qc_mean: Tensor       # (L_qc,)
     qc_scale: Tensor      # (L_qc,)
     qc_effect: Tensor     # (P, 1, L_qc)
@@ -50,14 +51,15 @@ class EdgeWeightEncoder(nn.Module):
     """
 
     def __init__(self, n_treatments: int, n_hidden: int, n_layers: int,
-                 residual: bool = False):
+                 residual: bool = False, n_effects: int | None = None):
         super().__init__()
-        self.first = BlockLinear({"mask_row": n_treatments, "row_id": n_treatments}, n_hidden)
+        n_effects = n_treatments if n_effects is None else n_effects
+        self.first = BlockLinear({"mask_row": n_effects, "row_id": n_treatments}, n_hidden)
         self.hidden = hidden_stack(n_hidden, n_layers, residual)
-        self.out = nn.Linear(n_hidden, 2 * n_treatments)
+        self.out = nn.Linear(n_hidden, 2 * n_effects)
 
     def forward(self, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and scale (P, T, T) of E given masks (P, T, T)."""
+        """Mean and scale (P, T, K) of E given masks (P, T, K)."""
         row_bias = self.first.weights["row_id"].T + self.first.bias      # (T, H)
         pre = self.first.block("mask_row", mask) + row_bias
         return _mean_and_scale(self.out(self.hidden(pre)))
@@ -83,14 +85,14 @@ class BasalEncoder(nn.Module):
     the particles; only the offsets differ between particles.
     """
 
-    def __init__(self, n_genes: int, n_treatments: int, n_qc_latent: int, n_latent: int,
+    def __init__(self, n_genes: int, n_effects: int, n_qc_latent: int, n_latent: int,
                  n_hidden: int, n_layers: int, correlated: bool,
                  log1p_mean: Tensor, log1p_std: Tensor, residual: bool = False):
         super().__init__()
         self.correlated = correlated
         blocks = {"expression": n_genes}
         if correlated:
-            blocks |= {"treatment": n_treatments, "qc": n_qc_latent}
+            blocks |= {"treatment": n_effects, "qc": n_qc_latent}
         self.first = BlockLinear(blocks, n_hidden)
         self.hidden = hidden_stack(n_hidden, n_layers, residual)
         self.out = nn.Linear(n_hidden, 2 * n_latent)
@@ -106,7 +108,7 @@ class BasalEncoder(nn.Module):
     def forward(self, expression: Tensor, treatment_offset: Tensor | None = None,
                 qc_offset: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Mean and scale of z_basal from ``expression_features`` (B, H) and, when
-        correlated, D(M*E) (P, B, T) and q E_qc (P, B, L_qc)."""
+        correlated, D(M*E) (P, B, K) and q E_qc (P, B, L_qc)."""
         pre = expression
         if self.correlated:
             pre = pre + self.first.block("treatment", treatment_offset) + \
@@ -122,17 +124,19 @@ class GpoVaeGuide(nn.Module):
                  encoder: str = "correlated", basal_encoder_n_hidden: int = 400,
                  basal_encoder_n_layers: int = 1, embedding_encoder_n_hidden: int = 400,
                  embedding_encoder_n_layers: int = 4, temperature: float = 1.0,
-                 residual: bool = False, mask_sampling: str = "hard"):
+                 residual: bool = False, mask_sampling: str = "hard",
+                 n_effects: int | None = None):
         super().__init__()
         self.mask_sampling = mask_sampling
+        n_effects = n_treatments if n_effects is None else n_effects
         init = torch.as_tensor(mask_init, dtype=torch.float32)
-        self.mask_logits = nn.Parameter(init.expand(n_treatments, n_treatments).clone())
+        self.mask_logits = nn.Parameter(init.expand(n_treatments, n_effects).clone())
         self.temperature = temperature
         self.edge_encoder = EdgeWeightEncoder(n_treatments, embedding_encoder_n_hidden,
-                                              embedding_encoder_n_layers, residual)
+                                              embedding_encoder_n_layers, residual, n_effects)
         self.qc_encoder = QcEffectEncoder(n_qc_latent, embedding_encoder_n_hidden)
         self.basal_encoder = BasalEncoder(
-            n_genes, n_treatments, n_qc_latent, n_latent, basal_encoder_n_hidden,
+            n_genes, n_effects, n_qc_latent, n_latent, basal_encoder_n_hidden,
             basal_encoder_n_layers, encoder == "correlated", log1p_mean, log1p_std, residual)
 
     @property
@@ -140,7 +144,8 @@ class GpoVaeGuide(nn.Module):
         return self.basal_encoder.correlated
 
     def mask_probabilities(self) -> Tensor:
-        """q(M) edge probabilities, (T, T): row = regulator, column = target."""
+        """q(M) probabilities, (T, K): for GPO-VAE edge probabilities (row = regulator,
+        column = target)."""
         return torch.sigmoid(self.mask_logits)
 
     def sample_globals(self, n_particles: int) -> GlobalSample:

@@ -135,11 +135,7 @@ class GpoVaeLoss(nn.Module):
             "kl_global": global_kl.mean(),
             "counterfactual": self.beta * (counterfactual.sum() if self.authors
                                            else counterfactual.mean()),
-            "alignment": self.gloss_coeff * (
-                direct_alignment_loss(guide.mask_logits, self.direct_target, self.direct_weight)
-                if self.direct else grn_alignment_loss(
-                    dosages, batch["delta_x"], guide.mask_logits, hop=self.hop,
-                    fc_criteria=self.fc_criteria, mask_mode=self.mask_mode)),
+            "alignment": self._alignment(guide.mask_logits, batch),
             "sparsity": self.penalty_coeff * torch.sigmoid(guide.mask_logits).mean(),
             "pseudobulk": self.pseudobulk_coeff * self.consistency(model, sample, z, dosages)
             if self.consistency is not None else z.new_zeros(()),
@@ -147,6 +143,19 @@ class GpoVaeLoss(nn.Module):
         with torch.no_grad():
             elbo = (log_lik.mean(0) - kl_basal - global_kl).mean()
         return LossOutput(terms, sum(terms[name] for name in LOSS_TERMS), elbo, iwelbo)
+
+    def _alignment(self, mask_logits: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """The weighted GRN-alignment term (zero, not computed, at weight 0: loss.alignment
+        none, or a model whose mask is no GRN)."""
+        if self.gloss_coeff == 0:
+            return mask_logits.new_zeros(())
+        if self.direct:
+            aligned = direct_alignment_loss(mask_logits, self.direct_target, self.direct_weight)
+        else:
+            aligned = grn_alignment_loss(batch["dosages"], batch["delta_x"], mask_logits,
+                                         hop=self.hop, fc_criteria=self.fc_criteria,
+                                         mask_mode=self.mask_mode)
+        return self.gloss_coeff * aligned
 
     def iwelbo(self, module, batch: dict[str, Tensor], inference, generative) -> Tensor:
         """IWELBO of each cell, (B,), with as many importance samples as particles."""

@@ -60,6 +60,13 @@ class GpoVaeModule(nn.Module):
     def n_treatments(self) -> int:
         return self.model.n_treatments
 
+    @property
+    def has_grn(self) -> bool:
+        """Whether q(M) is a GRN among the treatment genes (GPO-VAE), not a mask over
+        latent dimensions (SAMS-VAE)."""
+        variant = getattr(getattr(self.config, "model", None), "variant", None)
+        return variant != "sams_vae" and self.model.n_effects == self.model.n_treatments
+
     # --- the three steps -----------------------------------------------------------
     def inference(self, batch: dict[str, Tensor], n_particles: int,
                   globals_: GlobalSample | None = None,

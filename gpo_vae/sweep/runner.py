@@ -184,22 +184,12 @@ def describe_plan(plan: SweepPlan) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
 def _sweep_lock(folder: Path):
     """One sweep at a time per folder: two would train the same trial folders at once."""
-    import fcntl
+    from gpo_vae.io import exclusive_folder
 
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "sweep.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(f"another gpo-vae sweep is running in {folder.parent}; wait for "
-                              "it, or give this one another --out") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive_folder(folder / "sweep.lock", f"another gpo-vae sweep is running in "
+                            f"{folder.parent}; wait for it, or give this one another --out")
 
 
 def _scheduler(config):

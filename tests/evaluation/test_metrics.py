@@ -17,7 +17,8 @@ from gpo_vae.evaluation.metrics import (
 def test_registry_holds_the_issue_metrics_and_refuses_duplicates():
     assert list(ATE_METRICS) == ["pearson_all", "pearson_top20", "r2_all", "r2_top20",
                                  "jaccard_top20", "jaccard_top50", "mse_all",
-                                 "pearson_specific_all", "rank"]
+                                 "pearson_specific_all", "rank", "de_overlap", "de_pr_auc",
+                                 "de_direction_match", "de_spearman_lfc"]
     with pytest.raises(ValueError, match="already registered"):
         register_metric("pearson_all", "a duplicate")(lambda p, o: 0.0)
     with pytest.raises(ValueError, match="higher"):
@@ -38,6 +39,14 @@ def test_every_metric_says_what_it_measures_and_which_way_is_better():
             assert perfect == pytest.approx(np.full(8, metric.best_value))
             assert metric.better(perfect.mean(),
                                  metric(rng.normal(size=(8, 60)), profiles).mean())
+            continue
+        if metric.scope == "de":
+            # the data's DE genes: its 10 largest effects
+            is_de = np.zeros(60, dtype=bool)
+            is_de[top_genes(observed, 10)] = True
+            assert metric(observed, observed, is_de) == pytest.approx(metric.best_value)
+            assert metric.better(metric(observed, observed, is_de),
+                                 metric(rng.normal(size=60), observed, is_de))
             continue
         assert metric(observed, observed) == pytest.approx(metric.best_value)
         assert metric.better(metric(observed, observed), metric(rng.normal(size=60), observed))
@@ -137,3 +146,58 @@ def test_set_metrics_skip_missing_predictions():
     scores = score_ates(predicted, observed)
     assert scores.loc["c"].isna().all()
     assert scores.loc[["a", "b", "d", "e"], "rank"].eq(0).all()
+
+
+def test_de_metrics_against_hand_computed_values():
+    from gpo_vae.evaluation.metrics import (
+        de_direction_match,
+        de_overlap,
+        de_pr_auc,
+        de_spearman_lfc,
+    )
+
+    observed = np.array([3.0, -2.0, 1.0, 0.1, 0.0, -0.1])
+    is_de = np.array([True, True, True, False, False, False])
+    # top-3 by |prediction| = genes 0, 3, 1: two of the three DE genes
+    predicted = np.array([1.0, -0.5, 0.0, 0.8, 0.1, 0.2])
+    assert de_overlap(predicted, observed, is_de) == pytest.approx(2 / 3)
+    # ranking by |prediction|: 0 (DE), 3, 1 (DE), 5, 4, 2 (DE): AP = (1 + 2/3 + 3/6) / 3
+    assert de_pr_auc(predicted, observed, is_de) == pytest.approx((1 + 2 / 3 + 0.5) / 3)
+    # signs on the DE genes: + vs +, - vs -, 0 vs +
+    assert de_direction_match(predicted, observed, is_de) == pytest.approx(2 / 3)
+    # ranks over the DE genes: observed (3, 1, 2), predicted (3, 1, 2)
+    assert de_spearman_lfc(predicted, observed, is_de) == pytest.approx(1.0)
+    none = np.zeros(6, dtype=bool)
+    assert all(np.isnan(f(predicted, observed, none)) for f in
+               (de_overlap, de_pr_auc, de_direction_match, de_spearman_lfc))
+
+
+def test_de_metrics_are_nan_without_de_genes_and_scored_with_them():
+    observed = pd.DataFrame([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]], index=["A", "B"],
+                            columns=list("xyz"))
+    predicted = observed * 0.5
+    assert score_ates(predicted, observed)["de_overlap"].isna().all()
+    de = pd.DataFrame([[True, False, True], [False, True, False]], index=["A", "B"],
+                      columns=list("xyz"))
+    scores = score_ates(predicted, observed, de=de)
+    assert scores["de_overlap"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="different genes"):
+        score_ates(predicted, observed, de=de.rename(columns={"x": "w"}))
+
+
+def test_de_genes_finds_the_shifted_genes_of_each_perturbation():
+    from gpo_vae.evaluation.de import de_genes
+
+    rng = np.random.default_rng(0)
+    n = 60
+    control = rng.normal(size=(n, 8))
+    a = rng.normal(size=(n, 8))
+    a[:, 2] += 3.0
+    b = rng.normal(size=(n, 8))
+    b[:, [5, 6]] -= 3.0
+    expression = np.vstack([control, a, b])
+    labels = np.array(["ctrl"] * n + ["A"] * n + ["B"] * n)
+    found = de_genes(expression, labels, "ctrl", [f"g{i}" for i in range(8)], ["A", "B", "C"])
+    assert found.loc["A"].to_numpy().nonzero()[0].tolist() == [2]
+    assert found.loc["B"].to_numpy().nonzero()[0].tolist() == [5, 6]
+    assert not found.loc["C"].any()    # no cells: nothing called

@@ -41,7 +41,7 @@ def test_decoder_gives_particle_cell_gene_logits_in_both_modes(latent_mode):
 
 
 def test_sum_mode_needs_as_many_latents_as_treatments():
-    with pytest.raises(ValueError, match="n_latent == n_treatments"):
+    with pytest.raises(ValueError, match="n_latent == n_effects"):
         GpoVaeModel(G, T, L, latent_mode="sum")
 
 

@@ -149,3 +149,30 @@ def test_expected_mask_sampling_uses_the_probabilities_in_every_particle(build):
     terms = module.loss(random_batch(), 3).scalars()
     terms["loss"].backward()
     assert guide.mask_logits.grad.abs().sum() > 0
+
+
+def test_sams_vae_has_treatment_embeddings_over_the_latent_and_no_grn(build):
+    config, module = build("sams_vae")
+    assert (config.model.latent_mode, config.loss.alignment, config.loss.penalty_coeff,
+            config.loss.pseudobulk_coeff, config.guide.encoder) == \
+        ("sum", "none", 0.0, 0.0, "correlated")
+    L = config.model.n_latent
+    assert module.guide.mask_logits.shape == (N_TREATMENTS, L)
+    assert not module.has_grn
+    terms = module.loss(random_batch(), 2).scalars()
+    assert float(terms["alignment"]) == 0.0 and torch.isfinite(terms["loss"])
+    terms["loss"].backward()
+    assert module.guide.mask_logits.grad.abs().sum() > 0
+
+
+def test_sams_vae_refuses_a_grn_alignment_and_has_no_grn_to_export(build):
+    from gpo_vae.errors import ConfigError
+    from gpo_vae.models.grn import learned_grn
+
+    with pytest.raises(ConfigError, match="loss.alignment=none"):
+        build("sams_vae", loss={"alignment": "direct"})
+    _, module = build("sams_vae")
+    with pytest.raises(ConfigError, match="no GRN"):
+        learned_grn(module)
+    _, gpo = build("anchored")
+    assert gpo.has_grn

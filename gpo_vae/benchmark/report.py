@@ -1,0 +1,110 @@
+"""Run a planned benchmark and write its results: ``benchmark.csv`` (one row per method x
+seed x metric), ``per_perturbation.csv``, ``benchmark.md`` (the table, the verdicts and
+the commands), ``benchmark.json``, ``commands.txt`` and ``plots/``. Each file is written
+atomically, ``benchmark.json`` last, so a killed run leaves no half-written table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from gpo_vae.benchmark.runner import BenchmarkPlan, JobResult, benchmark_lock, execute
+from gpo_vae.benchmark.summary import (
+    CEILING,
+    BenchmarkSummary,
+    long_table,
+    markdown,
+    per_perturbation,
+    summarize,
+    to_dict,
+)
+from gpo_vae.errors import GpoVaeError
+
+
+@dataclass
+class BenchmarkResult:
+    """What a benchmark found and where it wrote it."""
+
+    plan: BenchmarkPlan
+    results: list[JobResult]
+    summary: BenchmarkSummary
+    table: pd.DataFrame              # benchmark.csv
+    markdown: str                    # benchmark.md
+    seconds: float
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def run_benchmark(plan: BenchmarkPlan, *, progress: bool = True,
+                  log: Callable[[str], None] = print) -> BenchmarkResult:
+    """Run ``plan`` (:func:`gpo_vae.benchmark.plan_benchmark`), write its results into
+    ``plan.out`` and return them. Raises :class:`~gpo_vae.errors.GpoVaeError` when no
+    method could be scored at all; single failed runs are reported, not raised."""
+    from gpo_vae.io import atomic_path, json_safe, write_json_atomic, write_text_atomic
+
+    start = time.perf_counter()
+    labels = {m.name: m.label for m in plan.methods} | {CEILING: "split-half ceiling"}
+    trained = {m.name for m in plan.methods if m.trains}
+    reference = next((m.name for m in plan.methods if m.trains), plan.methods[0].name)
+    with benchmark_lock(plan.out):
+        log(f"benchmark of {', '.join(m.name for m in plan.methods)} with "
+            f"{len(plan.seeds)} seed(s) x {plan.n_splits} split(s); {plan.jobs} job(s) at "
+            f"once; runs in {plan.out / 'runs'}")
+        results = execute(plan, progress=progress, log=log)
+        if all(r.scores is None for r in results if r.method != CEILING):
+            raise GpoVaeError("no method could be scored: "
+                              + "; ".join(f"{r.method}: {r.error}" for r in results
+                                          if r.error) + f" (logs in {plan.out / 'runs'})")
+        summary = summarize(results, labels, trained, reference)
+        table = long_table(results, labels)
+        commands = [plan.command()] + [c for r in results for c in r.commands]
+        header = _header(plan, results)
+        text = markdown(summary, header, [plan.command()])
+        files = {}
+        out = plan.out
+        with atomic_path(out / "benchmark.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        files["csv"] = out / "benchmark.csv"
+        with atomic_path(out / "per_perturbation.csv") as tmp:
+            per_perturbation(results).to_csv(tmp, index=False)
+        files["per_perturbation"] = out / "per_perturbation.csv"
+        files["markdown"] = write_text_atomic(out / "benchmark.md", text)
+        files["commands"] = write_text_atomic(out / "commands.txt", "\n".join(
+            ["# the benchmark, then the command lines behind each trained run"] + commands)
+            + "\n")
+        files.update(_plots(summary, results, labels, out / "plots"))
+        seconds = round(time.perf_counter() - start, 1)
+        files["json"] = write_json_atomic(out / "benchmark.json", json_safe(
+            {**to_dict(summary), "command": plan.command(), "seconds": seconds,
+             "seeds": plan.seeds, "n_splits": plan.n_splits}))
+    return BenchmarkResult(plan, results, summary, table, text, seconds, files)
+
+
+def _header(plan: BenchmarkPlan, results: list[JobResult]) -> list[str]:
+    n = {r.split: len(r.scores) for r in results if r.method == CEILING}
+    return [f"# Benchmark: {plan.config_path}",
+            "", f"Test-set ATE prediction ({plan.split or 'the config'}'s split; "
+            f"{', '.join(f'split {k}: {v} perturbations' for k, v in n.items())}); "
+            f"{len(plan.seeds)} model seed(s) per trained method, data split fixed per "
+            "split. Scored on held-out test cells only; every method trains or fits on "
+            "training cells only."]
+
+
+def _plots(summary, results, labels, folder: Path) -> dict[str, Path]:
+    from gpo_vae.benchmark.plots import plot_metrics_by_method, plot_reference_vs_baseline
+
+    scores = per_perturbation(results)
+    files = {"metrics_plot": plot_metrics_by_method(summary, scores,
+                                                    folder / "metrics_by_method.png")}
+    reference = summary.reference
+    others = [m for m in summary.methods if m not in (reference, CEILING)
+              and "pearson_top20" in summary.by_method[m]]
+    if reference in summary.by_method and others:
+        best = max(others, key=lambda m: summary.by_method[m]["pearson_top20"].mean)
+        files["scatter"] = plot_reference_vs_baseline(
+            scores, reference, best, labels, folder / f"per_perturbation_{reference}_vs_"
+            f"{best}.png")
+    return files

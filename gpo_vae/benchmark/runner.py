@@ -1,0 +1,308 @@
+"""``gpo-vae benchmark``: every method on the same prepared data and splits, with seeds.
+
+Jobs are a flat list with no dependencies between them (one per method, seed and data
+split), so a process pool runs them; redun's scheduler (what sweeps use) would add a
+database and argument hashing for no gain here, and a job folder's own config already
+says whether its run can be reused. Model-free methods run in this process; trained
+ones in ``jobs`` worker processes, each with its share of the cores. Every job's
+predictions are kept in its folder (``runs/split<k>/<method>/seed<s>/``) and reused by a
+rerun with the same settings; a trained run is reused, or resumed when interrupted. A
+job that fails is recorded as failed, with its error, and the others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from gpo_vae.benchmark.registry import Method, MethodJob, MethodOutput, methods
+from gpo_vae.constants import SPLIT_KINDS
+from gpo_vae.errors import ConfigError, GpoVaeError, InputFileError
+from gpo_vae.evaluation.settings import EvaluationSettings
+
+DEFAULT_METHODS = ("gpo_vae", "gpo_vae_authors", "sams_vae", "pert_mean", "global_mean",
+                   "ridge", "additive")
+CEILING_METHOD = "ceiling_split_half"
+PREDICTION_FILE = "predicted_ates.csv.gz"
+RESULT_FILE = "result.json"
+
+
+@dataclass
+class BenchmarkPlan:
+    """What a benchmark runs: the config, methods, seeds and data splits, and where."""
+
+    config_path: str
+    overrides: list[str]
+    methods: list[Method]
+    seeds: list[int]
+    n_splits: int
+    split: str | None
+    out: Path
+    jobs: int
+    settings: EvaluationSettings
+    base_data_seed: int = 0
+
+    def split_overrides(self, k: int) -> list[str]:
+        """The config overrides of data split ``k``: the split kind, and for K > 1 splits
+        ``data.seed`` = the config's seed + k (the model seed varies separately)."""
+        extra = [f"data.split={self.split}"] if self.split else []
+        if self.n_splits > 1:
+            extra.append(f"data.seed={self.base_data_seed + k}")
+        return [*self.overrides, *extra]
+
+    def command(self) -> str:
+        """The ``gpo-vae benchmark`` command line of this plan."""
+        import shlex
+
+        parts = ["gpo-vae", "benchmark", shlex.quote(self.config_path), "--methods",
+                 *[m.name for m in self.methods], "--seeds", str(len(self.seeds)),
+                 "--splits", str(self.n_splits), "--out", shlex.quote(str(self.out)),
+                 "--n-samples", str(self.settings.n_samples), "--iwelbo-particles",
+                 str(self.settings.iwelbo_particles)]
+        if self.split:
+            parts += ["--split", self.split]
+        parts += [f"--set {shlex.quote(s)}" for s in self.overrides]
+        return " ".join(parts)
+
+
+def plan_benchmark(config_path: str | os.PathLike, *, method_names: list[str] | None = None,
+                   n_seeds: int = 3, split: str | None = None, n_splits: int = 1,
+                   out: str | os.PathLike | None = None, jobs: int | None = None,
+                   overrides: list[str] | None = None,
+                   settings: EvaluationSettings | None = None) -> BenchmarkPlan:
+    """Check everything a benchmark needs before it starts (one-line errors) and plan it.
+
+    Parameters
+    ----------
+    config_path
+        The YAML config every method trains or fits with (its data section says which
+        screen; its training section the budget of the trained methods).
+    method_names
+        Registered methods (:data:`gpo_vae.benchmark.registry.METHODS`); default
+        :data:`DEFAULT_METHODS` (``additive`` only where combinations are scored).
+    n_seeds
+        Model seeds 0..n_seeds-1 of each trained method (the data split stays fixed).
+    split
+        ``cells``, ``perturbations`` or ``combinations``; default the config's.
+    n_splits
+        Data splits (``data.seed`` + 0..K-1), each with every method and seed.
+    out
+        The benchmark folder; default ``<output_dir>/benchmark_<name>``.
+    jobs
+        Trained jobs at once (worker processes); 1 runs everything in this process.
+    overrides
+        ``section.key=value`` settings on top of the config.
+    settings
+        Sampling of the model ATEs and the IWELBO (test split).
+    """
+    from gpo_vae.config import load_config
+
+    overrides = list(overrides or [])
+    config = load_config(config_path, overrides)
+    if n_seeds < 1 or n_splits < 1:
+        raise ConfigError(f"--seeds {n_seeds} and --splits {n_splits} must be at least 1")
+    if split is not None and split not in SPLIT_KINDS:
+        raise ConfigError(f"--split {split!r}; choose one of {', '.join(SPLIT_KINDS)}")
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs {jobs} must be at least 1")
+    chosen = methods(list(method_names) if method_names else list(DEFAULT_METHODS))
+    if not config.data.path:
+        raise ConfigError(f"data.path is not set in {config_path}; point it at the screen")
+    if not Path(config.data.path).is_file():
+        raise InputFileError(f"data.path {config.data.path!r} (from {config_path}) does not "
+                             "exist; fix the config or simulate it first (gpo-vae simulate)")
+    settings = (settings or EvaluationSettings()).validate()
+    if settings.split != "test":
+        raise ConfigError("a benchmark scores the test split; the validation split is for "
+                          "choosing settings")
+    n_trained = sum(m.trains for m in chosen) * n_seeds * n_splits
+    jobs = jobs or max(1, min(os.cpu_count() or 1, n_trained, 4))
+    out = Path(out) if out is not None else Path(config.output_dir) / f"benchmark_{config.name}"
+    return BenchmarkPlan(str(config_path), overrides, chosen, list(range(n_seeds)), n_splits,
+                         split, out, jobs, settings, config.data.seed)
+
+
+@dataclass
+class JobResult:
+    """One method x seed x split: its status, its per-perturbation scores and extras."""
+
+    split: int
+    method: str
+    seed: int
+    status: str                      # ok, failed, skipped
+    error: str | None = None
+    scores: pd.DataFrame | None = None   # perturbations x metrics
+    extras: dict = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+
+
+def _job_key(job: MethodJob, method: Method) -> str:
+    """What a job's stored prediction depends on."""
+    from gpo_vae.config import dump_config
+
+    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(job.settings).items()}
+    key = {"method": method.name, "seed": job.seed, "names": job.names,
+           "config": dump_config(job.config()), "settings": settings}
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_job(method: Method, job: MethodJob) -> tuple[str, MethodOutput | None, str | None]:
+    """Run one job, or read its stored prediction; returns (status, output, error)."""
+    from gpo_vae.io import atomic_path, write_json_atomic
+
+    folder = job.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    key = _job_key(job, method)
+    stored, predicted = folder / RESULT_FILE, folder / PREDICTION_FILE
+    if stored.is_file() and predicted.is_file():
+        record = json.loads(stored.read_text())
+        if record.get("key") == key:
+            ates = pd.read_csv(predicted, index_col=0)
+            return "ok", MethodOutput(ates, record.get("extras", {})), None
+    try:
+        output = method.run(job)
+    except GpoVaeError as exc:
+        job.log(f"failed: {exc}")
+        return "failed", None, str(exc)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # a bug in one method must not stop the others
+        job.log("crashed:\n" + traceback.format_exc())
+        return "failed", None, f"{type(exc).__name__}: {exc} (traceback in {folder}/log.txt)"
+    with atomic_path(predicted) as tmp:
+        output.ates.to_csv(tmp, compression="gzip")
+    write_json_atomic(stored, {"key": key, "method": method.name, "seed": job.seed,
+                               "extras": output.extras})
+    return "ok", output, None
+
+
+class _JobLog:
+    """Timestamped lines appended to a job's ``log.txt`` (parallel jobs would interleave
+    on one terminal)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self, message: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+
+def _worker_start(threads: int) -> None:
+    """Each worker gets its share of the cores (torch would take them all)."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _worker_run(method_name: str, job: MethodJob):
+    """A trained job in a worker process (methods are looked up again there)."""
+    method = methods([method_name])[0]
+    job.log = _JobLog(job.folder / "log.txt")
+    status, output, error = run_job(method, job)
+    return status, output, error
+
+
+def benchmark_lock(folder: Path):
+    """One benchmark at a time per folder: two would train the same run folders."""
+    from gpo_vae.io import exclusive_folder
+
+    return exclusive_folder(folder / "benchmark.lock", f"another gpo-vae benchmark is "
+                            f"running in {folder}; wait for it or give this one another --out")
+
+
+def execute(plan: BenchmarkPlan, *, progress: bool = True,
+            log: Callable[[str], None] = print) -> list[JobResult]:
+    """Run every job of ``plan`` (see the module docstring) and score it on the test
+    cells; returns one :class:`JobResult` per method x seed x split (model-free methods:
+    one per split, with seed = the first seed), and the split-half ceiling per split."""
+    results: list[JobResult] = []
+    for k in range(plan.n_splits):
+        results += _run_split(plan, k, progress, log)
+    return results
+
+
+def _run_split(plan: BenchmarkPlan, k: int, progress: bool,
+               log: Callable[[str], None]) -> list[JobResult]:
+    from tqdm.auto import tqdm
+
+    from gpo_vae.benchmark.data import BenchmarkData
+    from gpo_vae.config import load_config
+
+    overrides = plan.split_overrides(k)
+    config = load_config(plan.config_path, overrides)
+    data = BenchmarkData.from_config(config, plan.settings, progress=progress, log=log)
+    log(f"split {k}: {len(data.names)} perturbations scored on "
+        f"{int(data.cells.in_split.sum()):,} test cells ({config.data.split} split, data "
+        f"seed {config.data.seed})")
+    results = [JobResult(k, CEILING_METHOD, plan.seeds[0], "ok", scores=data.ceiling)]
+    local, pooled = [], []
+    for method in plan.methods:
+        reason = method.applies(data)
+        if reason:
+            results.append(JobResult(k, method.name, plan.seeds[0], "skipped", reason))
+            continue
+        for seed in (plan.seeds if method.trains else plan.seeds[:1]):
+            folder = plan.out / "runs" / f"split{k}" / method.name / f"seed{seed}"
+            job = MethodJob(plan.config_path, overrides, seed, folder, data.names,
+                            plan.settings, log=_JobLog(folder / "log.txt"))
+            (pooled if method.trains and plan.jobs > 1 else local).append((method, job))
+    bar = tqdm(total=len(local) + len(pooled), desc=f"benchmark split {k}",
+               disable=not progress)
+    pool, futures = None, {}
+    try:
+        if pooled:
+            import multiprocessing
+
+            threads = max(1, (os.cpu_count() or 1) // plan.jobs)
+            pool = ProcessPoolExecutor(plan.jobs, mp_context=multiprocessing.get_context(
+                "spawn"), initializer=_worker_start, initargs=(threads,))
+            futures = {pool.submit(_worker_run, m.name, _picklable(j)): (m, j)
+                       for m, j in pooled}
+        for method, job in local:
+            job.data = data
+            results.append(_scored(k, data, method, job, *run_job(method, job), log))
+            job.data = None
+            bar.update()
+        for future in as_completed(futures):
+            method, job = futures[future]
+            results.append(_scored(k, data, method, job, *future.result(), log))
+            bar.update()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+def _scored(k: int, data, method: Method, job: MethodJob, status: str,
+            output: MethodOutput | None, error: str | None, log) -> JobResult:
+    """A finished job's result, its predictions scored against the test ATEs."""
+    from gpo_vae.evaluation.metrics import score_ates
+
+    result = JobResult(k, method.name, job.seed, status, error,
+                       commands=method.commands(job) if method.commands else [])
+    if output is not None:
+        ates = output.ates.reindex(index=data.names, columns=data.observed.columns)
+        result.scores = score_ates(ates, data.observed, de=data.de)
+        result.extras = output.extras
+    what = f"{method.name} seed {job.seed}" if method.trains else method.name
+    log(f"  {what}: {status}" + (f" ({error})" if error else ""))
+    return result
+
+
+def _picklable(job: MethodJob) -> MethodJob:
+    """The job as a worker gets it: no data, and a log the worker opens itself."""
+    return MethodJob(job.config_path, job.overrides, job.seed, job.folder, job.names,
+                     job.settings, None, print)
