@@ -6,7 +6,8 @@ from gpo_vae.errors import ConfigError, InputFileError
 
 def test_a_plan_checks_its_input_and_names_each_data_split(benchmark_config, tmp_path):
     config = benchmark_config(data={"seed": 4})
-    plan = plan_benchmark(config, n_splits=3, split="perturbations", overrides=["training.lr=0.001"])
+    plan = plan_benchmark(config, n_splits=3, split="perturbations",
+                          overrides=["training.lr=0.001"])
     assert [m.name for m in plan.methods] == list(DEFAULT_METHODS)
     assert plan.seeds == [0, 1, 2] and plan.out == tmp_path / "results" / "benchmark_bench"
     assert plan.split_overrides(0) == ["training.lr=0.001", "data.split=perturbations",
