@@ -45,7 +45,7 @@ def add_benchmark_command(sub) -> None:
                     help="the config every method uses (data, layers, training budget)")
     bm.add_argument("--methods", nargs="+", default=None, metavar="NAME",
                     help="methods to run [default: gpo_vae gpo_vae_authors sams_vae "
-                    "pert_mean global_mean ridge additive]")
+                    "sams_vae_anchored pert_mean global_mean ridge additive]")
     bm.add_argument("--seeds", type=int, default=3, metavar="N",
                     help="model seeds per trained method (the data split stays fixed) "
                     "[default: 3]")

@@ -29,8 +29,8 @@ from gpo_vae.constants import SPLIT_KINDS
 from gpo_vae.errors import ConfigError, GpoVaeError, InputFileError
 from gpo_vae.evaluation.settings import EvaluationSettings
 
-DEFAULT_METHODS = ("gpo_vae", "gpo_vae_authors", "sams_vae", "pert_mean", "global_mean",
-                   "ridge", "additive")
+DEFAULT_METHODS = ("gpo_vae", "gpo_vae_authors", "sams_vae", "sams_vae_anchored",
+                   "pert_mean", "global_mean", "ridge", "additive")
 CEILING_METHOD = "ceiling_split_half"
 PREDICTION_FILE = "predicted_ates.csv.gz"
 RESULT_FILE = "result.json"

@@ -89,3 +89,11 @@ _register("sams_vae", "SAMS-VAE",
           "sparse additive mechanism shift VAE (GPO-VAE's parent): a T x L embedding with a "
           "Bernoulli mask added to z_basal, no GRN, no alignment",
           ["model.variant=sams_vae", "loss.penalty_coeff=0"])
+# GPO-VAE's anchoring on SAMS-VAE's latent: the same pseudobulk term, mean-field encoder and
+# posterior-mean prediction, without the GRN. Against gpo_vae it isolates what the GRN
+# structure adds to prediction.
+_register("sams_vae_anchored", "SAMS-VAE, anchored",
+          "SAMS-VAE with GPO-VAE's anchoring (pseudobulk term, mean-field encoder, "
+          "posterior-mean prediction): the default model without the GRN",
+          ["model.variant=sams_vae", "loss.penalty_coeff=0", "loss.pseudobulk_coeff=10",
+           "guide.encoder=mean_field", "model.predict_globals=mean"])
