@@ -9,6 +9,7 @@ The Python API (loaded on first use, so ``gpo-vae --help`` stays fast)::
     grn = model.get_grn()
     ate = model.predict_ate(["G1", "G2+G3"])
     result = gv.evaluate(model, prepared, split="test")
+    table = gv.benchmark("demo/gpo_vae_demo.yaml", seeds=3).table   # methods x seeds
     model.save("run/"); model = gv.GpoVae.load("run/", prepared)
 """
 
@@ -19,7 +20,7 @@ from gpo_vae.errors import ConfigError, GpoVaeError, InputDataError, InputFileEr
 _API = ("GpoVae", "evaluate", "prepare", "simulate")
 
 __all__ = ["ConfigError", "GpoVae", "GpoVaeError", "InputDataError", "InputFileError",
-           "__version__", "evaluate", "prepare", "simulate"]
+           "__version__", "benchmark", "evaluate", "prepare", "simulate"]
 
 
 def __getattr__(name: str):
@@ -27,4 +28,8 @@ def __getattr__(name: str):
         from gpo_vae import api
 
         return getattr(api, name)
+    if name == "benchmark":
+        from gpo_vae.benchmarking import benchmark
+
+        return benchmark
     raise AttributeError(f"module 'gpo_vae' has no attribute {name!r}")

@@ -11,7 +11,7 @@ from gpo_vae.io import require_writable_folder
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     """Every method on the same data and splits, with seeds, intervals and verdicts."""
-    from gpo_vae.benchmark import plan_benchmark, run_benchmark
+    from gpo_vae.benchmarking import plan_benchmark, run_benchmark
     from gpo_vae.evaluation.settings import default_global_draws
 
     settings = EvaluationSettings(n_samples=args.n_samples,

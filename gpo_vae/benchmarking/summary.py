@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpo_vae.benchmark.runner import CEILING_METHOD as CEILING
+from gpo_vae.benchmarking.runner import CEILING_METHOD as CEILING
 from gpo_vae.evaluation.metrics import ATE_METRICS
 
 #: The metrics of the printed table (``benchmark.csv`` has every registered one).

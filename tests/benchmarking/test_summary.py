@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpo_vae.benchmark.runner import CEILING_METHOD, JobResult
-from gpo_vae.benchmark.summary import long_table, markdown, mean_interval, summarize
+from gpo_vae.benchmarking.runner import CEILING_METHOD, JobResult
+from gpo_vae.benchmarking.summary import long_table, markdown, mean_interval, summarize
 from gpo_vae.evaluation.metrics import ATE_METRICS
 
 PERTS = [f"p{i}" for i in range(12)]

@@ -5,7 +5,7 @@ runs once and counts for every seed."""
 
 from __future__ import annotations
 
-from gpo_vae.benchmark.registry import MethodJob, MethodOutput, register_method
+from gpo_vae.benchmarking.registry import MethodJob, MethodOutput, register_method
 from gpo_vae.evaluation import baselines
 
 

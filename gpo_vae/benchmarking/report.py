@@ -5,6 +5,7 @@ atomically, ``benchmark.json`` last, so a killed run leaves no half-written tabl
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gpo_vae.benchmark.runner import BenchmarkPlan, JobResult, benchmark_lock, execute
-from gpo_vae.benchmark.summary import (
+from gpo_vae.benchmarking.runner import BenchmarkPlan, JobResult, benchmark_lock, execute
+from gpo_vae.benchmarking.summary import (
     CEILING,
     BenchmarkSummary,
     long_table,
@@ -40,7 +41,7 @@ class BenchmarkResult:
 
 def run_benchmark(plan: BenchmarkPlan, *, progress: bool = True,
                   log: Callable[[str], None] = print) -> BenchmarkResult:
-    """Run ``plan`` (:func:`gpo_vae.benchmark.plan_benchmark`), write its results into
+    """Run ``plan`` (:func:`gpo_vae.benchmarking.plan_benchmark`), write its results into
     ``plan.out`` and return them. Raises :class:`~gpo_vae.errors.GpoVaeError` when no
     method could be scored at all; single failed runs are reported, not raised."""
     from gpo_vae.io import atomic_path, json_safe, write_json_atomic, write_text_atomic
@@ -83,6 +84,64 @@ def run_benchmark(plan: BenchmarkPlan, *, progress: bool = True,
     return BenchmarkResult(plan, results, summary, table, text, seconds, files)
 
 
+def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
+              seeds: int = 3, split: str | None = None, splits: int = 1,
+              out: str | os.PathLike | None = None, jobs: int | None = None,
+              overrides: list[str] | None = None, n_samples: int = 1000,
+              iwelbo_particles: int = 20, seed: int = 0,
+              progress: bool = True) -> BenchmarkResult:
+    """Benchmark methods on a screen, as ``gpo-vae benchmark CONFIG`` does.
+
+    Parameters
+    ----------
+    config
+        A YAML config: the screen (``data``) and what every trained method uses (layers,
+        ``training`` budget).
+    methods
+        Registered method names (``gpo_vae.benchmarking.METHODS``; default all built-in).
+    seeds
+        Model seeds per trained method; the data split stays fixed.
+    split
+        ``cells``, ``perturbations`` or ``combinations`` (default: the config's).
+    splits
+        Data splits to repeat over (``data.seed`` + 0..K-1).
+    out
+        The benchmark folder (default ``<output_dir>/benchmark_<name>``); a rerun reuses
+        its finished runs.
+    jobs
+        Trained runs at once in worker processes; 1 runs all in this process (needed for
+        a trained method registered in a notebook).
+    overrides
+        ``section.key=value`` settings for every method.
+    n_samples, iwelbo_particles, seed
+        Generated cells per perturbation for model ATEs, importance samples of the test
+        IWELBO, and the sampling and bootstrap seed.
+    progress
+        Progress bars.
+
+    Returns
+    -------
+    BenchmarkResult
+        ``.table`` (``benchmark.csv``), ``.summary``, ``.markdown`` and ``.files``.
+
+    Examples
+    --------
+    >>> import gpo_vae as gv
+    >>> result = gv.benchmark("demo/gpo_vae_demo.yaml", methods=["gpo_vae", "pert_mean"],
+    ...                       seeds=2)                                  # doctest: +SKIP
+    >>> print(result.markdown)                                          # doctest: +SKIP
+    """
+    from gpo_vae.benchmarking.runner import plan_benchmark
+    from gpo_vae.evaluation.settings import EvaluationSettings, default_global_draws
+
+    settings = EvaluationSettings(n_samples=n_samples, n_global=default_global_draws(n_samples),
+                                  iwelbo_particles=iwelbo_particles, seed=seed)
+    plan = plan_benchmark(config, method_names=methods, n_seeds=seeds, split=split,
+                          n_splits=splits, out=out, jobs=jobs, overrides=overrides,
+                          settings=settings)
+    return run_benchmark(plan, progress=progress)
+
+
 def _header(plan: BenchmarkPlan, results: list[JobResult]) -> list[str]:
     n = {r.split: len(r.scores) for r in results if r.method == CEILING}
     return [f"# Benchmark: {plan.config_path}",
@@ -94,7 +153,7 @@ def _header(plan: BenchmarkPlan, results: list[JobResult]) -> list[str]:
 
 
 def _plots(summary, results, labels, folder: Path) -> dict[str, Path]:
-    from gpo_vae.benchmark.plots import plot_metrics_by_method, plot_reference_vs_baseline
+    from gpo_vae.benchmarking.plots import plot_metrics_by_method, plot_reference_vs_baseline
 
     scores = per_perturbation(results)
     files = {"metrics_plot": plot_metrics_by_method(summary, scores,

@@ -1,5 +1,5 @@
 """A registry of benchmark methods, like the metric registry: each entry says what it is
-and how it predicts, so adding a method is one file in :mod:`gpo_vae.benchmark.methods`
+and how it predicts, so adding a method is one file in :mod:`gpo_vae.benchmarking.methods`
 (or one :func:`register_method` call in a notebook before :func:`run_benchmark`).
 
 A method turns a :class:`MethodJob` (the data, the perturbations to predict, a seed and a
@@ -24,7 +24,7 @@ from gpo_vae.errors import ConfigError
 class MethodJob:
     """What a method is asked to do: predict ``names`` on the data of ``config_path``
     with ``overrides``, with model seed ``seed``, writing anything it keeps in
-    ``folder``. ``data`` (:class:`gpo_vae.benchmark.data.BenchmarkData`) is there for
+    ``folder``. ``data`` (:class:`gpo_vae.benchmarking.data.BenchmarkData`) is there for
     methods that run in this process; a worker process gets ``None`` and prepares (or
     reads from the cache) what it needs."""
 
@@ -112,7 +112,7 @@ def register_method(name: str, label: str, description: str, *, trains: bool = F
 def methods(names: list[str] | None = None) -> list[Method]:
     """The registered methods called ``names`` (default: all), built-in ones loaded; an
     unknown name is a one-line error listing the known ones."""
-    import gpo_vae.benchmark.methods  # noqa: F401  (registers the built-in methods)
+    import gpo_vae.benchmarking.methods  # noqa: F401  (registers the built-in methods)
 
     if not names:
         return list(METHODS.values())

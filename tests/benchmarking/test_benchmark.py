@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from gpo_vae.benchmark import plan_benchmark, run_benchmark
-from gpo_vae.benchmark.registry import METHODS, MethodOutput, register_method
+from gpo_vae.benchmarking import plan_benchmark, run_benchmark
+from gpo_vae.benchmarking.registry import METHODS, MethodOutput, register_method
 from gpo_vae.cli import main
 from gpo_vae.errors import ConfigError, GpoVaeError
 from gpo_vae.evaluation.metrics import ATE_METRICS
@@ -34,10 +34,10 @@ def test_two_methods_two_seeds_end_to_end_from_the_command_line(benchmark_config
     commands = (out / "commands.txt").read_text()
     assert "gpo-vae benchmark" in commands and "training.seed=1" in commands
     # a rerun reuses every job's stored predictions and gives the same numbers
-    again = run_benchmark(plan_benchmark(benchmark_config(), method_names=["gpo_vae",
-                                         "pert_mean"], n_seeds=2, jobs=1, out=out,
-                                         settings=_settings()), progress=False,
-                          log=lambda m: None)
+    import gpo_vae as gv
+
+    again = gv.benchmark(benchmark_config(), methods=["gpo_vae", "pert_mean"], seeds=2,
+                         jobs=1, out=out, n_samples=100, iwelbo_particles=3, progress=False)
     key = ["method", "seed", "metric"]
     pd.testing.assert_series_equal(
         again.table.sort_values(key)["value"].reset_index(drop=True),
@@ -62,7 +62,7 @@ def test_a_method_that_fails_on_one_seed_is_reported_and_the_others_go_on(benchm
         if job.seed == 2:
             raise RuntimeError("a bug")
         return MethodOutput(baselines.pert_mean_baseline(
-            __import__("gpo_vae.benchmark.data", fromlist=["x"]).BenchmarkData.from_config(
+            __import__("gpo_vae.benchmarking.data", fromlist=["x"]).BenchmarkData.from_config(
                 job.config(), job.settings, log=lambda m: None).train, job.names))
     try:
         plan = plan_benchmark(benchmark_config(), method_names=["flaky_test", "global_mean"],

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gpo_vae.benchmark.registry import Method, MethodJob, MethodOutput, methods
+from gpo_vae.benchmarking.registry import Method, MethodJob, MethodOutput, methods
 from gpo_vae.constants import SPLIT_KINDS
 from gpo_vae.errors import ConfigError, GpoVaeError, InputFileError
 from gpo_vae.evaluation.settings import EvaluationSettings
@@ -87,7 +87,7 @@ def plan_benchmark(config_path: str | os.PathLike, *, method_names: list[str] | 
         The YAML config every method trains or fits with (its data section says which
         screen; its training section the budget of the trained methods).
     method_names
-        Registered methods (:data:`gpo_vae.benchmark.registry.METHODS`); default
+        Registered methods (:data:`gpo_vae.benchmarking.registry.METHODS`); default
         :data:`DEFAULT_METHODS` (``additive`` only where combinations are scored).
     n_seeds
         Model seeds 0..n_seeds-1 of each trained method (the data split stays fixed).
@@ -237,7 +237,7 @@ def _run_split(plan: BenchmarkPlan, k: int, progress: bool,
                log: Callable[[str], None]) -> list[JobResult]:
     from tqdm.auto import tqdm
 
-    from gpo_vae.benchmark.data import BenchmarkData
+    from gpo_vae.benchmarking.data import BenchmarkData
     from gpo_vae.config import load_config
 
     overrides = plan.split_overrides(k)

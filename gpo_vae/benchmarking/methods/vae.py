@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 import time
 
-from gpo_vae.benchmark.registry import MethodJob, MethodOutput, register_method
+from gpo_vae.benchmarking.registry import MethodJob, MethodOutput, register_method
 from gpo_vae.errors import ConfigError
 
 JOB_CONFIG = "job_config.yaml"   # the config the job's run folder was trained with

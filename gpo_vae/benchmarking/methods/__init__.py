@@ -1,5 +1,5 @@
 """The built-in benchmark methods: every module here registers its methods when imported
-(:func:`gpo_vae.benchmark.registry.register_method`), so a new method is a new file."""
+(:func:`gpo_vae.benchmarking.registry.register_method`), so a new method is a new file."""
 
 import importlib
 import pkgutil

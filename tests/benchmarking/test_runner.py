@@ -1,6 +1,6 @@
 import pytest
 
-from gpo_vae.benchmark.runner import DEFAULT_METHODS, plan_benchmark
+from gpo_vae.benchmarking.runner import DEFAULT_METHODS, plan_benchmark
 from gpo_vae.errors import ConfigError, InputFileError
 
 

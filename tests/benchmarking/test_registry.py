@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from gpo_vae.benchmark.registry import METHODS, MethodOutput, methods, register_method
-from gpo_vae.benchmark.runner import DEFAULT_METHODS
+from gpo_vae.benchmarking.registry import METHODS, MethodOutput, methods, register_method
+from gpo_vae.benchmarking.runner import DEFAULT_METHODS
 from gpo_vae.errors import ConfigError
 
 

@@ -1,15 +1,16 @@
 """``gpo-vae benchmark``: GPO-VAE against peer models and baselines on the same data and
 splits, with seeds, intervals and paired comparisons.
 
->>> from gpo_vae.benchmark import plan_benchmark, run_benchmark      # doctest: +SKIP
+>>> from gpo_vae.benchmarking import plan_benchmark, run_benchmark      # doctest: +SKIP
 >>> plan = plan_benchmark("demo/gpo_vae_demo.yaml", n_seeds=3)      # doctest: +SKIP
 >>> result = run_benchmark(plan)                                    # doctest: +SKIP
 >>> print(result.markdown)                                          # doctest: +SKIP
 """
 
-from gpo_vae.benchmark.registry import METHODS, Method, MethodJob, MethodOutput, register_method
-from gpo_vae.benchmark.report import BenchmarkResult, run_benchmark
-from gpo_vae.benchmark.runner import DEFAULT_METHODS, BenchmarkPlan, plan_benchmark
+from gpo_vae.benchmarking.registry import METHODS, Method, MethodJob, MethodOutput, register_method
+from gpo_vae.benchmarking.report import BenchmarkResult, benchmark, run_benchmark
+from gpo_vae.benchmarking.runner import DEFAULT_METHODS, BenchmarkPlan, plan_benchmark
 
 __all__ = ["DEFAULT_METHODS", "METHODS", "BenchmarkPlan", "BenchmarkResult", "Method",
-           "MethodJob", "MethodOutput", "plan_benchmark", "register_method", "run_benchmark"]
+           "MethodJob", "MethodOutput", "benchmark", "plan_benchmark", "register_method",
+           "run_benchmark"]

@@ -53,7 +53,7 @@ def plot_reference_vs_baseline(scores: pd.DataFrame, reference: str, baseline: s
                                metric: str = "pearson_top20") -> Path:
     """Per-perturbation ``metric`` of ``reference`` (seed-averaged) against ``baseline``:
     points above the diagonal are perturbations the reference predicts better."""
-    from gpo_vae.benchmark.summary import seed_averaged
+    from gpo_vae.benchmarking.summary import seed_averaged
 
     plt = _pyplot()
     a = seed_averaged(scores, reference, metric)
