@@ -135,6 +135,10 @@ def summarize(results, labels: dict[str, str], trained: set[str],
         finished = [r for r in runs if r.scores is not None]
         if not finished:
             continue
+        if all(r.scores.isna().all().all() for r in finished):
+            summary.skipped.append(f"{labels.get(method, method)}: predicts none of the "
+                                   "scored perturbations (unseen in training?)")
+            continue
         summary.methods.append(method)
         summary.by_method[method] = {}
         for metric in ATE_METRICS:

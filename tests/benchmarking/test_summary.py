@@ -61,3 +61,12 @@ def test_summary_has_seed_spread_intervals_and_paired_verdicts():
     text = markdown(summary, ["# test"], ["gpo-vae benchmark x.yaml"])
     assert "| Model | 2 (1 failed) |" in text and "the loss became NaN" in text
     assert "no combination" in text and "gpo-vae benchmark x.yaml" in text
+
+
+def test_a_method_that_predicts_nothing_is_listed_as_not_scored():
+    results = _results() + [JobResult(0, "blind", 0, "ok", scores=_scores(0.0, np.random
+                                      .default_rng(1)) * np.nan)]
+    summary = summarize(results, {"blind": "Blind"}, trained={"model"}, reference="model")
+    assert "blind" not in summary.methods
+    assert any(s.startswith("Blind: predicts none") for s in summary.skipped)
+    assert "Blind: predicts none" in markdown(summary, [], [])
