@@ -55,8 +55,11 @@ def de_genes(expression, labels: np.ndarray, control_label: str, gene_names: Seq
                        obs=pd.DataFrame({"label": pd.Categorical(labels[keep])},
                                         index=np.arange(int(keep.sum())).astype(str)))
     cells.var_names = [str(i) for i in range(cells.n_vars)]  # gene symbols may repeat
-    with warnings.catch_warnings():  # log fold changes of all-zero genes; not used here
+    # scanpy warns about log fold changes of all-zero genes (not used here) and about its
+    # own fragmented result frames (PerformanceWarning, a subclass of Warning)
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         sc.tl.rank_genes_groups(cells, "label", groups=testable, reference=control_label,
                                 method="wilcoxon", tie_correct=True, key_added="de")
     result = cells.uns["de"]
