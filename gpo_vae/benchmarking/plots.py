@@ -29,7 +29,7 @@ def plot_metrics_by_method(summary, scores: pd.DataFrame, path: Path) -> Path:
             s = summary.by_method[method].get(metric)
             if s is None:
                 continue
-            color = "black" if method == "ceiling_split_half" else f"C{row}"
+            color = "black" if method.startswith("ceiling") else f"C{row}"
             ax.errorbar(s.mean, row, xerr=[[max(s.mean - s.ci_low, 0)],
                                            [max(s.ci_high - s.mean, 0)]]
                         if np.isfinite(s.ci_low) else None, fmt="o", color=color, capsize=3)

@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from gpo_vae.benchmarking.runner import BenchmarkPlan, JobResult, benchmark_lock, execute
+from gpo_vae.benchmarking.runner import (
+    CEILING_METHOD,
+    CEILINGS,
+    BenchmarkPlan,
+    JobResult,
+    benchmark_lock,
+    execute,
+)
 from gpo_vae.benchmarking.summary import (
-    CEILING,
     BenchmarkSummary,
     long_table,
     markdown,
@@ -47,7 +53,7 @@ def run_benchmark(plan: BenchmarkPlan, *, progress: bool = True,
     from gpo_vae.io import atomic_path, json_safe, write_json_atomic, write_text_atomic
 
     start = time.perf_counter()
-    labels = {m.name: m.label for m in plan.methods} | {CEILING: "split-half ceiling"}
+    labels = {m.name: m.label for m in plan.methods} | CEILINGS
     trained = {m.name for m in plan.methods if m.trains}
     reference = next((m.name for m in plan.methods if m.trains), plan.methods[0].name)
     with benchmark_lock(plan.out):
@@ -55,7 +61,7 @@ def run_benchmark(plan: BenchmarkPlan, *, progress: bool = True,
             f"{len(plan.seeds)} seed(s) x {plan.n_splits} split(s); {plan.jobs} job(s) at "
             f"once; runs in {plan.out / 'runs'}")
         results = execute(plan, progress=progress, log=log)
-        if all(r.scores is None for r in results if r.method != CEILING):
+        if all(r.scores is None for r in results if r.method not in CEILINGS):
             raise GpoVaeError("no method could be scored: "
                               + "; ".join(f"{r.method}: {r.error}" for r in results
                                           if r.error) + f" (logs in {plan.out / 'runs'})")
@@ -143,7 +149,7 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
 
 
 def _header(plan: BenchmarkPlan, results: list[JobResult]) -> list[str]:
-    n = {r.split: len(r.scores) for r in results if r.method == CEILING}
+    n = {r.split: len(r.scores) for r in results if r.method == CEILING_METHOD}
     return [f"# Benchmark: {plan.config_path}",
             "", f"Test-set ATE prediction ({plan.split or 'the config'}'s split; "
             f"{', '.join(f'split {k}: {v} perturbations' for k, v in n.items())}); "
@@ -159,7 +165,7 @@ def _plots(summary, results, labels, folder: Path) -> dict[str, Path]:
     files = {"metrics_plot": plot_metrics_by_method(summary, scores,
                                                     folder / "metrics_by_method.png")}
     reference = summary.reference
-    others = [m for m in summary.methods if m not in (reference, CEILING)
+    others = [m for m in summary.methods if m != reference and m not in CEILINGS
               and "pearson_top20" in summary.by_method[m]]
     if reference in summary.by_method and others:
         best = max(others, key=lambda m: summary.by_method[m]["pearson_top20"].mean)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpo_vae.benchmarking.runner import CEILING_METHOD as CEILING
+from gpo_vae.benchmarking.runner import CEILINGS
 from gpo_vae.evaluation.metrics import ATE_METRICS
 
 #: The metrics of the printed table (``benchmark.csv`` has every registered one).
@@ -121,8 +121,8 @@ def summarize(results, labels: dict[str, str], trained: set[str],
     from gpo_vae.evaluation.compare import paired_comparison
 
     scores = per_perturbation(results)
-    order = list(dict.fromkeys(r.method for r in results if r.method != CEILING))
-    order.append(CEILING)
+    order = list(dict.fromkeys(r.method for r in results if r.method not in CEILINGS))
+    order += list(CEILINGS)
     summary = BenchmarkSummary([], labels, {}, reference=reference)
     for r in results:
         if r.status == "failed":
@@ -158,7 +158,7 @@ def summarize(results, labels: dict[str, str], trained: set[str],
                                       if len(values) > 1 else None)
     if reference in summary.by_method:
         for other in summary.methods:
-            if other in (reference, CEILING):
+            if other == reference or other in CEILINGS:
                 continue
             summary.comparisons[other] = {}
             for metric in ATE_METRICS:

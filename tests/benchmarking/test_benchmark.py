@@ -24,7 +24,7 @@ def test_two_methods_two_seeds_end_to_end_from_the_command_line(benchmark_config
     table = pd.read_csv(out / "benchmark.csv")
     model = table[table["method"] == "gpo_vae"]
     assert set(model["seed"]) == {0, 1} and set(table["method"]) == \
-        {"gpo_vae", "pert_mean", "ceiling_split_half"}
+        {"gpo_vae", "pert_mean", "ceiling_split_half", "ceiling_noise_free"}
     assert set(ATE_METRICS) | {"iwelbo_test"} == set(model["metric"])
     assert (table["status"] == "ok").all() and model["value"].notna().all()
     for name in ("benchmark.md", "benchmark.json", "per_perturbation.csv", "commands.txt",
