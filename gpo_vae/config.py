@@ -219,6 +219,14 @@ class TrainingConfig:
     early_stopping_patience: int = 30  # validation checks without improvement
     accelerator: str = "auto"          # auto, cpu, gpu, cuda, mps
     devices: int | list[int] | str = "auto"
+    # Lightning's strategy (auto, ddp, ddp_spawn, ddp_find_unused_parameters_true, fsdp,
+    # ...) and nodes: data parallelism over devices x nodes, each rank a share of every
+    # epoch's batches (data.batch_size per rank)
+    strategy: str = "auto"
+    num_nodes: int = 1
+    # float precision of training: 32, or mixed precision on GPUs (bf16-mixed, 16-mixed;
+    # the negative binomial log-likelihood stays in float32)
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
     seed: int = 0
     log_every_n_steps: int = 10
     # learning diagnostics (validation ATE Pearson beside the per-perturbation mean, mean
@@ -241,6 +249,11 @@ class TrainingConfig:
                               "of devices, or a list of device ids such as [0, 1]")
         if self.seed < 0:
             raise ConfigError(f"training.seed={self.seed} must be >= 0")
+        if not self.strategy or not isinstance(self.strategy, str):
+            raise ConfigError(f"training.strategy={self.strategy!r} must name a Lightning "
+                              "strategy (auto, ddp, ddp_spawn, ...)")
+        if self.num_nodes < 1:
+            raise ConfigError(f"training.num_nodes={self.num_nodes} must be at least 1")
         if self.diagnostics_every_n_epochs < 0:
             raise ConfigError("training.diagnostics_every_n_epochs must be >= 0 (0 = off)")
         if self.checkpoint_monitor == "val_ate" and self.diagnostics_every_n_epochs == 0:
@@ -345,6 +358,8 @@ def _coerce(value: Any, tp, where: str) -> Any:
         raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
     if origin is Literal:
         allowed = typing.get_args(tp)
+        if isinstance(value, int) and not isinstance(value, bool) and str(value) in allowed:
+            value = str(value)      # precision: 32 in YAML is the choice "32"
         if value not in allowed:
             raise ConfigError(
                 f"{where}={value!r} is not allowed; choose one of {', '.join(map(str, allowed))}")

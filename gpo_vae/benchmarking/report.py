@@ -151,8 +151,8 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
 def _header(plan: BenchmarkPlan, results: list[JobResult]) -> list[str]:
     n = {r.split: len(r.scores) for r in results if r.method == CEILING_METHOD}
     return [f"# Benchmark: {plan.config_path}",
-            "", f"Test-set ATE prediction ({plan.split or 'the config'}'s split; "
-            f"{', '.join(f'split {k}: {v} perturbations' for k, v in n.items())}); "
+            "", f"Test-set ATE prediction (split kind: {plan.split or 'as in the config'}; "
+            f"{', '.join(f'data split {k}: {v} perturbations' for k, v in n.items())}); "
             f"{len(plan.seeds)} model seed(s) per trained method, data split fixed per "
             "split. Scored on held-out test cells only; every method trains or fits on "
             "training cells only."]

@@ -13,20 +13,62 @@ from gpo_vae.data.dataset import PerturbationDataset
 from gpo_vae.data.prepare import PreparedData, prepare, require_prepared
 
 
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process in a data-parallel run; (0, 1) otherwise."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class EpochSeededBatches(BatchSampler):
     """Shuffled batches whose order depends only on (seed, epoch): Lightning calls
     ``set_epoch`` before each epoch, so a resumed run sees the same batches as one that
     was never interrupted (a sampler with one long-lived generator would restart its
-    sequence on resume)."""
+    sequence on resume).
 
-    def __init__(self, dataset, batch_size: int, seed: int):
+    In a data-parallel run of ``world`` processes every rank draws the same permutation
+    and takes every ``world``-th batch from ``rank`` on; the last ``n_batches % world``
+    batches are left out of that epoch so every rank takes as many steps (a rank with one
+    more step would wait forever for the others' gradients). One process: every batch."""
+
+    def __init__(self, dataset, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         self.generator = torch.Generator().manual_seed(seed)
-        self.seed = seed
+        self.seed, self.rank, self.world = seed, rank, world
         super().__init__(RandomSampler(dataset, generator=self.generator),
                          batch_size=batch_size, drop_last=False)
 
     def set_epoch(self, epoch: int) -> None:
         self.generator.manual_seed(self.seed + 1_000_003 * epoch)
+
+    def __iter__(self):
+        if self.world == 1:
+            yield from super().__iter__()
+            return
+        batches = list(super().__iter__())
+        usable = len(batches) - len(batches) % self.world
+        yield from batches[self.rank:usable:self.world]
+
+    def __len__(self) -> int:
+        n = super().__len__()
+        return n if self.world == 1 else n // self.world
+
+
+class RankShare(SequentialSampler):
+    """Every ``world``-th cell from ``rank`` on, in order: a rank's share of validation
+    and test cells, with no cell counted twice (Lightning's distributed sampler pads the
+    shares with repeated cells, which biases the validation loss that picks best.ckpt)."""
+
+    def __init__(self, dataset, rank: int, world: int):
+        super().__init__(dataset)
+        self.rank, self.world = rank, world
+
+    def __iter__(self):
+        return iter(range(self.rank, len(self.data_source), self.world))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, len(self.data_source), self.world))
 
 
 class PerturbationDataModule(L.LightningDataModule):
@@ -69,11 +111,12 @@ class PerturbationDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
         cfg = self.config.data
+        rank, world = process_rank()
         if shuffle:
-            batches = EpochSeededBatches(dataset, cfg.batch_size, cfg.seed)
+            batches = EpochSeededBatches(dataset, cfg.batch_size, cfg.seed, rank, world)
         else:
-            batches = BatchSampler(SequentialSampler(dataset), batch_size=cfg.batch_size,
-                                   drop_last=False)
+            cells = RankShare(dataset, rank, world) if world > 1 else SequentialSampler(dataset)
+            batches = BatchSampler(cells, batch_size=cfg.batch_size, drop_last=False)
         # batch_size=None: the dataset receives a list of indices and builds the batch
         return DataLoader(
             dataset,

@@ -96,6 +96,11 @@ class _NegativeBinomialParticleTerm(torch.autograd.Function):
         return grad_logits, None, None, grad_theta
 
 
+def _at_least_float32(tensor: Tensor) -> Tensor:
+    """float16 / bfloat16 up to float32; float32 and float64 as they are."""
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
 def negative_binomial_log_likelihood(logits: Tensor, counts: Tensor, library: Tensor,
                                      theta: Tensor) -> Tensor:
     """log NB(counts | mean = library * softmax(logits), inverse dispersion theta).
@@ -103,8 +108,16 @@ def negative_binomial_log_likelihood(logits: Tensor, counts: Tensor, library: Te
     ``logits`` is (particles, cells, genes), ``counts`` (cells, genes), ``library``
     (cells,) and ``theta`` (genes,). Returns (particles, cells), summed over genes. The
     terms that do not depend on the decoder output are computed once, not per particle.
+
+    Always computed in float32, also under mixed precision (``training.precision``
+    bf16-mixed or 16-mixed): lgamma of counts in the thousands and the log-sum-exp over
+    genes lose too many digits in 16 bits.
     """
-    per_particle = _NegativeBinomialParticleTerm.apply(logits, counts, library, theta)
-    constant = (torch.lgamma(counts + theta) - torch.lgamma(theta) - torch.lgamma(counts + 1)
-                ).sum(-1) + (theta * torch.log(theta)).sum() + counts.sum(-1) * torch.log(library)
-    return per_particle + constant
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        logits, counts, library, theta = (_at_least_float32(t)
+                                          for t in (logits, counts, library, theta))
+        per_particle = _NegativeBinomialParticleTerm.apply(logits, counts, library, theta)
+        constant = (torch.lgamma(counts + theta) - torch.lgamma(theta)
+                    - torch.lgamma(counts + 1)).sum(-1) + (theta * torch.log(theta)).sum() \
+            + counts.sum(-1) * torch.log(library)
+        return per_particle + constant

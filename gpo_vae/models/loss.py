@@ -193,4 +193,4 @@ class GpoVaeLoss(nn.Module):
         kl = normal_pair_kl(cf_mean, cf_scale, own_mean, own_scale).sum(-1)
         if kl.dim() == 2:  # (P, cells) with a correlated encoder
             kl = kl.mean(0)
-        return out.index_put((has.nonzero(as_tuple=True)[0],), kl)
+        return out.index_put((has.nonzero(as_tuple=True)[0],), kl.to(out.dtype))

@@ -29,7 +29,9 @@ class ThroughputMonitor(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self.seconds > 0:
-            pl_module.log("train/cells_per_s", self.cells_per_second, on_epoch=True)
+            # summed over the ranks of a data-parallel run: the run's throughput
+            pl_module.log("train/cells_per_s", self.cells_per_second, on_epoch=True,
+                          sync_dist=trainer.world_size > 1, reduce_fx="sum")
 
     @property
     def cells_per_second(self) -> float:
@@ -66,6 +68,8 @@ class EpochLines(L.Callback):
         self._first_epoch = trainer.current_epoch
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
         metrics = trainer.callback_metrics
         epoch, total = trainer.current_epoch + 1, trainer.max_epochs
         parts = [f"epoch {epoch}/{total}"]

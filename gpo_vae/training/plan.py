@@ -64,11 +64,15 @@ class TrainingPlan(L.LightningModule):
                 "is kept; check the input for NaN/Inf or lower training.lr, then --resume")
         batch_size = batch[BATCH_COUNTS].shape[0]
         on_step = stage == "train"
+        # under data parallelism the epoch means are averaged over the ranks, so the
+        # validation loss that picks best.ckpt is that of all validation cells
+        trainer = self._trainer
+        sync = trainer is not None and trainer.world_size > 1
         self.log_dict({f"{stage}/{k}": v.detach() for k, v in terms.items()},
                       on_step=on_step, on_epoch=True, batch_size=batch_size,
-                      prog_bar=False)
+                      prog_bar=False, sync_dist=sync)
         self.log(f"{stage}_loss", terms["loss"].detach(), on_step=on_step, on_epoch=not on_step,
-                 batch_size=batch_size, prog_bar=True, logger=False)
+                 batch_size=batch_size, prog_bar=True, logger=False, sync_dist=sync)
         return terms
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

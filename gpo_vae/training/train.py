@@ -167,8 +167,23 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
     an interruption.
     """
     run_dir = Path(run_dir) if run_dir is not None else config.run_dir
+    if not is_primary_process():
+        # another rank of a multi-process run (Lightning's ddp launcher runs the same
+        # command again): the primary process holds the lock and writes the run folder
+        return _train(config, run_dir, resume, False, lambda message: None, prepared, module)
     with run_lock(run_dir, log):
         return _train(config, run_dir, resume, progress, log, prepared, module)
+
+
+def is_primary_process() -> bool:
+    """Whether this process is rank 0 of its run: not a secondary rank started by a
+    distributed launcher (Lightning's ddp, torchrun, SLURM's srun), which set these
+    variables in every process they start."""
+    env = os.environ
+    for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
+        if int(env.get(key, "0") or 0) != 0:
+            return False
+    return True
 
 
 def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
@@ -208,9 +223,11 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
     plan = TrainingPlan(module, lr=t.lr, n_particles=t.n_particles,
                         lr_overrides={"guide.mask_logits": t.mask_lr or t.lr},
                         hparams={"config": config.to_dict(), "data_info": info.to_dict()})
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "config.yaml", dump_config(config))
-    write_split(run_dir, datamodule.adata, datamodule.prepared.manifest.get("key", ""))
+    primary = is_primary_process()
+    if primary:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", dump_config(config))
+        write_split(run_dir, datamodule.adata, datamodule.prepared.manifest.get("key", ""))
 
     throughput = ThroughputMonitor()
     diagnostics = _diagnostics_callback(datamodule, config, log)
@@ -238,13 +255,16 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
     if progress and not terminal:
         callbacks.append(EpochLines(throughput))
     trainer = L.Trainer(
-        accelerator=accelerator, devices=devices,
+        accelerator=accelerator, devices=devices, strategy=t.strategy,
+        num_nodes=t.num_nodes, precision=t.precision,
         max_epochs=config.training.max_epochs, max_steps=config.training.max_steps,
         gradient_clip_val=config.training.gradient_clip or None,
         gradient_clip_algorithm="norm", logger=_loggers(config, run_dir), callbacks=callbacks,
         log_every_n_steps=config.training.log_every_n_steps, default_root_dir=str(run_dir),
         enable_progress_bar=progress and config.logging.progress_bar and terminal,
         enable_model_summary=progress and terminal, num_sanity_val_steps=0,
+        # the data module shards batches over ranks itself (EpochSeededBatches, RankShare)
+        use_distributed_sampler=False,
     )
     log(f"training {config.name}: {info.n_genes:,} genes, {info.n_treatments} treatment "
         f"dimensions, {len(datamodule.datasets['train']):,} training cells on {accelerator}"
@@ -257,7 +277,8 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
             f"training interrupted at step {trainer.global_step}; continue with the same "
             f"command and --resume (state in {checkpoints / LAST})") from None
     finally:
-        plot_training_curves(run_dir)
+        if trainer.is_global_zero:
+            plot_training_curves(run_dir)
     best = callbacks[0].best_model_path
     summary = {
         "name": config.name, "accelerator": accelerator,
@@ -273,6 +294,10 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
         if accelerator == "gpu" else None,
         "stopped_early": bool(callbacks[1].stopped_epoch),
     }
+    if not trainer.is_global_zero:  # the primary process writes the run folder
+        return TrainResult(run_dir, Path(best) if best else None, checkpoints / LAST, summary,
+                           module, datamodule.adata)
+    summary["world_size"] = trainer.world_size
     write_json_atomic(run_dir / "training_summary.json", summary)
     log(f"done: {summary['steps']} steps, {summary['epochs']} epochs in "
         f"{summary['wall_seconds']} s ({summary['train_cells_per_second']:,} cells/s, peak "
