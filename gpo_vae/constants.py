@@ -9,8 +9,9 @@ Prepared AnnData (the output of :func:`gpo_vae.prepare`):
   metrics, ``split`` (``train`` / ``val`` / ``test``), ``matched_control`` (row of the
   control cell paired with it), ``library_size``, ``counterfactual_index`` (row of
   ``uns['counterfactual_profiles']`` or -1);
-- ``obsm``: ``dosages`` (cells x T, sparse; T treatment genes) and ``delta_x`` (cells x T,
-  the paired-control difference the GRN alignment uses);
+- ``obsm``: ``dosages`` (cells x T, sparse; T treatment genes); the paired-control
+  difference the GRN alignment uses (``delta_x`` of a batch) is computed per batch from
+  the counts of each cell and of its matched control;
 - ``var``: ``gene_symbol``, ``train_log1p_mean``, ``train_log1p_std``;
 - ``uns``: ``treatments`` (name, kind, measured, train_cells), ``train_cells_per_qc``,
   ``counterfactual_profiles``, ``prepare_report``, ``schema`` (control label, preset, split
@@ -29,7 +30,7 @@ DATA_PRESETS: tuple[str, ...] = ("generic", "adamson", "replogle_k562", "rpe1", 
 #: Presets whose preparation reads Replogle-style summary statistics.
 SUMMARY_STATS_PRESETS: tuple[str, ...] = ("adamson", "replogle_k562", "rpe1")
 #: Sizes of the simulated screens (``gpo-vae simulate --preset``).
-SIMULATION_PRESETS: tuple[str, ...] = ("small", "default", "combinations", "large")
+SIMULATION_PRESETS: tuple[str, ...] = ("small", "default", "combinations", "large", "xlarge")
 #: The label of control cells when the input does not say otherwise.
 DEFAULT_CONTROL_LABEL = "non-targeting"
 #: Normalisation total of the log-normalised and "perturbseq" expression.
@@ -44,7 +45,6 @@ OBS_LIBRARY_SIZE = "library_size"
 OBS_MATCHED_CONTROL = "matched_control"
 OBS_COUNTERFACTUAL_INDEX = "counterfactual_index"
 OBSM_DOSAGES = "dosages"
-OBSM_DELTA_X = "delta_x"
 VAR_GENE_SYMBOL = "gene_symbol"
 VAR_LOG1P_MEAN = "train_log1p_mean"
 VAR_LOG1P_STD = "train_log1p_std"

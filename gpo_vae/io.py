@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +162,43 @@ def write_h5ad_atomic(adata: ad.AnnData, path: str | os.PathLike) -> Path:
     """Write ``adata`` to ``path`` (gzip-free h5ad) atomically."""
     with atomic_path(path, suffix=".h5ad") as tmp:
         adata.write_h5ad(tmp)
+    return Path(path)
+
+
+def write_h5ad_in_blocks(adata: ad.AnnData, blocks: Iterable, n_genes: int,
+                         path: str | os.PathLike) -> Path:
+    """Write ``adata`` (annotations only; its X is ignored) with CSR count rows arriving
+    as ``blocks``, atomically; only one block is ever in memory.
+
+    The row blocks are appended to the file's X through AnnData's backed sparse dataset,
+    with 64-bit row pointers so screens with more than 2^31 stored counts fit.
+    """
+    import h5py
+    import scipy.sparse as sp
+    from anndata.io import sparse_dataset, write_elem
+
+    shell = ad.AnnData(obs=adata.obs, var=adata.var, uns=adata.uns, obsm=adata.obsm,
+                       varm=adata.varm, layers=None)
+    with atomic_path(path, suffix=".h5ad") as tmp:
+        shell.write_h5ad(tmp)
+        with h5py.File(tmp, "a") as handle:
+            matrix = None
+            for block in blocks:
+                block = sp.csr_matrix(block)
+                if matrix is None:
+                    write_elem(handle, "X", block)
+                    group = handle["X"]
+                    pointers = group["indptr"][...].astype("int64")
+                    del group["indptr"]
+                    group.create_dataset("indptr", data=pointers, maxshape=(None,), chunks=True)
+                    matrix = sparse_dataset(group)
+                else:
+                    matrix.append(block)
+            if matrix is None:  # no cells
+                write_elem(handle, "X", sp.csr_matrix((0, n_genes), dtype="float32"))
+            elif matrix.shape != (adata.n_obs, n_genes):
+                raise ValueError(f"wrote {matrix.shape} counts for {adata.n_obs} cells x "
+                                 f"{n_genes} genes")
     return Path(path)
 
 

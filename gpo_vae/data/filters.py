@@ -183,6 +183,19 @@ def filter_strong_perturbations(
     via ``obs[gene_id_key]`` when given and the table has ids. Perturbations absent from
     the table are dropped. Returns the filtered copy and a report.
     """
+    keep, report = strong_perturbation_mask(
+        adata, stats, perturbation_key=perturbation_key, control_label=control_label,
+        gene_id_key=gene_id_key, min_degs=min_degs, max_knockdown=max_knockdown,
+        min_cells=min_cells)
+    return subset_cells(adata, keep), report
+
+
+def strong_perturbation_mask(adata: ad.AnnData, stats: pd.DataFrame, *, perturbation_key: str,
+                             control_label: str, gene_id_key: str | None = None,
+                             min_degs: float = 50, max_knockdown: float = -30,
+                             min_cells: float = 25) -> tuple[np.ndarray, dict]:
+    """The cells :func:`filter_strong_perturbations` keeps (a boolean mask; only ``obs``
+    is read), and its report."""
     labels = _labels(adata, perturbation_key)
     control = (labels == control_label).to_numpy()
     use_id = gene_id_key is not None and "gene_id" in stats.columns
@@ -217,7 +230,7 @@ def filter_strong_perturbations(
         "n_cells_kept": int(keep.sum()),
         "n_cells_dropped": int((~keep).sum()),
     }
-    return subset_cells(adata, keep), report
+    return keep, report
 
 
 # --------------------------------------------------------------------------------------
@@ -241,6 +254,7 @@ def knockdown_filter(
     quantile: float = 0.10,
     combination_separator: str | None = None,
     direction: str = "down",
+    counts=None,
 ) -> tuple[ad.AnnData, dict]:
     """Keep perturbed cells whose target moved the way the screen moves it (escapers are
     dropped): down for knockdown / knockout screens, up for activation (CRISPRa).
@@ -249,10 +263,26 @@ def knockdown_filter(
     ``quantile`` of control cells' expression of that gene (``direction='down'``), or >=
     the ``1 - quantile`` quantile (``'up'``), for every measured target
     (labels like ``A+B`` are split at ``combination_separator``). Cells whose targets
-    are not measured, and controls, are kept. Only the target columns are normalised,
-    one dense column at a time. Returns the filtered copy and a report with
-    ``per_perturbation`` = {label: {kept, dropped, measured}}.
+    are not measured, and controls, are kept. Only the target columns are read, a block
+    of cells at a time; ``counts`` (e.g. an on-disk
+    :class:`~gpo_vae.data.rows.RowMatrix`) is read instead of ``adata``'s matrix when
+    given. Returns the filtered copy and a report with ``per_perturbation`` =
+    {label: {kept, dropped, measured}}.
     """
+    keep, report = knockdown_mask(
+        adata, perturbation_key=perturbation_key, control_label=control_label,
+        gene_symbol_key=gene_symbol_key, counts_layer=counts_layer, quantile=quantile,
+        combination_separator=combination_separator, direction=direction, counts=counts)
+    return subset_cells(adata, keep), report
+
+
+def knockdown_mask(adata: ad.AnnData, *, perturbation_key: str, control_label: str,
+                   gene_symbol_key: str | None = None, counts_layer: str | None = None,
+                   quantile: float = 0.10, combination_separator: str | None = None,
+                   direction: str = "down", counts=None) -> tuple[np.ndarray, dict]:
+    """The cells :func:`knockdown_filter` keeps (a boolean mask), and its report."""
+    from gpo_vae.data.rows import as_row_matrix
+
     if not 0 < quantile < 1:
         raise ConfigError(
             f"knockdown quantile must be between 0 and 1, not {quantile!r}; use e.g. 0.1"
@@ -276,21 +306,29 @@ def knockdown_filter(
             label_genes[code] = [column_of[t] for t in _split_targets(label, combination_separator)
                                  if t in column_of]
     genes = sorted({g for cols in label_genes.values() for g in cols})
-    counts = counts_matrix(adata, counts_layer)
+    counts = as_row_matrix(counts_matrix(adata, counts_layer) if counts is None else counts)
     totals = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)
     scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
     fail = np.zeros(adata.n_obs, dtype=bool)
     thresholds = {}
+    up = direction == "up"
     if genes:
-        block = _dense_columns(counts, genes)
-        for j, gene in enumerate(genes):
-            expression = block[:, j] * scale
-            up = direction == "up"
-            threshold = float(np.quantile(expression[control], 1 - quantile if up else quantile))
-            thresholds[gene] = threshold
-            targeting = [c for c, cols in label_genes.items() if gene in cols]
-            cells = np.isin(codes, targeting)
-            fail |= cells & ((expression < threshold) if up else (expression > threshold))
+        # thresholds from the controls' target columns, then each cell against its own
+        # targets a block at a time: memory is one block, not cells x targets
+        control_rows = np.flatnonzero(control)
+        control_expr = _dense_columns(counts.subset(control_rows), genes) * \
+            scale[control_rows, None]
+        limits = np.quantile(control_expr, 1 - quantile if up else quantile, axis=0)
+        thresholds = dict(zip(genes, map(float, limits), strict=True))
+        position = {g: j for j, g in enumerate(genes)}
+        targets_of = np.zeros((len(uniques), len(genes)), dtype=bool)  # label x target
+        for code, cols in label_genes.items():
+            targets_of[code, [position[g] for g in cols]] = True
+        for start, block in counts.blocks():
+            rows = slice(start, start + block.shape[0])
+            expression = block[:, genes].toarray() * scale[rows, None]
+            moved_wrong = (expression < limits) if up else (expression > limits)
+            fail[rows] = (targets_of[codes[rows]] & moved_wrong).any(axis=1)
     keep = ~fail
     symbols = gene_symbols(adata, gene_symbol_key)
     per_perturbation = {}
@@ -307,7 +345,7 @@ def knockdown_filter(
         "thresholds": {symbols[g]: thresholds[g] for g in genes},
         "per_perturbation": per_perturbation,
     }
-    return subset_cells(adata, keep), report
+    return keep, report
 
 
 def drop_small_perturbations(
@@ -317,6 +355,14 @@ def drop_small_perturbations(
 
     Returns the filtered copy and a report (``dropped`` = {label: n_cells}).
     """
+    keep, report = small_perturbation_mask(adata, perturbation_key=perturbation_key,
+                                           control_label=control_label, min_cells=min_cells)
+    return subset_cells(adata, keep), report
+
+
+def small_perturbation_mask(adata: ad.AnnData, *, perturbation_key: str, control_label: str,
+                            min_cells: int) -> tuple[np.ndarray, dict]:
+    """The cells :func:`drop_small_perturbations` keeps (a boolean mask), and its report."""
     if min_cells < 0:
         raise ConfigError(f"data.min_cells must be >= 0, not {min_cells!r}")
     labels = _labels(adata, perturbation_key)
@@ -334,7 +380,7 @@ def drop_small_perturbations(
         "n_kept": int((sizes >= min_cells).sum()),
         "n_cells_dropped": int((~keep).sum()),
     }
-    return subset_cells(adata, keep), report
+    return keep, report
 
 
 # --------------------------------------------------------------------------------------
@@ -352,6 +398,7 @@ def extra_de_genes(
     pval_threshold: float = 0.01,
     max_control_cells: int = 2000,
     seed: int = 0,
+    expression=None,
 ) -> list[str]:
     """Genes differentially expressed by any perturbation, besides the perturbed genes.
 
@@ -360,6 +407,9 @@ def extra_de_genes(
     |log2 fold change| > ``lfc_threshold`` and its Benjamini-Hochberg adjusted p-value
     (over genes, per perturbation) < ``pval_threshold``. Returns var_names of the union,
     without ``perturbed_genes``, most often selected first, then by name.
+    ``expression`` (e.g. an on-disk, log-normalising
+    :class:`~gpo_vae.data.rows.RowMatrix`) is read instead of ``adata_lognorm.X`` when
+    given; the rank sums read it a block of cells at a time.
     """
     labels = _labels(adata_lognorm, perturbation_key)
     codes, uniques = pd.factorize(labels)
@@ -373,8 +423,8 @@ def extra_de_genes(
     rng = np.random.default_rng(seed)
     if control_rows.size > max_control_cells:
         control_rows = np.sort(rng.choice(control_rows, max_control_cells, replace=False))
-    X = adata_lognorm.X
-    X = sp.csr_matrix(X) if not sp.isspmatrix_csr(X) else X
+    X = adata_lognorm.X if expression is None else expression
+    X = X if hasattr(X, "blocks") or sp.isspmatrix_csr(X) else sp.csr_matrix(X)
     # compact group codes over perturbations only; controls are ignored (-1)
     groups = [c for c in range(len(uniques)) if c not in set(control_code)]
     remap = np.full(len(uniques), -1)

@@ -116,6 +116,7 @@ def _metrics(counts, symbols: pd.Index, backend: str, block: int = 4096) -> pd.D
     if backend == "gpu":  # pragma: no cover - needs a CUDA GPU
         import rapids_singlecell as rsc
 
+        counts = counts.to_csr() if hasattr(counts, "to_csr") else counts
         tmp = ad.AnnData(X=counts, var=pd.DataFrame(membership.astype(bool), columns=groups,
                                                     index=pd.RangeIndex(counts.shape[1]).astype(str)))
         rsc.get.anndata_to_GPU(tmp)
@@ -224,6 +225,7 @@ def annotate_qc(
     seed: int = 0,
     backend: str = "auto",
     doublet_max_cells: int = 10_000,
+    counts=None,
 ) -> pd.DataFrame:
     """Per-cell QC metrics and flags from raw counts, indexed like ``adata.obs``.
 
@@ -234,7 +236,9 @@ def annotate_qc(
     ``flag_mt`` / ``flag_ribo`` / ``flag_hb`` (high side), and ``qc`` = any flag or a
     predicted doublet (True marks a low-quality cell, which GPO-VAE keeps and models as
     a "bad" cell).
-    ``adata`` is not modified.
+    ``adata`` is not modified. ``counts`` is read instead of its matrix when given: a
+    :class:`~gpo_vae.data.rows.RowMatrix` streams an on-disk one a block of cells at a
+    time (everything here reads row blocks or batches).
     """
     if not qc_threshold > 0:
         raise ConfigError(
@@ -242,7 +246,7 @@ def annotate_qc(
             "use e.g. 3 (lenient) to 5 (very lenient)"
         )
     resolved = select_backend(backend)
-    counts = counts_matrix(adata, counts_layer)
+    counts = counts_matrix(adata, counts_layer) if counts is None else counts
     if sp.issparse(counts) and not sp.isspmatrix_csr(counts):
         counts = sp.csr_matrix(counts)
     symbols = gene_symbols(adata, gene_symbol_key)

@@ -121,7 +121,11 @@ def gene_symbols(adata: ad.AnnData, gene_symbol_key: str | None = None) -> pd.In
 
 
 def _value_chunks(matrix):
-    """Yield 1-D slices of the stored values of a sparse or dense matrix."""
+    """Yield 1-D slices of the stored values of a sparse, dense or row-block matrix."""
+    if hasattr(matrix, "blocks"):  # a RowMatrix: one block of cells at a time
+        for _, block in matrix.blocks():
+            yield block.data
+        return
     if sp.issparse(matrix):
         data = matrix.data if hasattr(matrix, "data") else matrix.tocsr().data
         for start in range(0, data.size, _CHUNK_VALUES):
@@ -169,7 +173,7 @@ def check_raw_counts(matrix, where: str = "X") -> None:
 
 def validate_anndata(
     adata: ad.AnnData, schema: PerturbationSchema | None = None,
-    names: dict[str, str] | None = None,
+    names: dict[str, str] | None = None, counts=None,
 ) -> ValidationReport:
     """Check that ``adata`` is a usable Perturb-seq screen and summarise it.
 
@@ -179,7 +183,9 @@ def validate_anndata(
     :class:`~gpo_vae.errors.InputDataError` on the first problem found; messages name the
     settings as ``names`` says (config keys by default, :data:`FLAG_NAMES` for the
     ``validate`` command). Labels that look like combinations while
-    ``combination_separator`` is unset give a warning in the report.
+    ``combination_separator`` is unset give a warning in the report. ``counts`` is
+    checked instead of the AnnData's matrix when given (e.g. an on-disk
+    :class:`~gpo_vae.data.rows.RowMatrix` of a backed file).
     """
     schema = schema or PerturbationSchema()
     name = {**CONFIG_NAMES, **(names or {})}
@@ -190,7 +196,8 @@ def validate_anndata(
         )
 
     where = "X" if schema.counts_layer is None else f"layers[{schema.counts_layer!r}]"
-    check_raw_counts(counts_matrix(adata, schema.counts_layer), where=where)
+    check_raw_counts(counts_matrix(adata, schema.counts_layer) if counts is None else counts,
+                     where=where)
 
     symbols = gene_symbols(adata, schema.gene_symbol_key)
     if not symbols.is_unique:

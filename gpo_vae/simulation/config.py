@@ -141,12 +141,22 @@ PRESETS: dict[str, SimulationConfig] = {
         n_feedback_edges=30,
         library_size_median=11_000.0,
     ),
+    # genome-wide scale (1M cells), for out-of-core preparation and training; shallower
+    # sequencing than `large` keeps the file at about 14 GB
+    "xlarge": SimulationConfig(
+        n_cells=1_000_000,
+        n_genes=8_000,
+        n_perturbations=600,
+        n_extra_regulators=300,
+        n_feedback_edges=30,
+        library_size_median=5_000.0,
+    ),
 }
 
 
 def preset_config(name: str) -> SimulationConfig:
     """The :class:`SimulationConfig` of a named preset (``small``, ``default``,
-    ``combinations``, ``large``)."""
+    ``combinations``, ``large``, ``xlarge``)."""
     try:
         return PRESETS[name]
     except KeyError:

@@ -13,6 +13,8 @@ The output uses the GPO-VAE authors' file schema (raw counts in a CSR ``X``,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -236,28 +238,9 @@ class _CsrRowBuilder:
         return sp.csr_matrix((self.data, self.indices, indptr), shape=(self.n_rows, self.n_cols))
 
 
-def simulate_perturbseq(
-    preset: str = "default",
-    seed: int = 0,
-    config: SimulationConfig | None = None,
-    progress: bool = False,
-) -> AnnData:
-    """Simulate a Perturb-seq screen with a known GRN and return it as an AnnData.
-
-    Parameters
-    ----------
-    preset
-        ``small`` (~1.5k cells, 200 genes, 10 perturbations; for tests), ``default``
-        (~10k cells, 1.5k genes, 50 perturbations; the demo data set) or ``large``
-        (K562 scale: 130k cells, 8k genes, 600 perturbations; for benchmarks).
-    seed
-        Random seed; the same seed and settings give the same data.
-    config
-        Full settings; overrides ``preset`` when given.
-    progress
-        Show a progress bar over cell chunks.
-    """
-    cfg = config if config is not None else preset_config(preset)
+def _screen(cfg: SimulationConfig, seed: int):
+    """The simulated screen without its counts (an AnnData of annotations and truth), a
+    function yielding the counts in CSR blocks of cells, and the number of genes."""
     root = np.random.SeedSequence(seed)
     structure_seq, design_seq, cells_seq = root.spawn(3)
     rng = np.random.default_rng(structure_seq)
@@ -281,20 +264,81 @@ def simulate_perturbseq(
     starts = range(0, cfg.n_cells, chunk)
     chunk_seqs = cells_seq.spawn(len(starts))
     mt_index = np.flatnonzero(genes.categories == CATEGORY_MT)
-    builder = _CsrRowBuilder(cfg.n_cells, int(measured.sum()))
-    for start, seq in tqdm(list(zip(starts, chunk_seqs, strict=True)), desc="simulating cells",
-                           unit="chunk", disable=not progress):
-        builder.append(
-            _sample_chunk(np.random.default_rng(seq), cells.iloc[start : start + chunk],
-                          cfg=cfg, network=network, solver=solver, mu=mu, loadings=loadings,
-                          theta=theta, mt_index=mt_index, measured=measured)
-        )
-    X = builder.finish()
-    adata = _assemble(X, cfg, seed, genes, network, measured, guides, cells, theta)
+
+    def count_blocks(progress: bool = False):
+        for start, seq in tqdm(list(zip(starts, chunk_seqs, strict=True)),
+                               desc="simulating cells", unit="chunk", disable=not progress):
+            yield _sample_chunk(np.random.default_rng(seq), cells.iloc[start : start + chunk],
+                                cfg=cfg, network=network, solver=solver, mu=mu,
+                                loadings=loadings, theta=theta, mt_index=mt_index,
+                                measured=measured)
+
+    shell = _assemble(cfg, seed, genes, network, measured, guides, cells, theta)
     if cfg.double_fraction > 0:
-        adata.uns["combinations"] = _combination_truth(cells, guides, network, genes, solver,
+        shell.uns["combinations"] = _combination_truth(cells, guides, network, genes, solver,
                                                        measured)
+    return shell, count_blocks, int(measured.sum())
+
+
+def _resolve(preset: str, config: SimulationConfig | None) -> SimulationConfig:
+    return config if config is not None else preset_config(preset)
+
+
+def simulate_perturbseq(
+    preset: str = "default",
+    seed: int = 0,
+    config: SimulationConfig | None = None,
+    progress: bool = False,
+) -> AnnData:
+    """Simulate a Perturb-seq screen with a known GRN and return it as an AnnData.
+
+    Parameters
+    ----------
+    preset
+        ``small`` (~1.5k cells, 200 genes, 10 perturbations; for tests), ``default``
+        (~10k cells, 1.5k genes, 50 perturbations; the demo data set), ``combinations``,
+        ``large`` (K562 essential scale: 130k cells, 8k genes, 600 perturbations) or
+        ``xlarge`` (genome-wide scale, 1M cells: use :func:`simulate_to_h5ad`, which
+        writes it a block of cells at a time).
+    seed
+        Random seed; the same seed and settings give the same data.
+    config
+        Full settings; overrides ``preset`` when given.
+    progress
+        Show a progress bar over cell chunks.
+
+    Examples
+    --------
+    >>> adata = simulate_perturbseq("small", seed=0)
+    >>> adata.uns["true_grn_perturbed"].shape
+    (10, 10)
+    """
+    cfg = _resolve(preset, config)
+    adata, count_blocks, n_genes = _screen(cfg, seed)
+    builder = _CsrRowBuilder(cfg.n_cells, n_genes)
+    for block in count_blocks(progress):
+        builder.append(block)
+    adata.X = builder.finish()
     return adata
+
+
+def simulate_to_h5ad(path, preset: str = "default", seed: int = 0,
+                     config: SimulationConfig | None = None, progress: bool = False) -> Path:
+    """Simulate a screen straight into an h5ad file, one block of cells at a time.
+
+    The file equals ``simulate_perturbseq(preset, seed, config).write_h5ad(path)``, but
+    only one block of counts is in memory at once, so screens larger than memory (the
+    ``xlarge`` preset) can be made. The file appears only when complete.
+
+    Examples
+    --------
+    >>> simulate_to_h5ad("screen.h5ad", "xlarge", seed=0, progress=True)  # doctest: +SKIP
+    """
+    from gpo_vae.io import write_h5ad_in_blocks
+
+    cfg = _resolve(preset, config)
+    adata, count_blocks, n_genes = _screen(cfg, seed)
+    return write_h5ad_in_blocks(adata, count_blocks(progress), n_genes, path)
 
 
 def _combination_truth(cells, guides, network, genes, solver, measured) -> pd.DataFrame:
@@ -327,9 +371,9 @@ def _combination_truth(cells, guides, network, genes, solver, measured) -> pd.Da
     return pd.DataFrame(rows).set_index("perturbation")
 
 
-def _assemble(X, cfg, seed, genes: GeneTable, network: GeneNetwork, measured, guides,
+def _assemble(cfg, seed, genes: GeneTable, network: GeneNetwork, measured, guides,
               cells, theta) -> AnnData:
-    """Wrap counts and truth into an AnnData in the authors' schema."""
+    """The annotations and truth of a screen in the authors' schema (X left empty)."""
     symbols, ids = genes.symbols, genes.ids
     pert_symbols = symbols[network.perturbed]
     pert = cells["perturbation"].to_numpy()
@@ -397,4 +441,4 @@ def _assemble(X, cfg, seed, genes: GeneTable, network: GeneNetwork, measured, gu
         "simulation": {**cfg.to_dict(), "seed": int(seed), "gpo_vae_version": gpo_vae.__version__,
                        "control_label": CONTROL_LABEL},
     }
-    return AnnData(X=X, obs=obs, var=var, uns=uns)
+    return AnnData(obs=obs, var=var, uns=uns)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import networkx as nx
 import numpy as np
 import pytest
@@ -175,6 +176,8 @@ def test_presets_have_the_documented_sizes():
     assert 8000 <= default.n_cells <= 12000 and 1000 <= default.n_genes <= 2000
     assert default.n_perturbations == 50
     assert large.n_cells >= 120_000 and large.n_genes == 8000 and large.n_perturbations == 600
+    xlarge = PRESETS["xlarge"]
+    assert xlarge.n_cells == 1_000_000 and xlarge.n_genes == 8000
 
 
 def test_default_preset_builds(tmp_path):
@@ -251,3 +254,16 @@ def test_doubles_prepare_as_two_dosages():
     assert double.any()
     assert (np.asarray(dosages[double].sum(1)).ravel() == 2).all()
     assert (np.asarray(dosages[~double & (labels != "non-targeting")].sum(1)).ravel() == 1).all()
+
+
+def test_simulate_to_h5ad_writes_the_same_screen_in_blocks(tmp_path):
+    from gpo_vae.simulation import preset_config, simulate_to_h5ad
+
+    config = preset_config("small").with_overrides(chunk_entries=30_000)  # ~150 cells/block
+    in_memory = simulate_perturbseq(config=config, seed=4)
+    path = simulate_to_h5ad(tmp_path / "screen.h5ad", config=config, seed=4)
+    on_disk = ad.read_h5ad(path)
+    assert abs(on_disk.X - in_memory.X).max() == 0 and on_disk.X.indptr.dtype == np.int64
+    assert on_disk.obs.astype(str).equals(in_memory.obs.astype(str))
+    assert sorted(on_disk.uns) == sorted(in_memory.uns)
+    assert [p.name for p in tmp_path.iterdir()] == ["screen.h5ad"]  # no temporaries left
