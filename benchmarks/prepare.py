@@ -2,6 +2,7 @@
 
     python benchmarks/prepare.py --dataset papalexi
     python benchmarks/prepare.py --dataset large          # simulator's K562-scale preset
+    python benchmarks/prepare.py --dataset xlarge         # 1M cells, prepared out of core
     python benchmarks/prepare.py --dataset default --pairing ot wd hungarian
 
 Each run is a fresh process (peak resident memory is its own) with a fresh cache folder
@@ -32,11 +33,10 @@ def _data_settings(dataset: str, workdir: Path) -> dict:
                 "control_label": "non-targeting"}
     path = workdir / f"simulated_{dataset}.h5ad"
     if not path.exists():
-        from gpo_vae.io import write_h5ad_atomic
-        from gpo_vae.simulation import simulate_perturbseq
+        from gpo_vae.simulation import simulate_to_h5ad
 
         start = time.perf_counter()
-        write_h5ad_atomic(simulate_perturbseq(dataset, seed=0, progress=True), path)
+        simulate_to_h5ad(path, dataset, seed=0, progress=True)
         print(f"simulated {dataset} in {time.perf_counter() - start:.0f} s -> {path}",
               file=sys.stderr)
     return {"preset": "simulated", "path": str(path)}
@@ -53,9 +53,9 @@ def _child(settings: dict, cache_dir: str) -> dict:
     return {
         "seconds": round(time.perf_counter() - start, 1),
         "from_cache": result.from_cache,
-        "cells": result.adata.n_obs,
-        "genes": result.adata.n_vars,
-        "treatments": len(result.adata.uns["treatments"]),
+        "cells": result.manifest["n_cells"],
+        "genes": result.manifest["n_genes"],
+        "treatments": result.manifest["n_perturbed_genes"] + result.manifest["n_extra_genes"],
         "peak_memory_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 
@@ -63,9 +63,11 @@ def _child(settings: dict, cache_dir: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="papalexi",
-                        choices=["papalexi", "small", "default", "large"])
+                        choices=["papalexi", "small", "default", "large", "xlarge"])
     parser.add_argument("--pairing", nargs="+", default=["ot"], choices=["ot", "wd", "hungarian"])
     parser.add_argument("--workdir", default=None, help="where simulated inputs are kept")
+    parser.add_argument("--backed", action="store_true",
+                        help="the run from cache opens the prepared file backed (data.backed)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -74,7 +76,7 @@ def main() -> None:
         return
     workdir = Path(args.workdir or tempfile.gettempdir()) / "gpo_vae_bench"
     workdir.mkdir(parents=True, exist_ok=True)
-    settings = _data_settings(args.dataset, workdir)
+    settings = {**_data_settings(args.dataset, workdir), "backed": args.backed}
     for pairing in args.pairing:
         with tempfile.TemporaryDirectory(dir=workdir) as cache_dir:
             for run in ("cold", "cache"):

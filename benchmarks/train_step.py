@@ -4,6 +4,7 @@
     python benchmarks/train_step.py --shapes rpe1 --device cuda
     python benchmarks/train_step.py --shapes rpe1 --profile      # torch profiler table
     python benchmarks/train_step.py --shapes rpe1 --variant authors
+    python benchmarks/train_step.py --shapes rpe1 --compile      # torch.compile the loss
     OMP_NUM_THREADS=1 python benchmarks/train_step.py --shapes adamson rpe1  # busy machine
 
 ``--variant`` anchored (the default model, with its pseudobulk-consistency term on
@@ -60,7 +61,7 @@ def _batch(shape: dict, batch_size: int, device: str, seed: int):
 
 
 def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
-           profile: bool, variant: str = "anchored") -> dict:
+           profile: bool, variant: str = "anchored", compile: bool = False) -> dict:
     import numpy as np
     import torch
 
@@ -91,18 +92,22 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
     optimizer = torch.optim.Adam(params, lr=3e-4)
     batches = [_batch(shape, batch_size, device, seed) for seed in range(2)]
 
+    loss_fn = torch.compile(module.loss) if compile else module.loss
+
     def step(i: int) -> float:
         optimizer.zero_grad(set_to_none=True)
-        value = module.loss(batches[i % 2], particles).loss
+        value = loss_fn(batches[i % 2], particles).loss
         value.backward()
         torch.nn.utils.clip_grad_norm_(params, 100.0)
         optimizer.step()
         return float(value.detach())
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    for i in range(2):  # warm-up: allocator, Adam state
+    compile_start = time.perf_counter()
+    for i in range(2):  # warm-up: allocator, Adam state (and compiling)
         step(i)
     sync()
+    warmup = time.perf_counter() - compile_start
     if profile:
         from torch.profiler import ProfilerActivity
         from torch.profiler import profile as torch_profile
@@ -131,6 +136,7 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
         "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)
         if device.startswith("cuda") else None,
         "torch_threads": torch.get_num_threads(),
+        "compiled": compile, "warmup_seconds": round(warmup, 1),
     }
 
 
@@ -143,21 +149,24 @@ def main() -> None:
     parser.add_argument("--particles", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a torch profiler table")
     parser.add_argument("--variant", choices=["anchored", "authors"], default="anchored")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the loss (training.compile); warm-up includes it")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         result = _child(args.child, args.device, args.steps, args.batch_size, args.particles,
-                        args.profile, args.variant)
+                        args.profile, args.variant, args.compile)
         print(json.dumps(result))
         return
-    print(f"variant {args.variant}, batch {args.batch_size}, {args.particles} particles")
+    print(f"variant {args.variant}, batch {args.batch_size}, {args.particles} particles"
+          f"{', compiled' if args.compile else ''}, device {args.device}")
     print(f"{'shape':<8} {'genes':>6} {'T':>5} {'L':>4} {'s/step':>8} {'cells/s':>8} "
           f"{'cpu s/step':>10} {'peak GB':>8}")
     for name in args.shapes:
         cmd = [sys.executable, __file__, "--child", name, "--device", args.device,
                "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                "--particles", str(args.particles), "--variant", args.variant] + \
-            (["--profile"] if args.profile else [])
+            (["--profile"] if args.profile else []) + (["--compile"] if args.compile else [])
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         peak = r["peak_gpu_memory_gb"] if r["peak_gpu_memory_gb"] is not None \

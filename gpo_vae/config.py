@@ -66,6 +66,11 @@ class DataConfig:
     # loading
     batch_size: int = 512
     num_workers: int = 0
+    # read training batches from the prepared file on disk instead of memory (screens
+    # larger than memory); batches are densified one at a time either way
+    backed: bool = False
+    # page-locked batches for a faster copy to a GPU (ignored without one)
+    pin_memory: bool = True
     seed: int = 0
     backend: Literal["auto", "cpu", "gpu"] = "auto"
     cache_dir: str | None = None
@@ -227,6 +232,9 @@ class TrainingConfig:
     # float precision of training: 32, or mixed precision on GPUs (bf16-mixed, 16-mixed;
     # the negative binomial log-likelihood stays in float32)
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    # compile the loss with torch.compile (a minute or so of compiling first; pays on
+    # long runs, mostly on GPUs)
+    compile: bool = False
     seed: int = 0
     log_every_n_steps: int = 10
     # learning diagnostics (validation ATE Pearson beside the per-perturbation mean, mean

@@ -53,10 +53,13 @@ def bootstrap_training_cells(adata: ad.AnnData, rng: np.random.Generator) -> ad.
         A copy whose training cells are drawn with replacement within each perturbation
         label (so each keeps its count), with unique cell names, the other splits' cells
         as they are, and ``uns['train_cells_per_qc']`` counted again on the resample.
-        The encoder's gene statistics and the counterfactual profiles stay those of the
-        original training cells: they standardise inputs and pair cells, they are not
-        what the bootstrap asks about.
+        The encoder's gene statistics, the counterfactual profiles and each cell's
+        deltaX (stored in ``obsm['delta_x']``) stay those of the original training cells
+        and pairing: they standardise inputs and pair cells, they are not what the
+        bootstrap asks about.
     """
+    from gpo_vae.data.pairing import paired_delta_x
+
     split = adata.obs[OBS_SPLIT].astype(str).to_numpy()
     labels = adata.obs[OBS_PERTURBATION].astype(str).to_numpy()
     rows = [np.flatnonzero(split != TRAIN)]
@@ -65,7 +68,10 @@ def bootstrap_training_cells(adata: ad.AnnData, rng: np.random.Generator) -> ad.
         rows.append(rng.choice(group, size=group.size, replace=True))
     with warnings.catch_warnings():   # the repeated names are made unique right after
         warnings.filterwarnings("ignore", "Observation names are not unique")
-        sample = adata[np.sort(np.concatenate(rows))].copy()
+        chosen = np.sort(np.concatenate(rows))
+        sample = adata[chosen].copy()
+    # a resampled cell's matched control may not be drawn: its deltaX travels with it
+    sample.obsm["delta_x"] = paired_delta_x(adata)[chosen]
     sample.obs_names_make_unique()
     train = sample.obs[OBS_SPLIT].astype(str).to_numpy() == TRAIN
     low_quality = sample.obs[OBS_QC].to_numpy().astype(bool)[train]

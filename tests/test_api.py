@@ -40,7 +40,7 @@ def test_prepare_returns_the_documented_keys_and_writes_nothing(prepared, tmp_pa
     monkeypatch.chdir(tmp_path)
     assert {"split", "perturbation", "qc", "library_size", "matched_control",
             "counterfactual_index"} <= set(prepared.obs)
-    assert {"dosages", "delta_x"} <= set(prepared.obsm)
+    assert {"dosages"} <= set(prepared.obsm)
     assert {"treatments", "schema", "prepare_settings"} <= set(prepared.uns)
     assert json.loads(prepared.uns["prepare_settings"])["split"] == "cells"
     assert set(prepared.obs["split"]) == {"train", "val", "test"}

@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 
 #: Bump when preparation changes what it writes, so old caches are not reused.
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2  # 2: deltaX per batch, no obsm["delta_x"]
 
 # Settings that change only how batches are served, not what is prepared.
-_LOADING_ONLY = {"batch_size", "num_workers", "cache_dir", "path", "summary_stats", "backend"}
+_LOADING_ONLY = {"batch_size", "num_workers", "cache_dir", "path", "summary_stats", "backend",
+                 "backed", "pin_memory"}
 
 
 def file_digest(path: str | os.PathLike, chunk: int = 1 << 22) -> str:

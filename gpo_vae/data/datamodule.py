@@ -124,6 +124,8 @@ class PerturbationDataModule(L.LightningDataModule):
             batch_size=None,
             num_workers=cfg.num_workers,
             persistent_workers=cfg.num_workers > 0,
+            # page-locked host memory makes the copy to a GPU asynchronous
+            pin_memory=cfg.pin_memory and torch.cuda.is_available(),
         )
 
     def train_dataloader(self) -> DataLoader:

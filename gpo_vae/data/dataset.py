@@ -1,7 +1,8 @@
 """A torch Dataset over one split of a prepared screen, served a batch at a time.
 
 Indexing with a list of cell positions returns the whole batch: counts are sliced from
-the sparse matrix and densified for those rows only, so memory stays at one batch.
+the sparse matrix (in memory, or on disk for a backed AnnData) and densified for those
+rows only, so memory stays at one batch.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import Dataset
 
+from gpo_vae.data.pairing import TreatmentExpression
 from gpo_vae.data.prepare import require_prepared
+from gpo_vae.data.rows import counts_of
+from gpo_vae.errors import InputDataError
 
 
 def _dense(block) -> np.ndarray:
@@ -24,8 +28,10 @@ class PerturbationDataset(Dataset):
 
     A batch is a dict of tensors: ``counts`` (B x G), ``dosages`` (B x T), ``qc`` (B),
     ``counterfactual`` (B x G, zeros where none) and ``has_counterfactual`` (B),
-    ``delta_x`` (B x T), ``library_size`` (B) and ``cell_index`` (B, rows of the prepared
-    AnnData; ``cell_ids`` maps them to the input's cell names).
+    ``delta_x`` (B x T: |x - x_control| on the treatment genes, log-normalised, from
+    this batch's counts and its matched controls'), ``library_size`` (B) and
+    ``cell_index`` (B, rows of the prepared AnnData; ``cell_ids`` maps them to the
+    input's cell names).
     """
 
     def __init__(self, prepared: ad.AnnData, split: str | None = None):
@@ -34,10 +40,25 @@ class PerturbationDataset(Dataset):
             np.flatnonzero(prepared.obs["split"].astype(str).to_numpy() == split)
         self.split = split
         self.rows = rows
-        self.counts = sp.csr_matrix(prepared.X[rows], dtype=np.float32)
+        # a backed AnnData (data.backed) leaves the counts on disk: each batch is read
+        # from the file, so memory holds one batch of counts, not the split
+        self.counts = counts_of(prepared).subset(rows) if prepared.isbacked else \
+            sp.csr_matrix(prepared.X[rows], dtype=np.float32)
         self.dosages = sp.csr_matrix(prepared.obsm["dosages"][rows], dtype=np.float32)
-        self.delta_x = np.asarray(prepared.obsm["delta_x"][rows], dtype=np.float32)
         obs = prepared.obs.iloc[rows]
+        self.treatment_space = TreatmentExpression(prepared.var_names,
+                                                   prepared.uns["treatments"])
+        # deltaX is computed per batch from each cell's matched control (paired within
+        # the same split), unless a copy without those controls stored it (bootstrap)
+        self.stored_delta_x = prepared.obsm["delta_x"] if "delta_x" in prepared.obsm else None
+        matched = obs["matched_control"].to_numpy()
+        self.control_position = np.searchsorted(rows, matched)
+        if self.stored_delta_x is None and rows.size and \
+                not np.array_equal(rows[np.minimum(self.control_position, rows.size - 1)],
+                                   matched):
+            raise InputDataError(
+                "some cells are paired with a control outside their split; this AnnData "
+                "was not made by this version of `gpo-vae prepare`: prepare it again")
         self.qc = obs["qc"].to_numpy().astype(np.float32)
         self.library_size = obs["library_size"].to_numpy().astype(np.float32)
         self.counterfactual_index = obs["counterfactual_index"].to_numpy()
@@ -49,18 +70,23 @@ class PerturbationDataset(Dataset):
 
     def __getitem__(self, index) -> dict[str, torch.Tensor]:
         idx = np.atleast_1d(np.asarray(index, dtype=np.int64))
+        counts = self.counts[idx]
+        if self.stored_delta_x is not None:
+            delta = np.asarray(self.stored_delta_x[self.rows[idx]], dtype=np.float32)
+        else:
+            delta = self.treatment_space.delta(counts, self.counts[self.control_position[idx]])
         cf = self.counterfactual_index[idx]
         has_cf = cf >= 0
         counterfactual = np.zeros((idx.size, self.counts.shape[1]), dtype=np.float32)
         if has_cf.any():
             counterfactual[has_cf] = self.profiles[cf[has_cf]]
         return {
-            "counts": torch.from_numpy(_dense(self.counts[idx])),
+            "counts": torch.from_numpy(_dense(counts)),
             "dosages": torch.from_numpy(_dense(self.dosages[idx])),
             "qc": torch.from_numpy(self.qc[idx]),
             "counterfactual": torch.from_numpy(counterfactual),
             "has_counterfactual": torch.from_numpy(has_cf),
-            "delta_x": torch.from_numpy(self.delta_x[idx]),
+            "delta_x": torch.from_numpy(delta),
             "library_size": torch.from_numpy(self.library_size[idx]),
             "cell_index": torch.from_numpy(self.rows[idx]),
         }

@@ -31,8 +31,6 @@ PAIRING_METHODS = ("ot", "wd", "hungarian")
 # final at 1e-3 (a few dozen iterations), where 1e-6 takes thousands.
 _SINKHORN_ITERATIONS = 1000
 _SINKHORN_RELATIVE_TOLERANCE = 1e-3
-# Rows per block when building deltaX from a (sparse) matrix.
-_DELTA_BLOCK = 4096
 
 
 def pair_controls(
@@ -149,29 +147,80 @@ def pair_all(
     return matched
 
 
-def delta_x(expr, matched: np.ndarray) -> np.ndarray:
-    """``|expr[i] - expr[matched[i]]|`` for every cell, as a dense float32 array.
+class TreatmentExpression:
+    """Log-normalised expression of the treatment genes, the space of pairing and of
+    ``deltaX = |x_cell - x_matched_control|``.
 
-    The treatment genes are few (hundreds to ~1.5k), so the dense result fits in memory;
-    it is built in row blocks so a sparse ``expr`` is never densified whole.
+    Columns follow the treatment table; unmeasured treatment genes are zero. Every
+    value depends on its own cell only (``log1p(1e4 x / total)``), so deltaX is computed
+    per batch from the counts of the batch's cells and of their matched controls (the
+    same numbers whether the counts come from memory or from disk) and never stored as
+    a cells x T array.
+
+    Parameters
+    ----------
+    gene_names
+        The count matrix's gene symbols.
+    treatments
+        The treatment table (``name`` and ``measured`` columns).
     """
-    n_cells = expr.shape[0]
-    matched = np.asarray(matched)
-    if matched.shape != (n_cells,) or not np.issubdtype(matched.dtype, np.integer):
-        raise InputDataError(
-            f"matched must be one integer row index per cell ({n_cells}), got shape "
-            f"{matched.shape} of {matched.dtype}; pass the output of pair_all"
-        )
-    if n_cells and (matched.min() < 0 or matched.max() >= n_cells):
-        raise InputDataError(
-            f"matched holds row indices outside 0..{n_cells - 1}; pass the output of "
-            "pair_all for this same expression matrix"
-        )
-    out = np.empty((n_cells, expr.shape[1]), dtype=np.float32)
-    for start in range(0, n_cells, _DELTA_BLOCK):
-        rows = np.arange(start, min(start + _DELTA_BLOCK, n_cells))
-        diff = _dense_rows(expr, rows) - _dense_rows(expr, matched[rows])
-        out[rows] = np.abs(diff)
+
+    def __init__(self, gene_names: pd.Index, treatments: pd.DataFrame):
+        measured = treatments["measured"].to_numpy(dtype=bool)
+        names = treatments.loc[measured, "name"].astype(str).tolist()
+        self.columns = pd.Index(gene_names).get_indexer(names)
+        if (self.columns < 0).any():
+            raise InputDataError(
+                "measured treatment genes are missing from the genes; prepare the data again")
+        self.placement = sp.csr_matrix(
+            (np.ones(len(names), dtype=np.float32),
+             (np.arange(len(names)), np.flatnonzero(measured))),
+            shape=(len(names), len(treatments)))
+
+    def of_lognorm(self, lognorm) -> sp.csr_matrix:
+        """Cells x T from log-normalised expression (a matrix or a row-block matrix)."""
+        block = lognorm.columns(self.columns) if hasattr(lognorm, "columns") and \
+            not sp.issparse(lognorm) else sp.csr_matrix(lognorm)[:, self.columns]
+        return sp.csr_matrix(block @ self.placement, dtype=np.float32)
+
+    def of_counts(self, counts) -> sp.csr_matrix:
+        """Cells x T from raw counts (a sparse block of rows)."""
+        from gpo_vae.stats import log_normalize
+
+        counts = sp.csr_matrix(counts, dtype=np.float32)
+        if counts.shape[0] == 0:  # scanpy refuses empty matrices
+            return sp.csr_matrix((0, self.placement.shape[1]), dtype=np.float32)
+        return self.of_lognorm(log_normalize(counts))
+
+    def delta(self, counts, control_counts) -> np.ndarray:
+        """``|x - x_control|`` per row (dense float32) from the counts of cells and of
+        their matched controls (row i of ``control_counts`` is cell i's control)."""
+        if counts.shape != control_counts.shape:
+            raise InputDataError(
+                f"got {counts.shape[0]} cells but {control_counts.shape[0]} matched controls; "
+                "pass one control row per cell")
+        diff = self.of_counts(counts) - self.of_counts(control_counts)
+        return np.abs(diff.toarray()).astype(np.float32)
+
+
+def paired_delta_x(prepared) -> np.ndarray:
+    """deltaX of every cell of a prepared AnnData (cells x T, float32), a block at a time.
+
+    Training computes it per batch; this is for copies that keep cells but not their
+    matched controls (bootstrap resamples store it as ``obsm['delta_x']``, which the
+    dataset then reads instead). An ``obsm['delta_x']`` already there is returned.
+    """
+    from gpo_vae.data.rows import counts_of
+
+    if "delta_x" in prepared.obsm:
+        return np.asarray(prepared.obsm["delta_x"], dtype=np.float32)
+    counts = counts_of(prepared)
+    space = TreatmentExpression(prepared.var_names, prepared.uns["treatments"])
+    matched = prepared.obs["matched_control"].to_numpy()
+    out = np.empty((prepared.n_obs, space.placement.shape[1]), dtype=np.float32)
+    for start, block in counts.blocks():
+        rows = slice(start, start + block.shape[0])
+        out[rows] = space.delta(block, counts[matched[rows]])
     return out
 
 

@@ -2,14 +2,19 @@
 
 validate -> QC annotation -> strong-perturbation filter -> knockdown filter -> minimum
 cells -> extra DE genes -> dosages -> splits -> control pairing within each split ->
-deltaX -> counterfactual targets -> training statistics -> cache. Counts stay sparse
-throughout; only per-group blocks are densified.
+counterfactual targets -> training statistics -> cache. Counts stay sparse
+throughout; only per-group blocks are densified. Out of core: the input's counts are
+read from disk a block of cells at a time (:class:`~gpo_vae.data.rows.RowMatrix`),
+filters only narrow a row selection, and the prepared counts are streamed into the
+cache file, so memory holds per-cell tables and the treatment-gene columns, never the
+whole matrix.
 
 The prepared AnnData holds raw counts in X (CSR) and:
 - ``obs``: ``cell_id``, ``perturbation``, ``qc`` (bool) and QC metrics, ``split``,
   ``matched_control`` (row of the paired control), ``library_size``,
   ``counterfactual_index`` (row of ``uns['counterfactual_profiles']`` or -1);
-- ``obsm['dosages']`` (cells x T, sparse) and ``obsm['delta_x']`` (cells x T, float32);
+- ``obsm['dosages']`` (cells x T, sparse); deltaX is computed per batch from the
+  counts of a cell and of its matched control (:class:`~gpo_vae.data.pairing.TreatmentExpression`);
 - ``var``: ``gene_symbol``, ``train_log1p_mean``, ``train_log1p_std`` (encoder inputs);
 - ``uns``: ``treatments`` (name, kind, measured, train_cells), ``train_cells_per_qc``,
   ``counterfactual_profiles``, ``prepare_report`` and, for simulated data, the truth.
@@ -28,13 +33,12 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from gpo_vae.config import Config, DataConfig
 from gpo_vae.data import cache as cache_mod
 from gpo_vae.data.counterfactual import counterfactual_profiles
 from gpo_vae.data.presets import SUMMARY_STATS_PRESETS, resolve_schema
-from gpo_vae.data.pseudobulk import log_normalize
+from gpo_vae.data.rows import RowMatrix
 from gpo_vae.data.schema import counts_matrix, gene_symbols, validate_anndata
 from gpo_vae.data.splits import SPLITS, assign_splits
 from gpo_vae.data.treatments import dosage_matrix, perturbed_genes, treatment_table
@@ -43,7 +47,7 @@ from gpo_vae.io import (
     read_h5ad,
     remove_stale_temporaries,
     require_writable_folder,
-    write_h5ad_atomic,
+    write_h5ad_in_blocks,
     write_json_atomic,
 )
 from gpo_vae.memory import peak_memory_gb
@@ -53,12 +57,50 @@ TRUTH_KEYS = ("true_grn", "true_grn_perturbed")
 
 @dataclass
 class PreparedData:
-    """A prepared screen and where it lives in the cache."""
+    """A prepared screen and where it lives in the cache.
 
-    adata: ad.AnnData
+    ``adata`` is read from ``path`` when first used (so preparing a screen larger than
+    memory never loads it): into memory, or backed (counts left on disk, for
+    ``data.backed``).
+    """
+
+    _adata: ad.AnnData | None
     manifest: dict
-    path: Path
+    path: Path | None
     from_cache: bool
+    backed: bool = False
+
+    @property
+    def adata(self) -> ad.AnnData:
+        if self._adata is None:
+            self._adata = read_prepared(self.path, backed=self.backed)
+        return self._adata
+
+
+def _check_readable(path: Path) -> None:
+    """Fail now, with the fix, when a cached file is truncated (opening the HDF5 file and
+    finding its parts is enough; reading it all would load a screen larger than memory)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            complete = all(key in handle for key in ("X", "obs", "var", "obsm", "uns"))
+    except OSError:
+        complete = False
+    if not complete:
+        raise InputFileError(
+            f"the cached prepared data {str(path)!r} is truncated or unreadable; "
+            "prepare again with gpo-vae prepare --force (or delete the file)")
+
+
+def read_prepared(path: str | Path, backed: bool = False) -> ad.AnnData:
+    """Read a prepared h5ad of the cache (backed: X stays on disk), with a clear error."""
+    try:
+        return read_h5ad(path, backed=backed)
+    except InputFileError:
+        raise InputFileError(
+            f"the cached prepared data {str(path)!r} is truncated or unreadable; "
+            "prepare again with gpo-vae prepare --force (or delete the file)") from None
 
 
 def default_cache_dir(config: Config) -> Path:
@@ -90,30 +132,32 @@ def _log_step(report: list, log: Callable[[str], None], step: str, adata_or_n, s
         f"{entry['peak_memory_gb']:.1f} GB{details})")
 
 
-def _train_log1p_stats(counts: sp.csr_matrix, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and std of log1p(counts) over training cells (sparse arithmetic)."""
-    x = counts[train].astype(np.float32)
-    x.data = np.log1p(x.data)
-    n = max(x.shape[0], 1)
-    mean = np.asarray(x.sum(axis=0)).ravel() / n
-    sq = x.multiply(x)
-    var = np.asarray(sq.sum(axis=0)).ravel() / n - mean**2
-    std = np.sqrt(np.maximum(var, 0.0))
+def _train_log1p_stats(counts: RowMatrix, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and std of log1p(counts) over training cells (a block at a time)."""
+    total, squares = np.zeros(counts.shape[1]), np.zeros(counts.shape[1])
+    for _, block in counts.subset(np.flatnonzero(train)).blocks():
+        block.data = np.log1p(block.data)
+        total += np.asarray(block.sum(axis=0)).ravel()
+        squares += np.asarray(block.multiply(block).sum(axis=0)).ravel()
+    n = max(int(train.sum()), 1)
+    mean = total / n
+    std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
     return mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32)
 
 
-def _pairing_inputs(lognorm: ad.AnnData, treatments: pd.DataFrame) -> sp.csr_matrix:
-    """Log-normalised expression of the measured treatment genes (cells x T, zeros for
-    unmeasured ones), the space in which cells are paired with controls."""
-    measured = treatments.loc[treatments["measured"], "name"].tolist()
-    cols = lognorm.var_names.get_indexer(measured)
-    block = sp.csr_matrix(lognorm.X[:, cols])
-    placement = sp.csr_matrix(
-        (np.ones(len(measured), dtype=np.float32),
-         (np.arange(len(measured)), np.flatnonzero(treatments["measured"].to_numpy()))),
-        shape=(len(measured), len(treatments)),
-    )
-    return (block @ placement).tocsr()
+def _open_input(cfg: DataConfig, layer: str | None, log: Callable[[str], None]
+                ) -> tuple[ad.AnnData, RowMatrix]:
+    """The input's annotations (backed AnnData) and its counts, left on disk when they
+    are stored as CSR (the usual h5ad layout), else read into memory."""
+    raw = read_h5ad(cfg.path, backed=True)
+    try:
+        counts = RowMatrix.from_h5ad(cfg.path, layer)
+    except InputDataError as exc:
+        log(f"note: reading the counts into memory ({str(exc).split(';')[0]})")
+        in_memory = read_h5ad(cfg.path)
+        counts = RowMatrix(counts_matrix(in_memory, layer))
+        del in_memory
+    return raw, counts
 
 
 def run_preparation(config: Config, *, progress: bool = True,
@@ -123,27 +167,38 @@ def run_preparation(config: Config, *, progress: bool = True,
 
     ``raw`` is the input screen (default: read ``data.path``); it is not modified.
     """
+    adata, counts = _prepare(config, progress=progress, log=log, raw=raw)
+    X = counts.to_csr()
+    # the caller's matrix is copied: the input of an in-memory preparation must not change
+    adata.X = X.copy() if raw is not None and X is counts.source else X
+    return adata
+
+
+def _prepare(config: Config, *, progress: bool, log: Callable[[str], None],
+             raw: ad.AnnData | None = None) -> tuple[ad.AnnData, RowMatrix]:
+    """The prepared annotations (an AnnData without X) and the rows of the input's
+    counts they describe (still on disk when the input was read from a file)."""
     from gpo_vae.data import filters, pairing
     from gpo_vae.data import qc as qc_mod
+    from gpo_vae.stats import log_normalize
 
     cfg = config.data
     if raw is None and not cfg.path:
         raise ConfigError("data.path is not set; give the input file with --set data.path=FILE")
     report: list[dict] = []
     start = time.perf_counter()
-    caller_owns_input = raw is not None
     if raw is None:
-        raw = read_h5ad(cfg.path)
+        raw, counts = _open_input(cfg, cfg.counts_layer, log)
+    else:
+        counts = None
     resolved = resolve_schema(cfg, raw)
     schema = resolved.schema
-    for warning in validate_anndata(raw, schema).warnings:
+    if counts is None:
+        counts = RowMatrix(counts_matrix(raw, schema.counts_layer))
+    for warning in validate_anndata(raw, schema, counts=counts).warnings:
         log(f"warning: {warning}")
     key, control = schema.perturbation_key, schema.control_label
-    # the caller's matrix is copied: the input of an in-memory preparation must not change
-    counts = sp.csr_matrix(counts_matrix(raw, schema.counts_layer), dtype=np.float32,
-                           copy=caller_owns_input)
     adata = ad.AnnData(
-        X=counts,
         obs=pd.DataFrame({"cell_id": raw.obs_names.astype(str),
                           "perturbation": raw.obs[key].astype(str).to_numpy()},
                          index=raw.obs_names.astype(str)),
@@ -153,18 +208,25 @@ def run_preparation(config: Config, *, progress: bool = True,
     if resolved.gene_id_key:
         adata.obs["target_gene_id"] = raw.obs[resolved.gene_id_key].astype(str).to_numpy()
     truth = {k: raw.uns[k] for k in TRUTH_KEYS if k in raw.uns}
-    del raw, counts
+    if raw.isbacked:
+        raw.file.close()
+    del raw
     # Downstream code reads symbols from var_names; the input's var index is kept aside.
     adata.var["input_var_name"] = adata.var_names
     adata.var_names = adata.var["gene_symbol"].to_numpy()
-    totals = np.asarray(adata.X.sum(axis=1)).ravel()
-    adata = filters.subset_cells(adata, totals > 0)
+
+    def keep_cells(keep: np.ndarray) -> None:
+        nonlocal adata, counts
+        if not np.all(keep):
+            adata, counts = filters.subset_cells(adata, keep), counts.subset(keep)
+
+    keep_cells(np.asarray(counts.sum(axis=1)).ravel() > 0)
     _log_step(report, log, "read and validate", adata, start)
     step_schema = dict(perturbation_key="perturbation", control_label=control)
 
     start = time.perf_counter()
     qc = qc_mod.annotate_qc(adata, qc_threshold=cfg.qc_threshold, doublets=cfg.doublets,
-                            seed=cfg.seed, backend=cfg.backend)
+                            seed=cfg.seed, backend=cfg.backend, counts=counts)
     for column in qc.columns:
         adata.obs[column] = qc[column].to_numpy()
     _log_step(report, log, "QC annotation", adata, start,
@@ -177,11 +239,12 @@ def run_preparation(config: Config, *, progress: bool = True,
                 f"data.summary_stats is only read for presets {', '.join(SUMMARY_STATS_PRESETS)}"
                 f" (preset is {cfg.preset!r}); remove it or change data.preset")
         stats = filters.load_summary_stats(cfg.summary_stats, cfg.preset)
-        adata, info = filters.filter_strong_perturbations(
+        keep, info = filters.strong_perturbation_mask(
             adata, stats, **step_schema,
             gene_id_key="target_gene_id" if "target_gene_id" in adata.obs else None,
             min_degs=cfg.min_degs, max_knockdown=cfg.max_knockdown_pct,
             min_cells=cfg.min_cells_filtered)
+        keep_cells(keep)
         _log_step(report, log, "strong perturbations", adata, start,
                   perturbations_kept=info.get("n_kept"))
         _log_dropped(log, "strong-perturbation filter", info["dropped"],
@@ -190,9 +253,11 @@ def run_preparation(config: Config, *, progress: bool = True,
     if cfg.knockdown_filter:
         start = time.perf_counter()
         direction = "up" if cfg.perturbation_type == "activation" else "down"
-        adata, info = filters.knockdown_filter(
+        keep, info = filters.knockdown_mask(
             adata, **step_schema, quantile=cfg.knockdown_quantile,
-            combination_separator=schema.combination_separator, direction=direction)
+            combination_separator=schema.combination_separator, direction=direction,
+            counts=counts)
+        keep_cells(keep)
         _log_step(report, log, "knockdown filter", adata, start)
         gone = sorted(p for p, v in info["per_perturbation"].items()
                       if v["kept"] == 0 and v["dropped"] > 0)
@@ -202,7 +267,8 @@ def run_preparation(config: Config, *, progress: bool = True,
                      "data.knockdown_filter=false)")
 
     start = time.perf_counter()
-    adata, info = filters.drop_small_perturbations(adata, **step_schema, min_cells=cfg.min_cells)
+    keep, info = filters.small_perturbation_mask(adata, **step_schema, min_cells=cfg.min_cells)
+    keep_cells(keep)
     labels = adata.obs["perturbation"]
     n_perts = labels[labels != control].nunique()
     _log_step(report, log, "minimum cells", adata, start, perturbations=int(n_perts))
@@ -210,14 +276,14 @@ def run_preparation(config: Config, *, progress: bool = True,
                  f"fewer than data.min_cells={cfg.min_cells} cells")
 
     start = time.perf_counter()
-    lognorm = log_normalize(adata)
+    lognorm = counts.map_blocks(log_normalize)  # per cell, so exact block by block
     perturbed = perturbed_genes(labels, control, schema.combination_separator)
     extra: list[str] = []
     if cfg.extra_genes:
         extra = filters.extra_de_genes(
-            lognorm, perturbation_key="perturbation", control_label=control,
+            adata, perturbation_key="perturbation", control_label=control,
             perturbed_genes=perturbed, lfc_threshold=cfg.de_lfc_threshold,
-            pval_threshold=cfg.de_pval_threshold, seed=cfg.seed)
+            pval_threshold=cfg.de_pval_threshold, seed=cfg.seed, expression=lognorm)
         if cfg.max_extra_genes is not None:
             extra = extra[: cfg.max_extra_genes]
     treatments = treatment_table(perturbed, extra, set(adata.var_names))
@@ -234,35 +300,34 @@ def run_preparation(config: Config, *, progress: bool = True,
               **{s: int((split == s).sum()) for s in SPLITS})
 
     start = time.perf_counter()
-    expr = _pairing_inputs(lognorm, treatments)
-    del lognorm
+    in_treatment_space = pairing.TreatmentExpression(adata.var_names, treatments)
     is_control = (labels == control).to_numpy()
     matched = np.arange(adata.n_obs)
-    for name in SPLITS:
+    for name in SPLITS:  # one split's treatment-gene expression in memory at a time
         rows = np.flatnonzero(split == name)
-        local = pairing.pair_all(expr[rows], labels.to_numpy()[rows], is_control[rows],
+        expr = in_treatment_space.of_lognorm(lognorm.subset(rows))
+        local = pairing.pair_all(expr, labels.to_numpy()[rows], is_control[rows],
                                  cfg.pairing, seed=cfg.seed, progress=progress)
         matched[rows] = rows[local]
-    delta = pairing.delta_x(expr, matched)
+        del expr
     adata.obs["matched_control"] = matched
     _log_step(report, log, f"control pairing ({cfg.pairing})", adata, start)
 
     start = time.perf_counter()
     profiles, cf_index = counterfactual_profiles(
-        adata.X, labels.to_numpy(), adata.obs["qc"].to_numpy(), split,
+        counts, labels.to_numpy(), adata.obs["qc"].to_numpy(), split,
         max_cells=cfg.counterfactual_cells, seed=cfg.seed)
     adata.obs["counterfactual_index"] = cf_index
     _log_step(report, log, "counterfactuals", adata, start,
               with_counterfactual=int((cf_index >= 0).sum()))
 
     train = split == "train"
-    adata.obs["library_size"] = np.asarray(adata.X.sum(axis=1)).ravel().astype(np.float32)
-    mean, std = _train_log1p_stats(adata.X, train)
+    adata.obs["library_size"] = np.asarray(counts.sum(axis=1)).ravel().astype(np.float32)
+    mean, std = _train_log1p_stats(counts, train)
     adata.var["train_log1p_mean"], adata.var["train_log1p_std"] = mean, std
     treatments["train_cells"] = np.asarray((dosages[train] > 0).sum(axis=0)).ravel()
     qc_train = adata.obs["qc"].to_numpy()[train]
     adata.obsm["dosages"] = dosages
-    adata.obsm["delta_x"] = delta
     adata.uns["treatments"] = treatments
     adata.uns["train_cells_per_qc"] = np.array([(~qc_train).sum(), qc_train.sum()])
     adata.uns["counterfactual_profiles"] = profiles
@@ -274,7 +339,7 @@ def run_preparation(config: Config, *, progress: bool = True,
     # the data settings, so a model trained on this AnnData records how it was prepared
     adata.uns["prepare_settings"] = json.dumps(dataclasses.asdict(cfg))
     adata.uns.update(truth)
-    return adata
+    return adata, counts
 
 
 def prepared_key(cfg: DataConfig) -> str:
@@ -308,18 +373,22 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
     manifest = None if force else cache_mod.read_manifest(manifest_path, data_path)
     if manifest is not None:
         log(f"using cached prepared data {data_path} (same input and settings)")
-        try:
-            cached = read_h5ad(data_path)
-        except InputFileError:
-            raise InputFileError(
-                f"the cached prepared data {str(data_path)!r} is truncated or unreadable; "
-                "prepare again with gpo-vae prepare --force (or delete the file)") from None
-        return PreparedData(cached, manifest, data_path, from_cache=True)
+        _check_readable(data_path)
+        return PreparedData(None, manifest, data_path, from_cache=True, backed=cfg.backed)
 
     log(f"preparing {cfg.path} (preset {cfg.preset})")
     start = time.perf_counter()
-    adata = run_preparation(config, progress=progress, log=log)
-    write_h5ad_atomic(adata, data_path)
+    adata, counts = _prepare(config, progress=progress, log=log)
+    write_start = time.perf_counter()
+    # the counts go from the input to the prepared file a block at a time
+    write_h5ad_in_blocks(adata, (block for _, block in counts.blocks()), counts.shape[1],
+                         data_path)
+    adata.uns["prepare_report"].loc[len(adata.uns["prepare_report"])] = {
+        "step": "write", "cells": adata.n_obs,
+        "seconds": round(time.perf_counter() - write_start, 2),
+        "peak_memory_gb": peak_memory_gb()}
+    log(f"  {'write':<28} {adata.n_obs:>9,} cells ({time.perf_counter() - write_start:.1f} s, "
+        f"peak {peak_memory_gb():.1f} GB)")
     treatments = adata.uns["treatments"]
     manifest = {
         "version": cache_mod.PREPARE_VERSION,
@@ -329,6 +398,7 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
         "settings": settings,
         "n_cells": int(adata.n_obs),
         "n_genes": int(adata.n_vars),
+        "peak_memory_gb": peak_memory_gb(),
         "n_perturbed_genes": int((treatments["kind"] == "perturbed").sum()),
         "n_extra_genes": int((treatments["kind"] == "extra").sum()),
         "cells_per_split": {s: int((adata.obs["split"] == s).sum()) for s in SPLITS},
@@ -338,12 +408,12 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
     write_json_atomic(manifest_path, manifest)
     log(f"wrote {data_path} ({adata.n_obs:,} cells x {adata.n_vars:,} genes, "
         f"T = {len(treatments)} treatment genes) in {manifest['seconds']} s")
-    return PreparedData(adata, manifest, data_path, from_cache=False)
+    return PreparedData(None, manifest, data_path, from_cache=False, backed=cfg.backed)
 
 
 def require_prepared(adata: ad.AnnData) -> None:
     """Raise unless ``adata`` came out of :func:`prepare`."""
-    needed = ("dosages", "delta_x")
-    if any(k not in adata.obsm for k in needed) or "treatments" not in adata.uns:
+    if "dosages" not in adata.obsm or "treatments" not in adata.uns or \
+            "matched_control" not in adata.obs:
         raise InputDataError(
             "this AnnData was not made by `gpo-vae prepare`; run prepare on the raw file first")

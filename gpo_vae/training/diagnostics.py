@@ -41,6 +41,7 @@ class DiagnosticsData:
         The baseline uses at most ``max_train_cells`` training cells (a random subset), and
         the z_basal share at most ``max_cells`` cells of the split, so memory stays bounded
         on large screens."""
+        from gpo_vae.data.rows import counts_of
         from gpo_vae.evaluation.ate import perturbseq_transform
         from gpo_vae.evaluation.baselines import pert_mean_baseline
         from gpo_vae.evaluation.evaluate import condition_dosages, split_ates
@@ -60,7 +61,7 @@ class DiagnosticsData:
         if not ((labels == control) & in_split).any():
             return None
         genes = adata.var["gene_symbol"].astype(str).tolist()
-        x = adata.X[keep]
+        x = counts_of(adata)[keep]
         expression = perturbseq_transform(x, adata.obs["library_size"].to_numpy()[keep])
         observed_all = split_ates(expression, labels, splits, split, control, genes)
         names = [p for p, n in observed_all.n_cells.items() if n >= min_cells]

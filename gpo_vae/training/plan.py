@@ -42,19 +42,32 @@ class TrainingPlan(L.LightningModule):
         Learning rates of single parameters by name (e.g. ``{"guide.mask_logits": 0.1}``).
     hparams
         Stored in the checkpoint's ``hyper_parameters`` (what rebuilds the module).
+    compile
+        Run the module's loss through ``torch.compile`` (compiled on the first step, so a
+        plan sent to spawned processes pickles plainly).
     """
 
     def __init__(self, module: nn.Module, *, lr: float, n_particles: int = 1,
-                 lr_overrides: dict[str, float] | None = None, hparams: dict | None = None):
+                 lr_overrides: dict[str, float] | None = None, hparams: dict | None = None,
+                 compile: bool = False):
         super().__init__()
         self.module = module
         self.lr, self.n_particles = lr, n_particles
+        self.compile_loss = compile
+        self._compiled_loss = None
         self.lr_overrides = dict(lr_overrides or {})
         if hparams:
             self.save_hyperparameters(hparams)
 
+    def _loss(self):
+        if not self.compile_loss:
+            return self.module.loss
+        if self._compiled_loss is None:
+            self._compiled_loss = torch.compile(self.module.loss)
+        return self._compiled_loss
+
     def _step(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
-        terms = self.module.loss(batch, self.n_particles).scalars()
+        terms = self._loss()(batch, self.n_particles).scalars()
         # one check (one device sync) per step; the loop below only runs on failure
         if not bool(torch.isfinite(torch.stack(list(terms.values()))).all()):
             name, value = next((k, v) for k, v in terms.items() if not torch.isfinite(v))

@@ -220,7 +220,7 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
             _init_from_prior_network(module, config, module.data_info, log)
     info = module.data_info
     t = config.training
-    plan = TrainingPlan(module, lr=t.lr, n_particles=t.n_particles,
+    plan = TrainingPlan(module, lr=t.lr, n_particles=t.n_particles, compile=t.compile,
                         lr_overrides={"guide.mask_logits": t.mask_lr or t.lr},
                         hparams={"config": config.to_dict(), "data_info": info.to_dict()})
     primary = is_primary_process()

@@ -20,16 +20,22 @@ SPLIT = np.array(["train", "val", "test", "train"] * 3)
 
 
 def _prepared(dense: bool = False) -> ad.AnnData:
-    """What prepare() leaves for the dataset: counts, dosages, delta_x, per-cell obs and
-    the counterfactual profiles (two of them; -1 = no counterfactual)."""
+    """What prepare() leaves for the dataset: counts, dosages, per-cell obs (each cell
+    paired with the first control of its split, controls with themselves) and the
+    counterfactual profiles (two of them; -1 = no counterfactual). The treatments are
+    genes g1, g4 and an unmeasured gene C."""
     rng = np.random.default_rng(0)
     counts = rng.poisson(2.0, (N_CELLS, N_GENES)).astype(np.float64)
     counts[5] = 0.0                                            # an all-zero row
     dosages = np.zeros((N_CELLS, N_TREATMENTS))
     dosages[np.arange(N_CELLS), np.arange(N_CELLS) % N_TREATMENTS] = 1.0
-    dosages[::4] = 0.0                                         # controls
+    dosages[:4] = 0.0                           # controls: one or two in every split
     adata = ad.AnnData(counts if dense else sp.csr_matrix(counts))
     adata.obs_names = [f"c{i}" for i in range(N_CELLS)]
+    adata.var_names = [f"g{i}" for i in range(N_GENES)]
+    control = dosages.sum(1) == 0
+    matched = np.array([i if control[i] else np.flatnonzero(control & (SPLIT == SPLIT[i]))[0]
+                        for i in range(N_CELLS)])
     adata.obs = pd.DataFrame({
         "split": pd.Categorical(SPLIT),
         "qc": np.arange(N_CELLS) % 5 == 0,
@@ -37,10 +43,11 @@ def _prepared(dense: bool = False) -> ad.AnnData:
         "counterfactual_index": np.where(np.arange(N_CELLS) % 3 == 0, -1,
                                          np.arange(N_CELLS) % 2),
         "cell_id": [f"input_{i}" for i in range(N_CELLS)],
+        "matched_control": matched,
     }, index=adata.obs_names)
     adata.obsm["dosages"] = sp.csr_matrix(dosages)
-    adata.obsm["delta_x"] = rng.normal(size=(N_CELLS, N_TREATMENTS))
-    adata.uns["treatments"] = pd.DataFrame({"name": ["A", "B", "C"]})
+    adata.uns["treatments"] = pd.DataFrame({"name": ["g1", "g4", "C"],
+                                            "measured": [True, True, False]})
     adata.uns["counterfactual_profiles"] = rng.poisson(3.0, (2, N_GENES)).astype(np.float64)
     return adata
 
@@ -74,8 +81,12 @@ def test_densified_batch_equals_the_rows_of_the_prepared_screen(dense):
     np.testing.assert_array_equal(batch["counts"].numpy(), X[order])
     np.testing.assert_array_equal(batch["dosages"].numpy(),
                                   prepared.obsm["dosages"].toarray()[order])
-    np.testing.assert_allclose(batch["delta_x"].numpy(), prepared.obsm["delta_x"][order],
-                               rtol=1e-6)
+    lognorm = np.log1p(1e4 * X / np.maximum(X.sum(1, keepdims=True), 1))
+    treatment = np.column_stack([lognorm[:, 1], lognorm[:, 4], np.zeros(N_CELLS)])
+    matched = prepared.obs["matched_control"].to_numpy()
+    np.testing.assert_allclose(batch["delta_x"].numpy(),
+                               np.abs(treatment[order] - treatment[matched[order]]), atol=1e-5)
+    assert (batch["delta_x"].numpy()[[order.index(0), order.index(3)]] == 0).all()  # controls
     np.testing.assert_array_equal(batch["qc"].numpy(), prepared.obs["qc"].to_numpy()[order])
     np.testing.assert_array_equal(batch["library_size"].numpy(), X[order].sum(1))
     assert batch["cell_index"].tolist() == order

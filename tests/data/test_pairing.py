@@ -10,7 +10,7 @@ from scipy.stats import wasserstein_distance
 
 from gpo_vae.data.pairing import (
     PAIRING_METHODS,
-    delta_x,
+    TreatmentExpression,
     pair_all,
     pair_controls,
     wasserstein_gene_weights,
@@ -288,19 +288,35 @@ def test_pair_all_with_only_controls_maps_every_cell_to_itself():
     )
 
 
-def test_delta_x_matches_hand_computation():
-    dense = np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.5], [4.0, 1.0, 0.0]], dtype=np.float32)
-    matched = np.array([1, 1, 0])
-    expected = np.array([[1.0, 3.0, 1.5], [0.0, 0.0, 0.0], [3.0, 1.0, 2.0]], dtype=np.float32)
-    for expr in (dense, sp.csr_matrix(dense)):
-        result = delta_x(expr, matched)
-        assert result.dtype == np.float32
-        np.testing.assert_array_equal(result, expected)
+def _treatments():
+    import pandas as pd
+
+    return pd.DataFrame({"name": ["b", "x", "a"], "measured": [True, False, True]})
 
 
-def test_delta_x_rejects_bad_matches():
-    dense = np.ones((3, 2), np.float32)
-    for bad in (np.array([0, 1]), np.array([0, 1, 3]), np.array([0.0, 1.0, 2.0])):
-        with pytest.raises(InputDataError) as excinfo:
-            delta_x(dense, bad)
-        _message(excinfo)
+def test_treatment_expression_and_delta_match_hand_computation():
+    import pandas as pd
+
+    counts = sp.csr_matrix(np.array([[1.0, 0.0, 3.0], [0.0, 4.0, 4.0], [2.0, 2.0, 0.0]],
+                                    dtype=np.float32))
+    space = TreatmentExpression(pd.Index(["a", "b", "c"]), _treatments())
+    dense = counts.toarray()
+    lognorm = np.log1p(1e4 * dense / dense.sum(1, keepdims=True))
+    expected = np.column_stack([lognorm[:, 1], np.zeros(3), lognorm[:, 0]])  # b, x, a
+    np.testing.assert_allclose(space.of_counts(counts).toarray(), expected, rtol=1e-6)
+    controls = counts[[2, 2, 2]]
+    delta = space.delta(counts, controls)
+    assert delta.dtype == np.float32 and (delta[2] == 0).all() and (delta[:, 1] == 0).all()
+    np.testing.assert_allclose(delta, np.abs(expected - expected[[2, 2, 2]]), rtol=1e-5)
+
+
+def test_treatment_expression_rejects_mismatches():
+    import pandas as pd
+
+    with pytest.raises(InputDataError) as excinfo:
+        TreatmentExpression(pd.Index(["a", "c"]), _treatments())  # b is measured but absent
+    _message(excinfo)
+    space = TreatmentExpression(pd.Index(["a", "b"]), _treatments())
+    with pytest.raises(InputDataError) as excinfo:
+        space.delta(sp.csr_matrix(np.ones((3, 2))), sp.csr_matrix(np.ones((2, 2))))
+    _message(excinfo)
