@@ -52,7 +52,8 @@ from gpo_vae.io import (
 )
 from gpo_vae.memory import peak_memory_gb
 
-TRUTH_KEYS = ("true_grn", "true_grn_perturbed")
+# what a simulated screen knows of itself; its settings let `design` simulate new cells
+TRUTH_KEYS = ("true_grn", "true_grn_perturbed", "simulation")
 
 
 @dataclass

@@ -41,6 +41,36 @@ def _globals_mode(module, how: str | None) -> str:
 
 
 @torch.no_grad()
+def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
+              library_size: float = TARGET_SUM, max_elements: int = 20_000_000,
+              globals_: str | None = None, progress: bool = False):
+    """Model ATEs (C x G tensors) of the dosage rows ``dosages`` (C x T), one per draw
+    of the global variables (or their mean) and of ``cells_per_draw`` z_basal cells, as
+    a generator; the caller seeds torch. Within a draw every row shares the globals,
+    z_basal and over-dispersion noise of its control cells (common random numbers)."""
+    how = _globals_mode(module, globals_)
+    device = next(module.parameters()).device
+    n_genes = module.data_info.n_genes
+    d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
+    chunk = max(1, max_elements // (cells_per_draw * n_genes))
+    for _ in tqdm(range(n_draws), desc="model ATEs", disable=not progress):
+        sample = module.prediction_globals(how)
+        z = torch.randn((1, cells_per_draw, module.n_latent), device=device)
+        no_treatment = z.new_zeros((1, module.n_treatments))
+        theta = module.model.inverse_dispersion
+        gamma = torch.distributions.Gamma(theta, torch.ones_like(theta)).sample(
+            (1, cells_per_draw))
+        control = perturbseq_transform_torch(_nb_counts(
+            module, module.decode_conditions(sample, z, no_treatment), library_size,
+            gamma)).mean(1)
+        ates = []
+        for start in range(0, d.shape[0], chunk):
+            counts = _nb_counts(module, module.decode_conditions(sample, z, d[start:start + chunk]),
+                                library_size, gamma)
+            ates.append((perturbseq_transform_torch(counts).mean(1) - control).double())
+        yield torch.cat(ates) if ates else control.new_zeros((0, n_genes)).double()
+
+
 def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int = 1000,
                n_global: int = 20, library_size: float = TARGET_SUM, seed: int = 0,
                max_elements: int = 20_000_000, progress: bool = False,
@@ -50,39 +80,24 @@ def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int 
     global variables, when sampled, and of z_basal; each with ``n_samples / n_global``
     cells). ``globals_`` is ``mean`` or ``sample`` (default: the run's
     ``model.predict_globals``)."""
-    how = _globals_mode(module, globals_)
-    device = next(module.parameters()).device
-    per_draw = max(1, n_samples // n_global)
     n_genes = module.data_info.n_genes
-    d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
-    chunk = max(1, max_elements // (per_draw * n_genes))
-    total = torch.zeros((d.shape[0], n_genes), dtype=torch.float64, device=device)
+    total = torch.zeros((len(dosages), n_genes), dtype=torch.float64)
     total_sq = torch.zeros_like(total)
     with seeded_torch(seed):
-        for _ in tqdm(range(n_global), desc="model ATEs", disable=not progress):
-            sample = module.prediction_globals(how)
-            z = torch.randn((1, per_draw, module.n_latent), device=device)
-            no_treatment = z.new_zeros((1, module.n_treatments))
-            theta = module.model.inverse_dispersion
-            gamma = torch.distributions.Gamma(theta, torch.ones_like(theta)).sample(
-                (1, per_draw))
-            control = perturbseq_transform_torch(_nb_counts(
-                module, module.decode_conditions(sample, z, no_treatment), library_size,
-                gamma)).mean(1)
-            for start in range(0, d.shape[0], chunk):
-                rows = d[start:start + chunk]
-                counts = _nb_counts(module, module.decode_conditions(sample, z, rows),
-                                    library_size, gamma)
-                ate = (perturbseq_transform_torch(counts).mean(1) - control).double()
-                total[start:start + chunk] += ate
-                total_sq[start:start + chunk] += ate * ate
+        for ate in ate_draws(module, dosages, n_draws=n_global,
+                             cells_per_draw=max(1, n_samples // n_global),
+                             library_size=library_size, max_elements=max_elements,
+                             globals_=globals_, progress=progress):
+            ate = ate.cpu()
+            total += ate
+            total_sq += ate * ate
     mean = total / n_global
     var = (total_sq / n_global - mean * mean).clamp_min(0) * n_global / max(n_global - 1, 1)
     se = (var / n_global).sqrt()
     columns = module.data_info.gene_names
     index = pd.Index(names, name="perturbation")
-    return (pd.DataFrame(mean.cpu().numpy(), index=index, columns=columns),
-            pd.DataFrame(se.cpu().numpy(), index=index, columns=columns))
+    return (pd.DataFrame(mean.numpy(), index=index, columns=columns),
+            pd.DataFrame(se.numpy(), index=index, columns=columns))
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ The output uses the GPO-VAE authors' file schema (raw counts in a CSR ``X``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -238,9 +239,36 @@ class _CsrRowBuilder:
         return sp.csr_matrix((self.data, self.indices, indptr), shape=(self.n_rows, self.n_cols))
 
 
-def _screen(cfg: SimulationConfig, seed: int):
-    """The simulated screen without its counts (an AnnData of annotations and truth), a
-    function yielding the counts in CSR blocks of cells, and the number of genes."""
+@dataclass
+class ScreenStructure:
+    """What a seed fixes before any cell is drawn: genes, network, baseline levels,
+    expression programs, dispersions and the steady-state solver (shared by the screen
+    and by new cells simulated under chosen interventions)."""
+
+    cfg: SimulationConfig
+    genes: GeneTable
+    network: GeneNetwork
+    measured: np.ndarray
+    mu: np.ndarray
+    loadings: np.ndarray
+    theta: np.ndarray
+    solver: SteadyState
+    design_seq: np.random.SeedSequence
+    cells_seq: np.random.SeedSequence
+
+    @property
+    def mt_index(self) -> np.ndarray:
+        return np.flatnonzero(self.genes.categories == CATEGORY_MT)
+
+    def sample_counts(self, rng, cells: pd.DataFrame) -> sp.csr_matrix:
+        """Counts of ``cells`` (the design table of :func:`_design_cells`)."""
+        return _sample_chunk(rng, cells, cfg=self.cfg, network=self.network,
+                             solver=self.solver, mu=self.mu, loadings=self.loadings,
+                             theta=self.theta, mt_index=self.mt_index, measured=self.measured)
+
+
+def screen_structure(cfg: SimulationConfig, seed: int) -> ScreenStructure:
+    """The :class:`ScreenStructure` of the screen ``(cfg, seed)``."""
     root = np.random.SeedSequence(seed)
     structure_seq, design_seq, cells_seq = root.spawn(3)
     rng = np.random.default_rng(structure_seq)
@@ -258,24 +286,33 @@ def _screen(cfg: SimulationConfig, seed: int):
     theta = rng.lognormal(np.log(cfg.dispersion_median), cfg.dispersion_log_sd,
                           size=int(measured.sum()))
     solver = SteadyState(network, cfg.hill_coefficient)
-    guides, cells = _design_cells(np.random.default_rng(design_seq), cfg, network, genes)
+    return ScreenStructure(cfg, genes, network, measured, mu, loadings, theta, solver,
+                           design_seq, cells_seq)
+
+
+def _screen(cfg: SimulationConfig, seed: int):
+    """The simulated screen without its counts (an AnnData of annotations and truth), a
+    function yielding the counts in CSR blocks of cells, and the number of genes."""
+    structure = screen_structure(cfg, seed)
+    genes, network, measured = structure.genes, structure.network, structure.measured
+    theta, cells_seq = structure.theta, structure.cells_seq
+    guides, cells = _design_cells(np.random.default_rng(structure.design_seq), cfg, network,
+                                  genes)
 
     chunk = max(64, cfg.chunk_entries // genes.symbols.size)
     starts = range(0, cfg.n_cells, chunk)
     chunk_seqs = cells_seq.spawn(len(starts))
-    mt_index = np.flatnonzero(genes.categories == CATEGORY_MT)
 
     def count_blocks(progress: bool = False):
         for start, seq in tqdm(list(zip(starts, chunk_seqs, strict=True)),
                                desc="simulating cells", unit="chunk", disable=not progress):
-            yield _sample_chunk(np.random.default_rng(seq), cells.iloc[start : start + chunk],
-                                cfg=cfg, network=network, solver=solver, mu=mu,
-                                loadings=loadings, theta=theta, mt_index=mt_index,
-                                measured=measured)
+            yield structure.sample_counts(np.random.default_rng(seq),
+                                          cells.iloc[start : start + chunk])
 
     shell = _assemble(cfg, seed, genes, network, measured, guides, cells, theta)
     if cfg.double_fraction > 0:
-        shell.uns["combinations"] = _combination_truth(cells, guides, network, genes, solver,
+        shell.uns["combinations"] = _combination_truth(cells, guides, network, genes,
+                                                       structure.solver,
                                                        measured)
     return shell, count_blocks, int(measured.sum())
 

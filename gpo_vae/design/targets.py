@@ -1,0 +1,213 @@
+"""Targets of an intervention design: the expression change a user wants to reach.
+
+A target is a vector of ATEs on the "perturbseq" scale (``log2(1 + 1e4 x / total)``,
+perturbed minus control) over some of the model's genes. It is made from an observed
+profile (held-out cells of a perturbation, or an AnnData of cells to reach), a signed gene
+set (genes up / down, every other gene spared: target 0) or a table of target
+log-fold-changes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from gpo_vae.constants import OBS_LIBRARY_SIZE, OBS_PERTURBATION, OBS_SPLIT
+from gpo_vae.errors import InputDataError, InputFileError
+from gpo_vae.evaluation.ate import ate_from_cells
+from gpo_vae.stats import group_means, perturbseq_transform
+
+_UP, _DOWN = {"up", "+", "1", "+1", "increase"}, {"down", "-", "-1", "decrease"}
+
+
+@dataclass
+class DesignTarget:
+    """Target ATEs (a Series indexed by gene symbol) and where they came from."""
+
+    values: pd.Series
+    label: str
+    kind: str   # "perturbation", "cells", "gene_set" or "lfc"
+
+    def aligned(self, gene_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices of the target's genes among ``gene_names`` and the target values
+        in that order; a one-line error names genes the model does not know."""
+        position = {g: i for i, g in enumerate(gene_names)}
+        unknown = [g for g in self.values.index if g not in position]
+        if unknown:
+            shown = ", ".join(map(repr, unknown[:3]))
+            raise InputDataError(
+                f"the target names {len(unknown)} gene(s) the model does not know ({shown}"
+                f"{', ...' if len(unknown) > 3 else ''}); remove them or use the symbols of "
+                "the model's genes")
+        if self.values.empty:
+            raise InputDataError("the target has no genes")
+        values = self.values.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise InputDataError("the target has missing or infinite values; give a number "
+                                 "for every gene")
+        if not np.any(values):
+            raise InputDataError("the target asks for no change at all (every value is 0)")
+        return np.array([position[g] for g in self.values.index]), values
+
+
+def _transformed(prepared: ad.AnnData, cells: np.ndarray, library: bool = True):
+    """The "perturbseq" expression of some prepared cells, normalised by their recorded
+    library sizes (as evaluation does) or by their totals over the prepared genes."""
+    sizes = prepared.obs[OBS_LIBRARY_SIZE].to_numpy()[cells] if library else None
+    return perturbseq_transform(prepared.X[cells], sizes)
+
+
+def _control_mean(prepared: ad.AnnData, split: str, library: bool = True) -> np.ndarray:
+    labels = prepared.obs[OBS_PERTURBATION].astype(str).to_numpy()
+    control = str(prepared.uns["schema"]["control_label"])
+    cells = (prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split) & (labels == control)
+    if not cells.any():
+        raise InputDataError(f"the prepared data has no control cells in the {split} split")
+    means, _ = group_means(_transformed(prepared, cells, library), labels[cells],
+                           [control])
+    return means[0]
+
+
+def target_from_perturbation(prepared: ad.AnnData, name: str,
+                             split: str = "test") -> DesignTarget:
+    """The observed ATE of perturbation ``name`` from the cells of ``split`` only (its
+    test cells by default, which the model never trained on)."""
+    labels = prepared.obs[OBS_PERTURBATION].astype(str).to_numpy()
+    cells = prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split
+    if not (cells & (labels == name)).any():
+        known = sorted(set(labels[cells]) - {str(prepared.uns["schema"]["control_label"])})
+        raise InputDataError(f"no {split} cells of perturbation {name!r}; the {split} split "
+                             f"has {', '.join(known[:6])}{', ...' if len(known) > 6 else ''}")
+    genes = prepared.var["gene_symbol"].astype(str).tolist()
+    control = str(prepared.uns["schema"]["control_label"])
+    table = ate_from_cells(_transformed(prepared, cells), labels[cells], control,
+                           genes, [name])
+    return DesignTarget(table.values.loc[name], f"{name} ({split} cells)", "perturbation")
+
+
+def target_from_cells(cells: ad.AnnData, prepared: ad.AnnData, split: str = "test",
+                      label: str = "cells") -> DesignTarget:
+    """The mean profile of ``cells`` (raw counts in ``X`` or ``layers['counts']``, genes
+    by symbol in ``var['gene_symbol']`` or ``var_names``) minus that of the prepared
+    data's control cells of ``split``, on the genes both share."""
+    counts = cells.layers["counts"] if "counts" in cells.layers else cells.X
+    symbols = (cells.var["gene_symbol"] if "gene_symbol" in cells.var else
+               cells.var_names).astype(str).tolist()
+    genes = prepared.var["gene_symbol"].astype(str).tolist()
+    shared = [g for g in symbols if g in set(genes)]
+    if not shared:
+        raise InputDataError("the target cells share no gene with the model; give their gene "
+                             "symbols in var_names or var['gene_symbol']")
+    if cells.n_obs == 0:
+        raise InputDataError("the target AnnData has no cells")
+    mean = np.asarray(perturbseq_transform(counts).mean(axis=0)).ravel()
+    own = pd.Series(mean, index=symbols)[shared]
+    # both sides normalised by their totals over the genes they hold
+    control = pd.Series(_control_mean(prepared, split, library=False), index=genes)[shared]
+    return DesignTarget(own - control, label, "cells")
+
+
+def target_from_gene_set(up: Sequence[str], down: Sequence[str], gene_names: Sequence[str],
+                         strength: float = 1.0, label: str = "gene set") -> DesignTarget:
+    """``+strength`` on the ``up`` genes, ``-strength`` on the ``down`` genes and 0 (spared)
+    on every other gene of ``gene_names``."""
+    both = set(up) & set(down)
+    if both:
+        raise InputDataError(f"gene {sorted(both)[0]!r} is listed both up and down")
+    if strength <= 0:
+        raise InputDataError(f"the gene-set strength must be positive, not {strength}")
+    values = pd.Series(0.0, index=list(gene_names))
+    listed = pd.Series({**{g: strength for g in up}, **{g: -strength for g in down}},
+                       dtype=np.float64)
+    unknown = listed.index.difference(values.index)
+    if len(unknown):
+        return DesignTarget(listed, label, "gene_set")   # aligned() names them
+    values[listed.index] = listed
+    return DesignTarget(values, label, "gene_set")
+
+
+def read_target_table(path: str | os.PathLike, gene_names: Sequence[str],
+                      strength: float = 1.0) -> DesignTarget:
+    """A target from a CSV / TSV file with a ``gene`` column and either a ``direction``
+    column (``up`` / ``down``: a signed gene set) or an ``lfc`` column (target ATEs on the
+    listed genes)."""
+    path = Path(path)
+    sep = "\t" if path.suffix in (".tsv", ".txt") else ","
+    try:
+        table = pd.read_csv(path, sep=sep, dtype={"gene": str})
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"cannot read the target file {str(path)!r}: {exc}") from None
+    columns = {c.lower(): c for c in table.columns}
+    if "gene" not in columns or not ({"direction", "lfc"} & set(columns)):
+        raise InputFileError(f"target file {str(path)!r} needs a 'gene' column and a "
+                             "'direction' (up/down) or 'lfc' column")
+    genes = table[columns["gene"]].astype(str).str.strip()
+    if genes.duplicated().any():
+        raise InputFileError(f"gene {genes[genes.duplicated()].iloc[0]!r} appears twice in "
+                             f"{str(path)!r}")
+    if "direction" in columns:
+        direction = table[columns["direction"]].astype(str).str.strip().str.lower()
+        bad = ~direction.isin(_UP | _DOWN)
+        if bad.any():
+            raise InputFileError(f"direction {direction[bad].iloc[0]!r} in {str(path)!r} is "
+                                 "not up or down")
+        return target_from_gene_set(genes[direction.isin(_UP)].tolist(),
+                                    genes[direction.isin(_DOWN)].tolist(), gene_names,
+                                    strength, label=path.name)
+    lfc = pd.to_numeric(table[columns["lfc"]], errors="coerce")
+    return DesignTarget(pd.Series(lfc.to_numpy(), index=genes.to_numpy()), path.name, "lfc")
+
+
+def resolve_target(spec: str, prepared: ad.AnnData | None, gene_names: Sequence[str],
+                   split: str = "test", strength: float = 1.0) -> DesignTarget:
+    """The target a command-line ``--target`` names: ``perturbation:NAME`` (its held-out
+    cells), an ``.h5ad`` of cells to reach, or a CSV / TSV table (gene set or LFCs)."""
+    if spec.startswith("perturbation:"):
+        if prepared is None:
+            raise InputDataError("a perturbation target needs the run's prepared data")
+        return target_from_perturbation(prepared, spec.split(":", 1)[1], split)
+    path = Path(spec)
+    if not path.is_file():
+        raise InputFileError(f"target {spec!r} is neither perturbation:NAME nor an existing "
+                             "file (.h5ad cells, or a .csv / .tsv table)")
+    if path.suffix == ".h5ad":
+        if prepared is None:
+            raise InputDataError("a target of cells needs the run's prepared data (controls)")
+        from gpo_vae.io import read_h5ad
+
+        return target_from_cells(read_h5ad(path), prepared, split, label=path.name)
+    return read_target_table(path, gene_names, strength)
+
+
+def as_target(target, gene_names: Sequence[str], prepared: ad.AnnData | None = None,
+              split: str = "test", strength: float = 1.0) -> DesignTarget:
+    """Any accepted form of a target as a :class:`DesignTarget`: one already made, a
+    ``--target`` string (:func:`resolve_target`), an AnnData of cells to reach, a dict
+    ``{"up": [...], "down": [...]}`` (a signed gene set) or a Series of target ATEs
+    indexed by gene symbol."""
+    if isinstance(target, DesignTarget):
+        return target
+    if isinstance(target, (str, os.PathLike)):
+        return resolve_target(str(target), prepared, gene_names, split, strength)
+    if isinstance(target, ad.AnnData):
+        if prepared is None:
+            raise InputDataError("a target of cells needs the prepared data (its controls)")
+        return target_from_cells(target, prepared, split)
+    if isinstance(target, dict):
+        unknown = set(target) - {"up", "down"}
+        if unknown:
+            raise InputDataError(f"a gene-set target has keys 'up' and 'down', not "
+                                 f"{sorted(unknown)[0]!r}")
+        return target_from_gene_set(list(target.get("up", [])), list(target.get("down", [])),
+                                    gene_names, strength)
+    if isinstance(target, pd.Series):
+        return DesignTarget(target.astype(np.float64), str(target.name or "lfc"), "lfc")
+    raise InputDataError(f"cannot use a {type(target).__name__} as a target; give a "
+                         "perturbation:NAME string, a file, an AnnData, a dict of up / down "
+                         "genes or a Series of target ATEs")
