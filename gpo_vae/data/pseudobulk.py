@@ -46,24 +46,35 @@ def treatment_pseudobulk_shifts(prepared: ad.AnnData, split: str = "train",
     """
     import scipy.sparse as sp
 
+    from gpo_vae.data.rows import counts_of
+
     cells = np.flatnonzero(prepared.obs["split"].astype(str).to_numpy() == split)
     dosages = sp.csr_matrix(prepared.obsm["dosages"][cells])
-    n_treatments = dosages.shape[1]
+    n_treatments, n_genes = dosages.shape[1], prepared.n_vars
     n_nonzero = np.diff(dosages.indptr)
     library = prepared.obs["library_size"].to_numpy()[cells]
-    expression = stats.log1p_per_library(prepared.X[cells], library, target_sum)
     single = n_nonzero == 1
-    rows = np.flatnonzero(single)
-    group = dosages.indices[dosages.indptr[rows]]
-    indicator = sp.csr_matrix((np.ones(rows.size), (group, rows)),
-                              shape=(n_treatments, cells.size))
-    n_cells = np.asarray(indicator.sum(axis=1)).ravel()
-    sums = np.asarray((indicator @ expression).todense())
-    control = n_nonzero == 0
-    shifts = np.zeros((n_treatments, expression.shape[1]), dtype=np.float32)
-    if not control.any():
+    # group g of each cell: its single treatment, n_treatments for controls, -1 otherwise
+    group = np.full(cells.size, -1, dtype=np.int64)
+    group[single] = dosages.indices[dosages.indptr[np.flatnonzero(single)]]
+    group[n_nonzero == 0] = n_treatments
+    kept = np.flatnonzero(group >= 0)
+    n_cells = np.bincount(group[kept], minlength=n_treatments + 1)
+    shifts = np.zeros((n_treatments, n_genes), dtype=np.float32)
+    if n_cells[n_treatments] == 0:
         return shifts, np.zeros(n_treatments, dtype=np.int64)
-    control_mean = np.asarray(expression[control].mean(axis=0)).ravel()
+    # summed a row block at a time, so a backed (out-of-core) screen is never held whole
+    counts = counts_of(prepared).subset(cells[kept])
+    sums = np.zeros((n_treatments + 1, n_genes))
+    for start, block in counts.blocks():
+        rows = slice(start, start + block.shape[0])
+        expression = stats.log1p_per_library(block, library[kept][rows], target_sum)
+        indicator = sp.csr_matrix(
+            (np.ones(expression.shape[0]), (group[kept][rows], np.arange(expression.shape[0]))),
+            shape=(n_treatments + 1, expression.shape[0]))
+        sums += (indicator @ expression).toarray()
+    control_mean = sums[n_treatments] / n_cells[n_treatments]
+    n_cells = n_cells[:n_treatments]
     has = n_cells > 0
-    shifts[has] = sums[has] / n_cells[has, None] - control_mean
+    shifts[has] = sums[:n_treatments][has] / n_cells[has, None] - control_mean
     return shifts, n_cells.astype(np.int64)

@@ -15,7 +15,7 @@ likely an edge):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -200,23 +200,43 @@ def mean_shift_scores(expression, gene_names: Sequence[str], labels: np.ndarray,
         ``genes`` x ``genes``: (mean of b in a's cells - control mean) / control sd;
         0 where a has no cells or b is not measured.
     """
+    return shift_scores_from_blocks([(expression, labels)], gene_names, control_label, genes,
+                                    signed)
+
+
+def shift_scores_from_blocks(blocks: Iterable[tuple[object, np.ndarray]],
+                             gene_names: Sequence[str], control_label: str,
+                             genes: Sequence[str], signed: bool = False) -> pd.DataFrame:
+    """:func:`mean_shift_scores` from cells served in row blocks of ``(expression,
+    labels)``: only per-group sums and the controls' sums of squares are kept, so a
+    genome-scale screen read a block at a time from disk is never held whole."""
     from gpo_vae.stats import group_means
 
-    labels = np.asarray(labels).astype(str)
     position = {g: i for i, g in enumerate(gene_names)}
     cols = np.array([position.get(g, -1) for g in genes], dtype=int)
     measured = cols >= 0
-    # only the measured target columns, kept sparse: group means are one sparse product,
-    # where a dense cells x genes block would need gigabytes on genome-scale screens
-    sub = expression[:, cols[measured]]
-    sub = sub.astype(np.float64) if sp.issparse(sub) else np.asarray(sub, dtype=np.float64)
-    means, counts = group_means(sub, labels, [control_label, *genes])
+    groups = [control_label, *genes]
+    sums = np.zeros((len(groups), int(measured.sum())))
+    counts = np.zeros(len(groups))
+    control_squares = np.zeros(int(measured.sum()))
+    for expression, labels in blocks:
+        labels = np.asarray(labels).astype(str)
+        # only the measured target columns, kept sparse: group sums are one sparse
+        # product, where a dense cells x genes block would need gigabytes
+        sub = expression[:, cols[measured]]
+        sub = sub.astype(np.float64) if sp.issparse(sub) else np.asarray(sub, dtype=np.float64)
+        means, n = group_means(sub, labels, groups)
+        sums += np.nan_to_num(means) * n[:, None]
+        counts += n
+        control = sub[labels == control_label]
+        squares = control.multiply(control).sum(axis=0) if sp.issparse(control) \
+            else (control ** 2).sum(axis=0)
+        control_squares += np.asarray(squares).ravel()
     if counts[0] == 0:
         raise ValueError("no control cells to compare the perturbed cells with")
-    control = sub[labels == control_label]
-    squares = control.multiply(control).mean(axis=0) if sp.issparse(control) \
-        else (control ** 2).mean(axis=0)
-    sd = np.sqrt(np.maximum(np.asarray(squares).ravel() - means[0] ** 2, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts[:, None]
+    sd = np.sqrt(np.maximum(control_squares / counts[0] - means[0] ** 2, 0.0))
     sd = np.where(sd > 1e-12, sd, np.inf)
     scores = np.zeros((len(genes), len(genes)))
     with np.errstate(invalid="ignore"):

@@ -198,7 +198,11 @@ def direct_edge_targets(adata, threshold: float = 0.55,
     from scipy.special import expit
 
     from gpo_vae.data.rows import counts_of
-    from gpo_vae.evaluation.grn_baselines import direct_shifts_from_cells
+    from gpo_vae.evaluation.grn_baselines import (
+        direct_shift_scores,
+        shift_scores_from_blocks,
+        shift_standard_errors,
+    )
     from gpo_vae.stats import perturbseq_transform
 
     train = adata.obs["split"].astype(str).to_numpy() == "train"
@@ -209,9 +213,13 @@ def direct_edge_targets(adata, threshold: float = 0.55,
     # only the treatment genes' columns are scored: read just those, a block at a time
     measured = [g for g in names if g in set(genes)]
     columns = pd.Index(genes).get_indexer(measured)
-    counts = counts_of(adata).subset(np.flatnonzero(train)).columns(columns)
-    expression = perturbseq_transform(counts, adata.obs["library_size"].to_numpy()[train])
-    direct = direct_shifts_from_cells(expression, measured, labels, control, names)[1].to_numpy()
+    counts = counts_of(adata).subset(np.flatnonzero(train))
+    library = adata.obs["library_size"].to_numpy()[train]
+    blocks = ((perturbseq_transform(block[:, columns], library[start:start + block.shape[0]]),
+               labels[start:start + block.shape[0]])
+              for start, block in counts.blocks())
+    signed = shift_scores_from_blocks(blocks, measured, control, names, signed=True)
+    direct = direct_shift_scores(signed, shift_standard_errors(labels, control, names)).to_numpy()
     has_cells = pd.Series(labels).value_counts().reindex(names).fillna(0).to_numpy() > 0
     informed = np.outer(has_cells, np.isin(names, genes))
     np.fill_diagonal(informed, False)

@@ -28,3 +28,16 @@ def test_shifts_are_single_treatment_means_minus_control_means_of_the_split():
     np.testing.assert_allclose(shifts[0], logged[2] - control, rtol=1e-5)
     np.testing.assert_allclose(shifts[1], logged[5] - control, rtol=1e-5)  # test cell unused
     np.testing.assert_array_equal(shifts[2], 0.0)       # a row no training cell has alone
+
+
+def test_backed_screen_gives_the_same_shifts_a_block_at_a_time(tmp_path, monkeypatch):
+    import gpo_vae.data.rows as rows
+
+    adata, _ = _prepared()
+    expected = treatment_pseudobulk_shifts(adata, "train")
+    adata.write_h5ad(tmp_path / "prepared.h5ad")
+    monkeypatch.setattr(rows, "BLOCK_ROWS", 2)  # several blocks over five training cells
+    backed = ad.read_h5ad(tmp_path / "prepared.h5ad", backed="r")
+    shifts, n_cells = treatment_pseudobulk_shifts(backed, "train")
+    np.testing.assert_array_equal(n_cells, expected[1])
+    np.testing.assert_allclose(shifts, expected[0], rtol=1e-6, atol=1e-7)

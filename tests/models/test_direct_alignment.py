@@ -61,6 +61,19 @@ def test_targets_come_from_training_cells_and_rank_true_edges_high(small_prepare
     np.testing.assert_array_equal(direct_edge_targets(moved)[0], target)
 
 
+def test_targets_of_a_backed_screen_match_in_memory_ones_a_block_at_a_time(
+        small_prepared, tmp_path, monkeypatch):
+    import anndata as ad
+
+    import gpo_vae.data.rows as rows
+
+    expected = direct_edge_targets(small_prepared)[0]
+    small_prepared.write_h5ad(tmp_path / "prepared.h5ad")
+    monkeypatch.setattr(rows, "BLOCK_ROWS", 100)       # several blocks of training cells
+    backed = ad.read_h5ad(tmp_path / "prepared.h5ad", backed="r")
+    np.testing.assert_allclose(direct_edge_targets(backed)[0], expected, atol=1e-5)
+
+
 def test_the_module_carries_the_targets_and_the_term(small_prepared, tiny_model_config):
     config = tiny_model_config(loss={"alignment": "direct"})
     module = build_for_prepared(config, small_prepared)
