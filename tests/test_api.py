@@ -114,6 +114,23 @@ def test_the_readme_snippet_runs_end_to_end(trained, prepared, tmp_path):
     assert isinstance(result.per_perturbation, pd.DataFrame)
 
 
+def test_design_from_python_takes_every_target_form(trained, prepared, tmp_path):
+    genes = [n for n, k in zip(trained.data_info.treatment_names,
+                               trained.data_info.treatment_kinds, strict=True)
+             if k == "perturbed"]
+    fast = {"steps": 30, "n_draws": 3, "budget": 8, "restarts": 2}
+    result = trained.design(f"perturbation:{genes[0]}", out=tmp_path / "d", **fast)
+    assert result.best == result.designs["intervention"].iloc[0]
+    assert (tmp_path / "d" / "design.json").is_file()
+    measured = trained.data_info.gene_names
+    gene_set = trained.design({"up": measured[:3], "down": measured[3:6]}, max_perturbations=2,
+                              genes_allowed=genes[:3], **fast)
+    used = {g for i in gene_set.designs["intervention"] for g in i.split("+")}
+    assert used <= set(genes[:3]) and gene_set.designs["n_perturbed"].max() <= 2
+    with pytest.raises(ConfigError, match="unknown design setting"):
+        trained.design(f"perturbation:{genes[0]}", no_such_setting=1)
+
+
 @pytest.mark.integration
 def test_save_and_load_give_identical_predictions_and_the_cli_reads_the_folder(
         trained, prepared, tmp_path, capsys):

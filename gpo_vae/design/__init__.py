@@ -4,6 +4,7 @@ from gpo_vae.design.distance import DISTANCES, get_distance
 from gpo_vae.design.search import DesignResult, DesignSettings, design_interventions
 from gpo_vae.design.targets import (
     DesignTarget,
+    observed_ates,
     read_target_table,
     resolve_target,
     target_from_cells,
@@ -18,6 +19,7 @@ __all__ = [
     "DesignTarget",
     "design_interventions",
     "get_distance",
+    "observed_ates",
     "read_target_table",
     "resolve_target",
     "target_from_cells",

@@ -74,21 +74,30 @@ def _control_mean(prepared: ad.AnnData, split: str, library: bool = True) -> np.
     return means[0]
 
 
+def observed_ates(prepared: ad.AnnData, names: Sequence[str], split: str = "test") -> pd.DataFrame:
+    """Observed ATEs (``names`` x genes) from the cells of ``split`` only: the targets of
+    ``perturbation:NAME`` (test cells), and with ``split="train"`` the per-perturbation
+    mean that a design is compared with."""
+    labels = prepared.obs[OBS_PERTURBATION].astype(str).to_numpy()
+    cells = prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split
+    missing = [n for n in names if not (cells & (labels == n)).any()]
+    if missing:
+        known = sorted(set(labels[cells]) - {str(prepared.uns["schema"]["control_label"])})
+        raise InputDataError(f"no {split} cells of perturbation {missing[0]!r}; the {split} "
+                             f"split has {', '.join(known[:6])}"
+                             f"{', ...' if len(known) > 6 else ''}")
+    genes = prepared.var["gene_symbol"].astype(str).tolist()
+    control = str(prepared.uns["schema"]["control_label"])
+    return ate_from_cells(_transformed(prepared, cells), labels[cells], control, genes,
+                          list(names)).values
+
+
 def target_from_perturbation(prepared: ad.AnnData, name: str,
                              split: str = "test") -> DesignTarget:
     """The observed ATE of perturbation ``name`` from the cells of ``split`` only (its
     test cells by default, which the model never trained on)."""
-    labels = prepared.obs[OBS_PERTURBATION].astype(str).to_numpy()
-    cells = prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split
-    if not (cells & (labels == name)).any():
-        known = sorted(set(labels[cells]) - {str(prepared.uns["schema"]["control_label"])})
-        raise InputDataError(f"no {split} cells of perturbation {name!r}; the {split} split "
-                             f"has {', '.join(known[:6])}{', ...' if len(known) > 6 else ''}")
-    genes = prepared.var["gene_symbol"].astype(str).tolist()
-    control = str(prepared.uns["schema"]["control_label"])
-    table = ate_from_cells(_transformed(prepared, cells), labels[cells], control,
-                           genes, [name])
-    return DesignTarget(table.values.loc[name], f"{name} ({split} cells)", "perturbation")
+    values = observed_ates(prepared, [name], split).loc[name]
+    return DesignTarget(values, f"{name} ({split} cells)", "perturbation")
 
 
 def target_from_cells(cells: ad.AnnData, prepared: ad.AnnData, split: str = "test",
