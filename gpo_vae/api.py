@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gpo_vae.config import Config, DataConfig, config_from_dict, load_config, section_settings
-from gpo_vae.constants import DEFAULT_CONTROL_LABEL, UNS_PREPARE_SETTINGS
+from gpo_vae.constants import DEFAULT_CONTROL_LABEL, DESIGN_TOP_GENES, UNS_PREPARE_SETTINGS
 from gpo_vae.errors import ConfigError, InputDataError, InputFileError
 from gpo_vae.stats import seeded_torch
 
@@ -398,6 +398,7 @@ class GpoVae:
     def design(self, target, *, genes_allowed: Sequence[str] | None = None,
                max_perturbations: int = 1, budget: int = 50, metric: str = "mix",
                signed: bool = False, strength: float = 1.0, split: str = "test",
+               top_genes: int | None = DESIGN_TOP_GENES,
                validate_with_simulator: bool = False, out: str | os.PathLike | None = None,
                seed: int = 0, log: Callable[[str], None] | None = None, **settings):
         """In-silico intervention design: the perturbations of at most
@@ -409,7 +410,8 @@ class GpoVae:
         target
             ``"perturbation:NAME"`` (that perturbation's ``split`` cells), an AnnData of
             cells to reach, ``{"up": [...], "down": [...]}`` (a signed gene set; other
-            genes spared), a Series of target ATEs by gene, or a target file path.
+            genes spared, the perturbable genes' own drop excepted), a Series of target
+            ATEs by gene, or a target file path.
         genes_allowed
             Treatment genes that may be perturbed (default: the screen's perturbed genes).
         max_perturbations, budget
@@ -422,6 +424,9 @@ class GpoVae:
             Target ATE of a gene set's genes (log2 units).
         split
             Cells behind ``perturbation:`` targets and the controls of AnnData targets.
+        top_genes
+            An observed profile (``perturbation:`` or AnnData) is matched on the genes its
+            cells change most significantly (largest Welch |t|); 0 or None: every gene.
         validate_with_simulator
             Apply the designs in the simulator that made the data (``result.validation``).
         out
@@ -452,7 +457,8 @@ class GpoVae:
                               "gpo_vae.design.DesignSettings") from None
         return run_design(self.module, target, prepared=self.adata, allowed=genes_allowed,
                           settings=chosen, split=split, strength=strength,
-                          validate=validate_with_simulator, out=out, log=log or _quiet)
+                          top_genes=top_genes, validate=validate_with_simulator, out=out,
+                          log=log or _quiet)
 
     def get_latent_representation(self, adata: ad.AnnData | None = None,
                                   batch_size: int = 1024) -> np.ndarray:

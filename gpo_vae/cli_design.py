@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gpo_vae.constants import DESIGN_TOP_GENES as TOP_GENES
+
 DEFAULTS = {"max_perturbations": 1, "budget": 50, "metric": "mix", "steps": 200,
             "n_draws": 8, "seed": 0}
 
@@ -34,6 +36,7 @@ def cmd_design(args: argparse.Namespace) -> int:
                                 python_instead="model.design(target)") if needs_data else None
     result = run_design(module, args.target, prepared=prepared, allowed=allowed,
                         settings=settings, split=args.split, strength=args.strength,
+                        top_genes=args.top_genes,
                         validate=args.validate_with_simulator, out=out,
                         log=(lambda m: None) if args.quiet else print)
     columns = ["rank", "intervention", "predicted_distance", "distance_sd", "top_genes"]
@@ -73,6 +76,10 @@ def add_design_command(sub) -> None:
                     help="allow activation (negative dosage) as well as knockdown")
     ds.add_argument("--strength", type=float, default=1.0,
                     help="target ATE of a gene-set target's genes (log2 units) [default: 1]")
+    ds.add_argument("--top-genes", type=int, default=TOP_GENES, metavar="N",
+                    help="match an observed profile (perturbation:NAME, .h5ad) on the N genes "
+                    "its cells change most significantly, by Welch |t| against the controls; "
+                    f"0: every gene [default: {TOP_GENES}]")
     ds.add_argument("--split", default="test", choices=["test", "val", "train"],
                     help="cells behind perturbation:NAME targets and the controls of .h5ad "
                     "targets [default: test]")

@@ -35,6 +35,8 @@ SIMULATION_PRESETS: tuple[str, ...] = ("small", "default", "combinations", "larg
 DEFAULT_CONTROL_LABEL = "non-targeting"
 #: Normalisation total of the log-normalised and "perturbseq" expression.
 TARGET_SUM = 1e4
+# genes an observed-profile design target is matched on (see gpo_vae.design.targets)
+DESIGN_TOP_GENES = 20
 
 # prepared AnnData keys
 OBS_PERTURBATION = "perturbation"

@@ -8,9 +8,11 @@ target, by gradient descent on relaxed dosages and by exhaustive search.
    the dosages, so Adam minimises distance-to-target + ``sparsity`` x sum |d| + a penalty
    beyond ``max_perturbations`` of total dosage (the way optax fits the inputs of an ODE
    model through its solver).
-2. **Round.** The genes with the largest relaxed dosages span every intervention of at
-   most ``max_perturbations`` genes (full dosage, the relaxed sign); the surrogate ranks
-   them and the best ``budget`` are scored exactly.
+2. **Round.** The genes with the largest relaxed dosages, and those whose single
+   perturbation the surrogate puts closest to the target (one batched pass over the
+   allowed genes), span every intervention of at most ``max_perturbations`` genes (full
+   dosage, the relaxed sign); the surrogate ranks them and the best ``budget`` are
+   scored exactly.
 3. **Score exactly.** The model's ATE (generated negative-binomial cells, the same
    transform as the data) under ``n_draws`` draws of the global variables, with common
    random numbers across candidates; each candidate's distance is averaged over the
@@ -225,17 +227,39 @@ def _relax(problem: _Problem, surrogate: _Surrogate) -> tuple[np.ndarray, pd.Dat
     return squash(logits).detach().cpu().numpy(), pd.DataFrame(curve)
 
 
-def _candidates(problem: _Problem, relaxed: np.ndarray) -> list[tuple[tuple[str, float], ...]]:
+def _screened_singles(problem: _Problem, surrogate: _Surrogate, n: int) -> dict[int, float]:
+    """The ``n`` single perturbations the surrogate puts closest to the target, as
+    {allowed-gene index: sign}: one batched pass, so a gene the relaxation passed by
+    (flat or noisy landscapes) still reaches the exact scoring."""
+    signs = (1.0, -1.0) if problem.settings.signed else (1.0,)
+    singles = [(j, d) for j in range(len(problem.allowed)) for d in signs]
+    rows = problem.rows([((problem.allowed[j], d),) for j, d in singles])
+    order = np.argsort(surrogate.distances(rows), kind="stable")
+    out: dict[int, float] = {}
+    for i in order:
+        j, d = singles[i]
+        out.setdefault(j, d)
+        if len(out) == n:
+            break
+    return out
+
+
+def _candidates(problem: _Problem, relaxed: np.ndarray,
+                screened: dict[int, float]) -> list[tuple[tuple[str, float], ...]]:
     """Every intervention of at most K of the most used genes (full dosage, the relaxed
-    sign), and each restart's own top-K rounding."""
+    sign) and of the best screened singles, and each restart's own top-K rounding."""
     k = problem.settings.max_perturbations
     strength = np.abs(relaxed).max(0)
     sign = np.sign(relaxed[np.abs(relaxed).argmax(0), np.arange(relaxed.shape[1])])
     sign[sign == 0] = 1.0
     n_top = min(len(problem.allowed), 2 * k + 6)
-    top = np.argsort(-strength, kind="stable")[:n_top]
+    top = np.argsort(-strength, kind="stable")[:n_top].tolist()
+    for j, d in screened.items():
+        if j not in top:
+            sign[j] = d
+            top.append(j)
     out = {tuple(sorted(c)) for size in range(1, k + 1)
-           for c in itertools.combinations(top.tolist(), size)}
+           for c in itertools.combinations(top, size)}
     for row in relaxed:
         out.add(tuple(sorted(np.argsort(-np.abs(row), kind="stable")[:k].tolist())))
     return [tuple((problem.allowed[j], float(sign[j])) for j in c) for c in sorted(out)]
@@ -343,7 +367,8 @@ def design_interventions(module, target: DesignTarget, allowed: Sequence[str] | 
     with seeded_torch(settings.seed), _frozen(module):
         surrogate = _Surrogate(problem, settings.surrogate_cells)
         relaxed, curve = _relax(problem, surrogate)
-        candidates = _candidates(problem, relaxed)
+        screened = _screened_singles(problem, surrogate, 2 * settings.max_perturbations + 6)
+        candidates = _candidates(problem, relaxed, screened)
         order = np.argsort(surrogate.distances(problem.rows(candidates)), kind="stable")
     chosen = [candidates[i] for i in order[:settings.budget]]
     designs, predicted, chosen = _score(problem, chosen, "optimiser")

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gpo_vae.constants import DESIGN_TOP_GENES
 from gpo_vae.design.search import DesignResult, DesignSettings, design_interventions
 from gpo_vae.design.targets import as_target
 from gpo_vae.errors import InputFileError
@@ -27,17 +28,21 @@ def read_gene_list(path: str | os.PathLike) -> list[str]:
 
 def run_design(module, target, *, prepared=None, allowed: Sequence[str] | None = None,
                settings: DesignSettings | None = None, split: str = "test",
-               strength: float = 1.0, validate: bool = False, n_random: int = 20,
+               strength: float = 1.0, top_genes: int | None = DESIGN_TOP_GENES,
+               validate: bool = False, n_random: int = 20,
                out: str | os.PathLike | None = None,
                log: Callable[[str], None] = print) -> DesignResult:
     """Design interventions toward ``target`` (any form :func:`as_target` takes); with
     ``validate``, simulate the best ones (``result.validation``); with ``out``, write the
-    files (``result.files``)."""
+    files (``result.files``). ``top_genes``: genes an observed-profile target is matched
+    on (0: all)."""
     from gpo_vae.design.report import check_design_folder, write_design
 
     if out is not None:
         check_design_folder(out)
-    target = as_target(target, module.data_info.gene_names, prepared, split, strength)
+    info = module.data_info
+    target = as_target(target, info.gene_names, prepared, split, strength, top_genes,
+                       treatments=info.treatment_names)
     result = design_interventions(module, target, allowed, settings, log=log)
     if validate:
         from gpo_vae.design.closed_loop import simulation_settings, validate_designs

@@ -14,7 +14,7 @@ from gpo_vae.design import (
     target_from_gene_set,
     target_from_perturbation,
 )
-from gpo_vae.design.targets import as_target
+from gpo_vae.design.targets import as_target, welch_t
 from gpo_vae.errors import InputDataError, InputFileError
 
 GENES = ["A", "B", "C", "D"]
@@ -25,6 +25,36 @@ def test_a_gene_set_is_signed_and_spares_the_other_genes():
     assert target.values.to_dict() == {"A": 0.5, "B": 0.0, "C": -0.5, "D": 0.0}
     index, values = target.aligned(["D", "C", "B", "A"])
     assert index.tolist() == [3, 2, 1, 0] and values.tolist() == [0.5, 0.0, -0.5, 0.0]
+
+
+def test_a_gene_set_leaves_out_the_perturbable_genes_it_does_not_list():
+    target = target_from_gene_set(["A"], ["C"], GENES, treatments=["C", "D"])
+    assert target.values.to_dict() == {"A": 1.0, "B": 0.0, "C": -1.0}
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")   # scipy, constant gene
+def test_welch_t_is_scipys_on_sparse_and_dense_cells():
+    import scipy.sparse as sp
+    from scipy.stats import ttest_ind
+
+    rng = np.random.default_rng(0)
+    cells = rng.poisson(1.0, (12, 5)).astype(float)
+    control = rng.poisson(1.5, (30, 5)).astype(float)
+    cells[:, 4] = control[:, 4] = 2.0                         # constant gene: t = 0
+    expected = np.nan_to_num(ttest_ind(cells, control, equal_var=False).statistic)
+    assert np.allclose(welch_t(cells, control), expected)
+    assert np.allclose(welch_t(sp.csr_matrix(cells), sp.csr_matrix(control)), expected)
+
+
+def test_an_observed_target_keeps_the_genes_its_cells_change_most(small_prepared):
+    treatments = small_prepared.uns["treatments"]
+    name = treatments["name"][treatments["kind"] == "perturbed"].iloc[0]
+    every = target_from_perturbation(small_prepared, name, top_genes=0).values
+    top = target_from_perturbation(small_prepared, name, top_genes=10).values
+    assert top.size == 10 and set(top.index) <= set(every.index)
+    assert np.allclose(top, every[top.index])                # same values, fewer genes
+    assert name in top.index                                 # the knocked-down gene itself
+    assert list(top.index) == [g for g in every.index if g in set(top.index)]   # gene order
 
 
 def test_genes_the_model_does_not_know_are_a_one_line_error():
@@ -72,8 +102,9 @@ def test_a_perturbation_target_uses_its_held_out_cells_only(small_prepared):
     genes = small_prepared.var["gene_symbol"].astype(str).tolist()
     treatments = small_prepared.uns["treatments"]
     names = treatments["name"][treatments["kind"] == "perturbed"].tolist()
-    test = {n: target_from_perturbation(small_prepared, n).values for n in names}
-    train = {n: target_from_perturbation(small_prepared, n, split="train").values for n in names}
+    test = {n: target_from_perturbation(small_prepared, n, top_genes=0).values for n in names}
+    train = {n: target_from_perturbation(small_prepared, n, split="train", top_genes=0).values
+             for n in names}
     assert list(test[names[0]].index) == genes
     assert not np.allclose(test[names[0]], train[names[0]])      # different cells
     r = np.corrcoef([*test.values(), *train.values()])[:len(names), len(names):]
