@@ -77,3 +77,12 @@ def test_bad_settings_are_one_line_errors():
         DesignSettings(budget=0)
     with pytest.raises(ConfigError, match="unknown distance 'cosine'"):
         DesignSettings(metric="cosine")
+
+
+def test_the_surrogate_screen_puts_a_planted_single_first(tiny_module):
+    from gpo_vae.design.search import _Problem, _screened_singles, _Surrogate
+
+    settings = DesignSettings(**FAST)
+    problem = _Problem(tiny_module, planted_target(tiny_module, "G4"), None, settings)
+    screened = _screened_singles(problem, _Surrogate(problem, 64), 2)
+    assert len(screened) == 2 and problem.allowed[next(iter(screened))] == "G4"
