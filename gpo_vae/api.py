@@ -398,7 +398,7 @@ class GpoVae:
     def design(self, target, *, genes_allowed: Sequence[str] | None = None,
                max_perturbations: int = 1, budget: int = 50, metric: str = "mix",
                signed: bool = False, strength: float = 1.0, split: str = "test",
-               top_genes: int | None = DESIGN_TOP_GENES,
+               top_genes: int | None = DESIGN_TOP_GENES, spare_others: bool = False,
                validate_with_simulator: bool = False, out: str | os.PathLike | None = None,
                seed: int = 0, log: Callable[[str], None] | None = None, **settings):
         """In-silico intervention design: the perturbations of at most
@@ -409,9 +409,8 @@ class GpoVae:
         ----------
         target
             ``"perturbation:NAME"`` (that perturbation's ``split`` cells), an AnnData of
-            cells to reach, ``{"up": [...], "down": [...]}`` (a signed gene set; other
-            genes spared, the perturbable genes' own drop excepted), a Series of target
-            ATEs by gene, or a target file path.
+            cells to reach, ``{"up": [...], "down": [...]}`` (a signed gene set), a Series
+            of target ATEs by gene, or a target file path.
         genes_allowed
             Treatment genes that may be perturbed (default: the screen's perturbed genes).
         max_perturbations, budget
@@ -427,6 +426,9 @@ class GpoVae:
         top_genes
             An observed profile (``perturbation:`` or AnnData) is matched on the genes its
             cells change most significantly (largest Welch |t|); 0 or None: every gene.
+        spare_others
+            A gene set also asks every other gene to stay unchanged (the perturbable
+            genes' own knockdown excepted); off, only the listed genes are matched.
         validate_with_simulator
             Apply the designs in the simulator that made the data (``result.validation``).
         out
@@ -447,6 +449,7 @@ class GpoVae:
         >>> result.designs.head(3)                                      # doctest: +SKIP
         """
         from gpo_vae.design.search import DesignSettings
+        from gpo_vae.design.targets import TargetOptions
         from gpo_vae.design.workflow import run_design
 
         try:
@@ -456,9 +459,9 @@ class GpoVae:
             raise ConfigError(f"unknown design setting among {sorted(settings)}; see "
                               "gpo_vae.design.DesignSettings") from None
         return run_design(self.module, target, prepared=self.adata, allowed=genes_allowed,
-                          settings=chosen, split=split, strength=strength,
-                          top_genes=top_genes, validate=validate_with_simulator, out=out,
-                          log=log or _quiet)
+                          settings=chosen, target_options=TargetOptions(
+                              split, strength, top_genes, spare_others),
+                          validate=validate_with_simulator, out=out, log=log or _quiet)
 
     def get_latent_representation(self, adata: ad.AnnData | None = None,
                                   batch_size: int = 1024) -> np.ndarray:

@@ -16,6 +16,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     """Rank interventions toward a target; optionally check them on the simulator."""
     from gpo_vae.design.report import check_design_folder
     from gpo_vae.design.search import DesignSettings
+    from gpo_vae.design.targets import TargetOptions
     from gpo_vae.design.workflow import read_gene_list, run_design
     from gpo_vae.evaluation.report import prepared_data_of
     from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
@@ -35,8 +36,8 @@ def cmd_design(args: argparse.Namespace) -> int:
     prepared = prepared_data_of(module, progress=not args.quiet, log=lambda m: None,
                                 python_instead="model.design(target)") if needs_data else None
     result = run_design(module, args.target, prepared=prepared, allowed=allowed,
-                        settings=settings, split=args.split, strength=args.strength,
-                        top_genes=args.top_genes,
+                        settings=settings, target_options=TargetOptions(
+                            args.split, args.strength, args.top_genes, args.spare_others),
                         validate=args.validate_with_simulator, out=out,
                         log=(lambda m: None) if args.quiet else print)
     columns = ["rank", "intervention", "predicted_distance", "distance_sd", "top_genes"]
@@ -80,6 +81,10 @@ def add_design_command(sub) -> None:
                     help="match an observed profile (perturbation:NAME, .h5ad) on the N genes "
                     "its cells change most significantly, by Welch |t| against the controls; "
                     f"0: every gene [default: {TOP_GENES}]")
+    ds.add_argument("--spare-others", action="store_true",
+                    help="a gene-set target also asks every other gene to stay unchanged "
+                    "(the perturbable genes' own knockdown excepted) [default: only the "
+                    "listed genes are matched]")
     ds.add_argument("--split", default="test", choices=["test", "val", "train"],
                     help="cells behind perturbation:NAME targets and the controls of .h5ad "
                     "targets [default: test]")

@@ -4,6 +4,7 @@ from gpo_vae.design.distance import DISTANCES, get_distance
 from gpo_vae.design.search import DesignResult, DesignSettings, design_interventions
 from gpo_vae.design.targets import (
     DesignTarget,
+    TargetOptions,
     observed_ates,
     read_target_table,
     resolve_target,
@@ -17,6 +18,7 @@ __all__ = [
     "DesignResult",
     "DesignSettings",
     "DesignTarget",
+    "TargetOptions",
     "design_interventions",
     "get_distance",
     "observed_ates",

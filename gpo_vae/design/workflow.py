@@ -7,9 +7,8 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gpo_vae.constants import DESIGN_TOP_GENES
 from gpo_vae.design.search import DesignResult, DesignSettings, design_interventions
-from gpo_vae.design.targets import as_target
+from gpo_vae.design.targets import TargetOptions, as_target
 from gpo_vae.errors import InputFileError
 
 
@@ -27,21 +26,20 @@ def read_gene_list(path: str | os.PathLike) -> list[str]:
 
 
 def run_design(module, target, *, prepared=None, allowed: Sequence[str] | None = None,
-               settings: DesignSettings | None = None, split: str = "test",
-               strength: float = 1.0, top_genes: int | None = DESIGN_TOP_GENES,
-               validate: bool = False, n_random: int = 20,
-               out: str | os.PathLike | None = None,
+               settings: DesignSettings | None = None,
+               target_options: TargetOptions | None = None, validate: bool = False,
+               n_random: int = 20, out: str | os.PathLike | None = None,
                log: Callable[[str], None] = print) -> DesignResult:
     """Design interventions toward ``target`` (any form :func:`as_target` takes); with
     ``validate``, simulate the best ones (``result.validation``); with ``out``, write the
-    files (``result.files``). ``top_genes``: genes an observed-profile target is matched
-    on (0: all)."""
+    files (``result.files``). ``target_options``: how the target is read
+    (:class:`~gpo_vae.design.targets.TargetOptions`)."""
     from gpo_vae.design.report import check_design_folder, write_design
 
     if out is not None:
         check_design_folder(out)
     info = module.data_info
-    target = as_target(target, info.gene_names, prepared, split, strength, top_genes,
+    target = as_target(target, info.gene_names, prepared, target_options,
                        treatments=info.treatment_names)
     result = design_interventions(module, target, allowed, settings, log=log)
     if validate:

@@ -9,6 +9,7 @@ import pytest
 
 from gpo_vae.design import (
     DesignTarget,
+    TargetOptions,
     resolve_target,
     target_from_cells,
     target_from_gene_set,
@@ -20,15 +21,18 @@ from gpo_vae.errors import InputDataError, InputFileError
 GENES = ["A", "B", "C", "D"]
 
 
-def test_a_gene_set_is_signed_and_spares_the_other_genes():
-    target = target_from_gene_set(["A"], ["C"], GENES, strength=0.5)
+def test_a_gene_set_is_signed_and_spares_the_other_genes_when_asked():
+    assert target_from_gene_set(["A"], ["C"], GENES, strength=0.5).values.to_dict() == \
+        {"A": 0.5, "C": -0.5}
+    target = target_from_gene_set(["A"], ["C"], GENES, strength=0.5, spare_others=True)
     assert target.values.to_dict() == {"A": 0.5, "B": 0.0, "C": -0.5, "D": 0.0}
     index, values = target.aligned(["D", "C", "B", "A"])
     assert index.tolist() == [3, 2, 1, 0] and values.tolist() == [0.5, 0.0, -0.5, 0.0]
 
 
 def test_a_gene_set_leaves_out_the_perturbable_genes_it_does_not_list():
-    target = target_from_gene_set(["A"], ["C"], GENES, treatments=["C", "D"])
+    target = target_from_gene_set(["A"], ["C"], GENES, spare_others=True,
+                                  treatments=["C", "D"])
     assert target.values.to_dict() == {"A": 1.0, "B": 0.0, "C": -1.0}
 
 
@@ -58,6 +62,9 @@ def test_an_observed_target_keeps_the_genes_its_cells_change_most(small_prepared
 
 
 def test_genes_the_model_does_not_know_are_a_one_line_error():
+    for spare in (False, True):
+        with pytest.raises(InputDataError, match="1 gene.*'ZZZ'"):
+            target_from_gene_set(["A", "ZZZ"], [], GENES, spare_others=spare).aligned(GENES)
     target = target_from_gene_set(["A", "ZZZ"], [], GENES)
     with pytest.raises(InputDataError, match="1 gene.*'ZZZ'") as caught:
         target.aligned(GENES)
@@ -132,6 +139,8 @@ def test_cells_to_reach_are_compared_with_the_control_cells(small_prepared):
 
 def test_any_target_form_is_accepted_or_refused_clearly():
     assert as_target({"up": ["A"]}, GENES).kind == "gene_set"
+    spared = as_target({"up": ["A"]}, GENES, options=TargetOptions(spare_others=True))
+    assert spared.values.size == len(GENES)
     assert as_target(pd.Series({"A": 1.0}), GENES).kind == "lfc"
     with pytest.raises(InputDataError, match="keys 'up' and 'down'"):
         as_target({"raise": ["A"]}, GENES)
