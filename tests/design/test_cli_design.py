@@ -69,6 +69,12 @@ def test_gene_set_target_and_allowed_genes(run, perturbed_genes, tmp_path):
     designs = pd.read_csv(out / "designs.csv")
     used = {g for i in designs["intervention"] for g in i.split("+")}
     assert used <= set(perturbed_genes)
+    assert json.loads((out / "design.json").read_text())["target"]["n_genes"] == 2
+    spared = tmp_path / "spared"
+    assert main(["design", str(run), "--target", str(table), "--spare-others",
+                 "--out", str(spared), *FAST]) == 0
+    # every gene but the perturbable ones it does not list
+    assert json.loads((spared / "design.json").read_text())["target"]["n_genes"] > 2
 
 
 @pytest.mark.parametrize("target, expected", [
