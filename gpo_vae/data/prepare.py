@@ -33,12 +33,13 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from gpo_vae.config import Config, DataConfig
 from gpo_vae.data import cache as cache_mod
 from gpo_vae.data.counterfactual import counterfactual_profiles
 from gpo_vae.data.presets import SUMMARY_STATS_PRESETS, resolve_schema
-from gpo_vae.data.rows import RowMatrix
+from gpo_vae.data.rows import RowMatrix, uniform_index_dtype
 from gpo_vae.data.schema import counts_matrix, gene_symbols, validate_anndata
 from gpo_vae.data.splits import SPLITS, assign_splits
 from gpo_vae.data.treatments import dosage_matrix, perturbed_genes, treatment_table
@@ -97,11 +98,15 @@ def _check_readable(path: Path) -> None:
 def read_prepared(path: str | Path, backed: bool = False) -> ad.AnnData:
     """Read a prepared h5ad of the cache (backed: X stays on disk), with a clear error."""
     try:
-        return read_h5ad(path, backed=backed)
+        adata = read_h5ad(path, backed=backed)
     except InputFileError:
         raise InputFileError(
             f"the cached prepared data {str(path)!r} is truncated or unreadable; "
             "prepare again with gpo-vae prepare --force (or delete the file)") from None
+    if not backed and sp.issparse(adata.X) and adata.X.format == "csr":
+        # one index dtype, so row selections do not copy all indices (see the helper)
+        adata.X = uniform_index_dtype(adata.X)
+    return adata
 
 
 def default_cache_dir(config: Config) -> Path:

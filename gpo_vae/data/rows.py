@@ -79,6 +79,23 @@ class _DiskSource:
         self._handle = self._matrix = None
 
 
+def uniform_index_dtype(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The same CSR matrix (sharing its data) with ``indptr`` and ``indices`` of one dtype.
+
+    h5ad files store ``indptr`` as int64 and ``indices`` as int32; scipy then upcasts
+    the whole ``indices`` array to int64 on every fancy row selection, a transient copy
+    of 8 bytes per stored count per batch (2.1 GB at a time on the ``large`` preset)."""
+    if matrix.indptr.dtype == matrix.indices.dtype:
+        return matrix
+    if matrix.nnz < np.iinfo(np.int32).max:  # int32 fits: narrow the short indptr
+        indptr, indices = (matrix.indptr.astype(np.int32, copy=False),
+                           matrix.indices.astype(np.int32, copy=False))
+    else:
+        indptr, indices = (matrix.indptr.astype(np.int64, copy=False),
+                           matrix.indices.astype(np.int64, copy=False))
+    return sp.csr_matrix((matrix.data, indices, indptr), shape=matrix.shape, copy=False)
+
+
 class RowMatrix:
     """Rows of a count matrix (in memory or on disk) served as float32 CSR blocks.
 
@@ -111,7 +128,7 @@ class RowMatrix:
                 transform = transform or source.transform
             source = source.source
         elif not isinstance(source, _DiskSource):
-            source = sp.csr_matrix(source, dtype=np.float32)
+            source = uniform_index_dtype(sp.csr_matrix(source, dtype=np.float32))
         self.source = source
         n_source = source.shape[0]
         self.rows = np.arange(n_source) if rows is None else np.asarray(rows, dtype=np.int64)

@@ -8,11 +8,14 @@ import pickle
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from gpo_vae.data.rows import RowMatrix, counts_of
+from gpo_vae.data.prepare import read_prepared
+from gpo_vae.data.rows import RowMatrix, counts_of, uniform_index_dtype
 from gpo_vae.errors import InputDataError
+from gpo_vae.io import write_h5ad_in_blocks
 from gpo_vae.stats import log_normalize
 
 
@@ -86,3 +89,32 @@ def test_dense_on_disk_matrix_is_a_clear_error(tmp_path):
         RowMatrix.from_h5ad(path)
     with pytest.raises(InputDataError, match="does not exist"):
         RowMatrix.from_h5ad(tmp_path / "missing.h5ad")
+
+
+def test_mixed_index_dtypes_are_made_one_without_copying_the_counts(matrix):
+    # as read from an h5ad: int64 indptr, int32 indices (scipy then upcasts every
+    # index array on each row selection)
+    mixed = matrix.copy()
+    mixed.indptr = mixed.indptr.astype(np.int64)  # set after construction: scipy unifies
+    assert mixed.indices.dtype == np.int32
+    uniform = uniform_index_dtype(mixed)
+    assert uniform.indptr.dtype == uniform.indices.dtype == np.int32
+    assert np.shares_memory(uniform.data, mixed.data)
+    assert np.shares_memory(uniform.indices, mixed.indices)
+    assert (uniform != mixed).nnz == 0
+    served = RowMatrix(mixed).source
+    assert served.indptr.dtype == served.indices.dtype
+    rows = np.array([5, 1, 1, 7])
+    assert (RowMatrix(mixed)[rows] != mixed[rows]).nnz == 0
+
+
+def test_read_prepared_in_memory_has_one_index_dtype(tmp_path, matrix):
+    path = tmp_path / "x.h5ad"  # written as prepare writes it: 64-bit row pointers
+    shell = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(400)]),
+                       var=pd.DataFrame(index=[f"g{j}" for j in range(30)]))
+    write_h5ad_in_blocks(shell,
+                         [matrix[:250], matrix[250:]], matrix.shape[1], path)
+    assert ad.read_h5ad(path).X.indptr.dtype != ad.read_h5ad(path).X.indices.dtype
+    prepared = read_prepared(path)
+    assert prepared.X.indptr.dtype == prepared.X.indices.dtype
+    assert (prepared.X != matrix).nnz == 0
