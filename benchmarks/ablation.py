@@ -44,6 +44,11 @@ DATA = {
                    "simulate": ("default", 1, "results/demo/data/simulated_default_seed1.h5ad")},
     "small": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
               "simulate": ("small", 0, "results/demo/data/simulated_small.h5ad")},
+    # few cells per perturbation: the default preset with a quarter of the cells (a median
+    # of about 20 training cells per perturbation)
+    "demo_fewcells": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
+                      "simulate": ("default", 0, "results/demo/data/simulated_2500.h5ad",
+                                   ["n_cells=2500"])},
 }
 # name: (description, overrides on top of the data's config). The prediction mode needs no
 # training of its own: every run's last.ckpt is also scored with the other mode
@@ -59,8 +64,15 @@ SETTINGS = {
                            ["model.variant=authors", "guide.encoder=mean_field"]),
     "authors+pseudobulk": ("authors + pseudobulk consistency (weight 10)",
                            ["model.variant=authors", "loss.pseudobulk_coeff=10"]),
-    "anchored": ("anchored default: pseudobulk term, mean-field encoder, posterior-mean "
-                 "prediction, q(M) aligned to direct-edge probabilities", []),
+    "anchored": ("anchored default: pseudobulk term over every condition, gene features "
+                 "(training-pseudobulk PCA) feeding the effect rows, shrinkage by "
+                 "reliability, mean-field encoder, posterior-mean prediction, q(M) aligned "
+                 "to direct-edge probabilities", []),
+    "anchored-features": ("anchored without gene features (one free row per gene, no "
+                          "shrinkage: the model before the prediction issue)",
+                          ["model.gene_features=none"]),
+    "anchored-shrinkage": ("anchored with gene features but without shrinkage",
+                           ["loss.shrinkage=false"]),
     "anchored+authors_alignment": ("anchored with the authors' GRN alignment (the default "
                                    "until the direct alignment)", ["loss.alignment=authors"]),
     # the ATE levers below were measured with the authors' alignment, which they keep
@@ -123,11 +135,12 @@ def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[
         return result
     spec = _spec(data)
     if "simulate" in spec:
-        preset, sim_seed, path = spec["simulate"]
+        preset, sim_seed, path, *sim_sets = spec["simulate"]
         if not (ROOT / path).is_file():
+            sets = [arg for item in (sim_sets[0] if sim_sets else []) for arg in ("--set", item)]
             subprocess.run([_gpo_vae(), "simulate", "--preset", preset, "--seed",
-                            str(sim_seed), "--out", path], cwd=ROOT, check=True, env=env,
-                           stdout=subprocess.DEVNULL)
+                            str(sim_seed), "--out", path, *sets], cwd=ROOT, check=True,
+                           env=env, stdout=subprocess.DEVNULL)
     overrides = _overrides(data, setting, seed, epochs, extra)
     run_dir = folder / "run"
     if run_dir.exists():  # an interrupted run: start it again

@@ -17,15 +17,32 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     settings = EvaluationSettings(n_samples=args.n_samples,
                                   n_global=default_global_draws(args.n_samples),
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
-    plan = plan_benchmark(args.config, method_names=args.methods, n_seeds=args.seeds,
-                          split=args.split, n_splits=args.splits, out=args.out,
-                          jobs=args.jobs, overrides=args.set, settings=settings)
+    plan_args = dict(method_names=args.methods, n_seeds=args.seeds, split=args.split,
+                     n_splits=args.splits, jobs=args.jobs, settings=settings)
+    if args.cells_per_perturbation:
+        return _learning_curve(args, plan_args)
+    plan = plan_benchmark(args.config, out=args.out, overrides=args.set, **plan_args)
     if args.out:
         require_writable_folder(plan.out, "--out")
     result = run_benchmark(plan, progress=not args.quiet)
     print(result.markdown)
     print(f"wrote benchmark.csv, benchmark.md, per_perturbation.csv, commands.txt and plots/ "
           f"to {plan.out}/ in {result.seconds / 60:.1f} min")
+    return 0
+
+
+def _learning_curve(args: argparse.Namespace, plan_args: dict) -> int:
+    """``--cells-per-perturbation``: one benchmark per number of training cells."""
+    from gpo_vae.benchmarking.learning_curve import plan_learning_curve, run_learning_curve
+
+    plans = plan_learning_curve(args.config, args.cells_per_perturbation, out=args.out,
+                                overrides=args.set, **plan_args)
+    if args.out:
+        require_writable_folder(plans[0].out.parent, "--out")
+    curve = run_learning_curve(plans, progress=not args.quiet)
+    print(curve.markdown)
+    print(f"wrote learning_curve.csv, learning_curve.md, learning_curve.png and one "
+          f"benchmark folder per point (cells_N/) to {curve.out}/")
     return 0
 
 
@@ -61,6 +78,10 @@ def add_benchmark_command(sub) -> None:
     bm.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a config value for every method, e.g. "
                     "--set training.max_epochs=10")
+    bm.add_argument("--cells-per-perturbation", type=int, nargs="+", default=None,
+                    metavar="N", help="a learning curve: the benchmark once per N, with at "
+                    "most N training cells per perturbation (the same test cells), e.g. "
+                    "--cells-per-perturbation 5 10 20 50")
     bm.add_argument("--n-samples", type=int, default=1000,
                     help="generated cells per perturbation for model ATEs [default: 1000]")
     bm.add_argument("--iwelbo-particles", type=int, default=20,

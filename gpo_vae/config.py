@@ -61,6 +61,9 @@ class DataConfig:
     # splits, pairing, counterfactuals
     split: Literal["cells", "perturbations", "combinations"] = "cells"
     split_fractions: list[float] = field(default_factory=lambda: [0.64, 0.16, 0.20])
+    # at most this many training cells per perturbation (a random subset; validation and
+    # test cells are unchanged): the few-cells regime and learning curves
+    train_cells_per_perturbation: int | None = None
     pairing: Literal["ot", "wd", "hungarian"] = "ot"
     counterfactual_cells: int = 50
     # loading
@@ -95,6 +98,9 @@ class DataConfig:
             raise ConfigError(f"data.num_workers={self.num_workers} must be >= 0")
         if self.seed < 0:
             raise ConfigError(f"data.seed={self.seed} must be >= 0")
+        if self.train_cells_per_perturbation is not None and self.train_cells_per_perturbation < 1:
+            raise ConfigError(f"data.train_cells_per_perturbation="
+                              f"{self.train_cells_per_perturbation} must be >= 1 (or empty)")
 
 
 @dataclass
@@ -123,8 +129,20 @@ class ModelConfig:
     # (M = q(M) probabilities, E = its mean) or sampled; None = the variant's default
     # (anchored: mean, authors: sample)
     predict_globals: Literal["mean", "sample"] | None = None
+    # gene features feeding each treatment row's effect (gpo_vae.models.features), so
+    # unseen genes, genes with few cells and genes seen only in combinations get
+    # predictions: "pca" = the top gene_feature_components principal components of the
+    # training pseudobulk (plus gene_embedding / gene_network when given); "none" = one
+    # free row per gene. None = the variant's default (anchored: pca, others: none)
+    gene_features: Literal["pca", "none"] | None = None
+    gene_feature_components: int = 10
+    gene_embedding: str | None = None  # CSV / TSV / parquet, genes x dims (extra features)
+    gene_network: str | None = None    # edge list: neighbours' mean features (extra)
 
     def validate(self) -> None:
+        if self.gene_feature_components < 0:
+            raise ConfigError(f"model.gene_feature_components={self.gene_feature_components} "
+                              "must be >= 0")
         if not 0 < self.mask_prior < 1:
             raise ConfigError(f"model.mask_prior={self.mask_prior} must be between 0 and 1")
         _positive("model", n_latent=self.n_latent, prior_scale=self.prior_scale,
@@ -195,6 +213,9 @@ class LossConfig:
     # which z_basal draws the term decodes: the batch's posterior draws, or the N(0, I)
     # prior that predictions use
     pseudobulk_basal: Literal["batch", "prior"] = "batch"
+    # with gene features: pull each condition's pseudobulk target toward the features'
+    # prediction by its reliability (few cells -> more pull); None = on with features
+    shrinkage: bool | None = None
 
     def validate(self) -> None:
         if self.pseudobulk_perturbations < 1 or self.pseudobulk_cells < 1:
@@ -332,6 +353,10 @@ class Config:
             self.model.latent_mode = "sum" if sams else "concat"
         if self.model.predict_globals is None:
             self.model.predict_globals = "mean" if anchored else "sample"
+        if self.model.gene_features is None:
+            self.model.gene_features = "pca" if anchored else "none"
+        if self.loss.shrinkage is None:
+            self.loss.shrinkage = self.model.gene_features != "none"
         if sams and self.loss.alignment != "none":
             raise ConfigError(f"loss.alignment={self.loss.alignment} aligns a GRN, and "
                               "model.variant=sams_vae has none; use loss.alignment=none")

@@ -41,7 +41,7 @@ from gpo_vae.data.counterfactual import counterfactual_profiles
 from gpo_vae.data.presets import SUMMARY_STATS_PRESETS, resolve_schema
 from gpo_vae.data.rows import RowMatrix, uniform_index_dtype
 from gpo_vae.data.schema import counts_matrix, gene_symbols, validate_anndata
-from gpo_vae.data.splits import SPLITS, assign_splits
+from gpo_vae.data.splits import SPLITS, assign_splits, subsample_training
 from gpo_vae.data.treatments import dosage_matrix, perturbed_genes, treatment_table
 from gpo_vae.errors import ConfigError, InputDataError, InputFileError
 from gpo_vae.io import (
@@ -301,6 +301,13 @@ def _prepare(config: Config, *, progress: bool, log: Callable[[str], None],
     start = time.perf_counter()
     split = assign_splits(labels, control, cfg.split, cfg.split_fractions, cfg.seed,
                           schema.combination_separator)
+    if cfg.train_cells_per_perturbation:
+        keep = subsample_training(split, labels.to_numpy(), control,
+                                  cfg.train_cells_per_perturbation, cfg.seed)
+        keep_cells(keep)
+        split, dosages = split[keep], dosages[keep]
+        labels = adata.obs["perturbation"]
+        lognorm = counts.map_blocks(log_normalize)
     adata.obs["split"] = pd.Categorical(split, categories=list(SPLITS))
     _log_step(report, log, f"split ({cfg.split})", adata, start,
               **{s: int((split == s).sum()) for s in SPLITS})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -34,15 +36,63 @@ def group_means(adata: ad.AnnData, key: str) -> pd.DataFrame:
     return pd.DataFrame(means, index=groups, columns=adata.var_names)
 
 
-def treatment_pseudobulk_shifts(prepared: ad.AnnData, split: str = "train",
-                                target_sum: float = 1e4) -> tuple[np.ndarray, np.ndarray]:
-    """Per treatment row t, the mean of ``log1p(target_sum * x / library)`` over the cells
-    of ``split`` whose only treatment is t, minus the same mean over the split's control
-    cells: ``(shifts (T x G) float32, cells per row (T,))``. Rows with no such cell (extra
-    genes, combinations only, held-out perturbations) are zero with a count of 0.
+@dataclass
+class ConditionPseudobulk:
+    """Training pseudobulk of every observed condition (a distinct set of treatments).
 
-    Written here rather than with ``scanpy.get.aggregate`` because the groups are rows of
-    the dosage matrix, not an ``obs`` column, and the matrix stays sparse throughout.
+    A condition is what a group of cells received: one treatment, or a combination.
+    ``means`` are per-condition means of ``log1p(target_sum * x / library)``; ``shifts``
+    subtract the controls' mean. ``within_var`` is each gene's pooled within-condition
+    variance (the noise a per-condition mean of ``n`` cells carries is ``within_var / n``).
+    """
+
+    dosages: np.ndarray        # (C, T) float32, the dosage row of each condition
+    means: np.ndarray          # (C, G) float32
+    n_cells: np.ndarray        # (C,) int64
+    control_mean: np.ndarray   # (G,) float32
+    n_control: int
+    within_var: np.ndarray     # (G,) float32
+
+    @property
+    def shifts(self) -> np.ndarray:
+        """Mean shift of each condition from the controls, (C, G)."""
+        return (self.means - self.control_mean).astype(np.float32)
+
+    def reliability(self) -> np.ndarray:
+        """Per condition and gene, the share of a shift's variance that is signal:
+        ``tau^2 / (tau^2 + sigma^2 (1/n + 1/n_control))`` (C, G), with ``tau^2`` the
+        between-condition variance of the true shifts (method of moments) and
+        ``sigma^2`` the within-condition variance. A shift measured on few cells is
+        trusted less; the model pulls it toward what its features predict (empirical
+        Bayes shrinkage, which a per-condition mean cannot do)."""
+        shifts = self.shifts.astype(np.float64)
+        noise = self.within_var[None, :] * (1.0 / np.maximum(self.n_cells, 1)[:, None]
+                                            + 1.0 / max(self.n_control, 1))
+        if shifts.shape[0] < 2:
+            return np.ones_like(shifts, dtype=np.float32)
+        tau2 = np.clip(shifts.var(axis=0, ddof=1) - noise.mean(axis=0), 0.0, None)
+        return (tau2 / np.maximum(tau2 + noise, 1e-12)).astype(np.float32)
+
+
+def _condition_keys(dosages) -> np.ndarray:
+    """One integer per cell naming its set of treatments (0 for controls): the sum of a
+    fixed random 62-bit key per treatment, wrapping on overflow (collisions are
+    astronomically unlikely)."""
+    keys = np.random.default_rng(0).integers(1, 2**62, size=dosages.shape[1], dtype=np.int64)
+    rows = np.repeat(np.arange(dosages.shape[0]), np.diff(dosages.indptr))
+    out = np.zeros(dosages.shape[0], dtype=np.int64)
+    with np.errstate(over="ignore"):
+        np.add.at(out, rows, keys[dosages.indices])
+    return out
+
+
+def condition_pseudobulk(prepared: ad.AnnData, split: str = "train",
+                         target_sum: float = 1e4) -> ConditionPseudobulk:
+    """The pseudobulk of every condition with cells in ``split`` (controls apart).
+
+    Written here rather than with ``scanpy.get.aggregate`` because conditions are rows of
+    the dosage matrix, not an ``obs`` column; counts are read a row block at a time and
+    stay sparse, so a backed (out-of-core) screen is never held whole.
     """
     import scipy.sparse as sp
 
@@ -50,31 +100,31 @@ def treatment_pseudobulk_shifts(prepared: ad.AnnData, split: str = "train",
 
     cells = np.flatnonzero(prepared.obs["split"].astype(str).to_numpy() == split)
     dosages = sp.csr_matrix(prepared.obsm["dosages"][cells])
-    n_treatments, n_genes = dosages.shape[1], prepared.n_vars
-    n_nonzero = np.diff(dosages.indptr)
+    dosages.eliminate_zeros()
+    keys = _condition_keys(dosages)
+    unique, first, group = np.unique(keys, return_index=True, return_inverse=True)
+    group = group.ravel()
+    n_groups, n_genes = unique.size, prepared.n_vars
     library = prepared.obs["library_size"].to_numpy()[cells]
-    single = n_nonzero == 1
-    # group g of each cell: its single treatment, n_treatments for controls, -1 otherwise
-    group = np.full(cells.size, -1, dtype=np.int64)
-    group[single] = dosages.indices[dosages.indptr[np.flatnonzero(single)]]
-    group[n_nonzero == 0] = n_treatments
-    kept = np.flatnonzero(group >= 0)
-    n_cells = np.bincount(group[kept], minlength=n_treatments + 1)
-    shifts = np.zeros((n_treatments, n_genes), dtype=np.float32)
-    if n_cells[n_treatments] == 0:
-        return shifts, np.zeros(n_treatments, dtype=np.int64)
-    # summed a row block at a time, so a backed (out-of-core) screen is never held whole
-    counts = counts_of(prepared).subset(cells[kept])
-    sums = np.zeros((n_treatments + 1, n_genes))
+    sums, squares = np.zeros((n_groups, n_genes)), np.zeros((n_groups, n_genes))
+    counts = counts_of(prepared).subset(cells)
     for start, block in counts.blocks():
         rows = slice(start, start + block.shape[0])
-        expression = stats.log1p_per_library(block, library[kept][rows], target_sum)
-        indicator = sp.csr_matrix(
-            (np.ones(expression.shape[0]), (group[kept][rows], np.arange(expression.shape[0]))),
-            shape=(n_treatments + 1, expression.shape[0]))
+        expression = stats.log1p_per_library(block, library[rows], target_sum)
+        indicator = sp.csr_matrix((np.ones(expression.shape[0]),
+                                   (group[rows], np.arange(expression.shape[0]))),
+                                  shape=(n_groups, expression.shape[0]))
         sums += (indicator @ expression).toarray()
-    control_mean = sums[n_treatments] / n_cells[n_treatments]
-    n_cells = n_cells[:n_treatments]
-    has = n_cells > 0
-    shifts[has] = sums[:n_treatments][has] / n_cells[has, None] - control_mean
-    return shifts, n_cells.astype(np.int64)
+        squares += (indicator @ expression.multiply(expression)).toarray()
+    n_cells = np.bincount(group, minlength=n_groups)
+    means = sums / np.maximum(n_cells, 1)[:, None]
+    pooled = (squares - n_cells[:, None] * means ** 2).sum(0) / max(cells.size - n_groups, 1)
+    control = unique == 0
+    control_mean = means[control][0] if control.any() else np.zeros(n_genes)
+    kept = ~control
+    return ConditionPseudobulk(
+        dosages=dosages[first[kept]].toarray().astype(np.float32),
+        means=means[kept].astype(np.float32), n_cells=n_cells[kept].astype(np.int64),
+        control_mean=control_mean.astype(np.float32),
+        n_control=int(n_cells[control].sum()), within_var=np.clip(pooled, 0, None)
+        .astype(np.float32))

@@ -92,3 +92,17 @@ def check_splits(split: np.ndarray, groups: np.ndarray, control_label: str, kind
                 f"the {name!r} split has no {what} cells (split={kind!r}); use more cells or "
                 "perturbations, lower data.min_cells, or change data.split_fractions"
             )
+
+
+def subsample_training(split: np.ndarray, labels: np.ndarray, control_label: str,
+                       n_cells: int, seed: int) -> np.ndarray:
+    """Which cells to keep so that every perturbation (each condition label, controls
+    apart) has at most ``n_cells`` training cells; validation and test cells all stay, so a
+    learning curve over ``n_cells`` scores every point on the same held-out cells."""
+    rng = np.random.default_rng([seed, n_cells])
+    order = rng.permutation(split.size)
+    train = order[(split[order] == "train") & (labels[order] != control_label)]
+    rank = pd.Series(labels[train]).groupby(labels[train]).cumcount().to_numpy()
+    keep = np.ones(split.size, dtype=bool)
+    keep[train[rank >= n_cells]] = False
+    return keep

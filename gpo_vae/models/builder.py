@@ -12,8 +12,10 @@ import torch
 
 from gpo_vae.config import Config
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL
+from gpo_vae.data.pseudobulk import ConditionPseudobulk, condition_pseudobulk
 from gpo_vae.errors import ConfigError
 from gpo_vae.models.consistency import PseudobulkConsistency
+from gpo_vae.models.features import FeatureEffects, OwnGeneEffect
 from gpo_vae.models.generative import GpoVaeModel
 from gpo_vae.models.guide import GpoVaeGuide
 from gpo_vae.models.loss import GpoVaeLoss
@@ -96,8 +98,9 @@ def _mask_init(config: Config, n_treatments: int,
 
 def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None = None,
                   log1p_std: np.ndarray | None = None,
-                  pseudobulk: tuple[np.ndarray, np.ndarray] | None = None,
-                  direct_targets: tuple[np.ndarray, np.ndarray] | None = None) -> GpoVaeModule:
+                  pseudobulk: ConditionPseudobulk | None = None,
+                  direct_targets: tuple[np.ndarray, np.ndarray] | None = None,
+                  gene_features: np.ndarray | None = None) -> GpoVaeModule:
     """GPO-VAE for ``config`` on data shaped like ``info``.
 
     Parameters
@@ -109,11 +112,14 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
     log1p_mean, log1p_std
         The encoder's per-gene standardisation (default mean 0 / std 1).
     pseudobulk
-        Targets of the pseudobulk term: shifts (T x G) and cells per row (default zero).
-        A checkpoint restores the real statistics, which are buffers of the module.
+        The training conditions' pseudobulk, the targets of the pseudobulk term (default:
+        zeros for ``info.extra['n_conditions']`` conditions, which a checkpoint restores).
     direct_targets
         With ``loss.alignment=direct``: target probabilities and weights (T x T) of the
         alignment (default zero; see :func:`direct_edge_targets`).
+    gene_features
+        With ``model.gene_features``: the treatment genes' features (T x K; default zeros
+        of ``info.extra['n_gene_features']`` columns, which a checkpoint then restores).
     """
     m, g, lo = config.model, config.guide, config.loss
     authors = m.variant == "authors"
@@ -128,7 +134,10 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
     model = GpoVaeModel(n_genes, n_treatments, m.n_latent, mask_prior=m.mask_prior,
                         prior_scale=m.prior_scale, decoder_n_hidden=m.decoder_n_hidden,
                         decoder_n_layers=m.decoder_n_layers, latent_mode=m.latent_mode,
-                        authors_decoder=authors, n_effects=n_effects)
+                        authors_decoder=authors, n_effects=n_effects,
+                        own_effect=None if m.gene_features == "none" else OwnGeneEffect(
+                            torch.as_tensor(_own_columns(info)),
+                            own_shift_init(info, pseudobulk)))
     mask_init = _mask_init(config, n_treatments, direct_targets) if n_effects == n_treatments \
         else mask_init_logit(config)
     guide = GpoVaeGuide(
@@ -141,16 +150,15 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
         embedding_encoder_n_hidden=g.embedding_encoder_n_hidden,
         embedding_encoder_n_layers=g.embedding_encoder_n_layers,
         temperature=g.temperature, residual=authors, mask_sampling=g.mask_sampling,
-        n_effects=n_effects)
+        n_effects=n_effects, feature_effects=_feature_effects(config, info, gene_features,
+                                                               n_effects))
     if lo.alignment == "direct" and direct_targets is None:
         direct_targets = (np.zeros((n_treatments,) * 2), np.zeros((n_treatments,) * 2))
     consistency = None
     if lo.pseudobulk_coeff:
-        shifts, n_cells = pseudobulk if pseudobulk is not None else \
-            (np.zeros((n_treatments, n_genes), np.float32), np.zeros(n_treatments, np.int64))
-        consistency = PseudobulkConsistency(
-            shifts, n_cells, n_perturbations=lo.pseudobulk_perturbations,
-            n_basal=lo.pseudobulk_cells, basal=lo.pseudobulk_basal)
+        consistency = _consistency(config, pseudobulk, n_treatments, n_genes,
+                                   features=guide.feature_effects is not None,
+                                   n_conditions=int(info.extra.get("n_conditions", 0)))
     loss = GpoVaeLoss(np.asarray(info.train_cells_per_treatment),
                       np.asarray(info.train_cells_per_qc), beta=lo.beta, alpha=lo.alpha,
                       hop=lo.hop, fc_criteria=lo.fc_criteria,
@@ -161,21 +169,95 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
     return GpoVaeModule(model, guide, loss, config=config, data_info=info)
 
 
+def _feature_effects(config: Config, info: DataInfo, features: np.ndarray | None,
+                     n_effects: int) -> FeatureEffects | None:
+    """The feature pathway of the guide, or None with ``model.gene_features=none``."""
+    if config.model.gene_features == "none":
+        return None
+    if features is None:
+        features = np.zeros((info.n_treatments, int(info.extra.get("n_gene_features", 0))))
+    has_data = np.asarray(info.train_cells_per_treatment) > 0
+    return FeatureEffects(torch.as_tensor(features), torch.as_tensor(has_data), n_effects)
+
+
+def _own_columns(info: DataInfo) -> np.ndarray:
+    """Gene column of each treatment gene of ``info`` (-1: not measured)."""
+    column = {g: i for i, g in enumerate(info.gene_names)}
+    return np.array([column.get(t, -1) for t in info.treatment_names], dtype=np.int64)
+
+
+def own_shift_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None) -> float:
+    """Median training shift of a perturbed gene's own expression (log1p scale) over the
+    single-treatment conditions whose target is measured; 0 without any."""
+    if pseudobulk is None or pseudobulk.dosages.shape[0] == 0:
+        return 0.0
+    columns = _own_columns(info)
+    single = (pseudobulk.dosages != 0).sum(1) == 1
+    target = np.abs(pseudobulk.dosages).argmax(1)
+    rows = np.flatnonzero(single & (columns[target] >= 0))
+    if rows.size == 0:
+        return 0.0
+    return float(np.median(pseudobulk.shifts[rows, columns[target[rows]]]))
+
+
+def _consistency(config: Config, pseudobulk: ConditionPseudobulk | None, n_treatments: int,
+                 n_genes: int, features: bool, n_conditions: int) -> PseudobulkConsistency:
+    lo = config.loss
+    if pseudobulk is None:  # a checkpoint restores them
+        dosages, shifts = np.zeros((n_conditions, n_treatments)), np.zeros((n_conditions, n_genes))
+        reliability = None
+    else:
+        dosages, shifts = pseudobulk.dosages, pseudobulk.shifts
+        reliability = pseudobulk.reliability() if features and lo.shrinkage else None
+    return PseudobulkConsistency(dosages, shifts, reliability=reliability, features=features,
+                                 n_perturbations=lo.pseudobulk_perturbations,
+                                 n_basal=lo.pseudobulk_cells, basal=lo.pseudobulk_basal)
+
+
+def prepared_gene_features(config: Config, adata,
+                           pseudobulk: ConditionPseudobulk) -> np.ndarray:
+    """The treatment genes' features (T x K) from a prepared AnnData's training cells and
+    the optional embedding table and network of ``config.model``; genes no source covers
+    are named in one warning (they get the average gene's prediction)."""
+    from gpo_vae.data import gene_features as gf
+    from gpo_vae.data.edge_list import read_edge_list
+
+    m = config.model
+    genes = adata.var["gene_symbol"].astype(str).tolist()
+    names = adata.uns["treatments"]["name"].astype(str).tolist()
+    means = np.vstack([pseudobulk.control_mean[None], pseudobulk.means])
+    blocks = [gf.pca_gene_embedding(means, genes, m.gene_feature_components)]
+    if m.gene_embedding:
+        blocks.append(gf.read_gene_table(m.gene_embedding))
+    if m.gene_network:
+        own = pd.concat([gf.standardised(b) for b in blocks if b.shape[1]], axis=1) \
+            .fillna(0.0)
+        blocks.append(gf.neighbour_features(own, read_edge_list(m.gene_network), names))
+    features, missing = gf.treatment_features(names, blocks)
+    gf.warn_missing(missing, len(names))
+    return features
+
+
 def build_for_prepared(config: Config, adata) -> GpoVaeModule:
     """GPO-VAE for ``config`` sized and standardised from a prepared AnnData: its genes,
     treatment genes, training-cell counts, the encoder's log1p statistics and (when the
     pseudobulk term is on) the training cells' pseudobulk shifts."""
     from gpo_vae.constants import VAR_LOG1P_MEAN, VAR_LOG1P_STD
-    from gpo_vae.data.pseudobulk import treatment_pseudobulk_shifts
 
-    pseudobulk = treatment_pseudobulk_shifts(adata, "train") if config.loss.pseudobulk_coeff \
-        else None
     lo = config.loss
+    with_features = config.model.gene_features != "none"
+    pseudobulk = condition_pseudobulk(adata, "train") \
+        if lo.pseudobulk_coeff or with_features else None
+    features = prepared_gene_features(config, adata, pseudobulk) if with_features else None
     direct = direct_edge_targets(adata, lo.direct_threshold, lo.direct_width) \
         if lo.alignment == "direct" else None
-    return build_gpo_vae(config, DataInfo.from_prepared(adata),
-                         adata.var[VAR_LOG1P_MEAN].to_numpy(), adata.var[VAR_LOG1P_STD].to_numpy(),
-                         pseudobulk, direct)
+    info = DataInfo.from_prepared(adata)
+    if pseudobulk is not None:
+        info.extra["n_conditions"] = int(pseudobulk.dosages.shape[0])
+    if features is not None:
+        info.extra["n_gene_features"] = int(features.shape[1])
+    return build_gpo_vae(config, info, adata.var[VAR_LOG1P_MEAN].to_numpy(),
+                         adata.var[VAR_LOG1P_STD].to_numpy(), pseudobulk, direct, features)
 
 
 def direct_edge_targets(adata, threshold: float = 0.55,

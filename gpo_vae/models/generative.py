@@ -56,8 +56,10 @@ class GpoVaeModel(nn.Module):
                  mask_prior: float = 0.3, prior_scale: float = 1.0,
                  decoder_n_hidden: int = 400, decoder_n_layers: int = 1,
                  latent_mode: str = "concat", authors_decoder: bool = False,
-                 n_effects: int | None = None):
+                 n_effects: int | None = None, own_effect: nn.Module | None = None):
         super().__init__()
+        # a perturbation's shift of its own gene (gpo_vae.models.features); None: none
+        self.own_effect = own_effect
         # columns of M and E: T (a GRN among the treatment genes) unless given
         n_effects = n_treatments if n_effects is None else n_effects
         if latent_mode == "sum" and n_latent != n_effects:
@@ -80,14 +82,28 @@ class GpoVaeModel(nn.Module):
     def inverse_dispersion(self) -> Tensor:
         return F.softplus(self.raw_inverse_dispersion) + 1e-4
 
-    def log_likelihood(self, counts: Tensor, library_size: Tensor, z_basal: Tensor,
-                       treatment_offset: Tensor, qc_effect: Tensor, qc: Tensor) -> Tensor:
-        """log p(x | z) per particle and cell, (P, B), decoded with each cell's QC flag."""
+    def logits(self, z_basal: Tensor, treatment_offset: Tensor, qc_effect: Tensor,
+               qc: Tensor, dosages: Tensor | None = None, conditions: bool = False) -> Tensor:
+        """Decoder logits (..., B, G). ``dosages`` add the own-gene effect: one row per
+        cell (B, T), or with ``conditions`` one row per condition of a (C, B, G) stack."""
         logits = self.decoder(z_basal, treatment_offset, qc_effect, qc)
+        if self.own_effect is None or dosages is None:
+            return logits
+        own = self.own_effect(dosages, self.n_genes)
+        return logits + (own[:, None, :] if conditions else own)
+
+    def log_likelihood(self, counts: Tensor, library_size: Tensor, z_basal: Tensor,
+                       treatment_offset: Tensor, qc_effect: Tensor, qc: Tensor,
+                       dosages: Tensor | None = None) -> Tensor:
+        """log p(x | z) per particle and cell, (P, B), decoded with each cell's QC flag."""
+        logits = self.logits(z_basal, treatment_offset, qc_effect, qc, dosages)
         return negative_binomial_log_likelihood(
             logits, counts, library_size.clamp_min(1.0), self.inverse_dispersion)
 
     def expression_proportions(self, z_basal: Tensor, treatment_offset: Tensor,
-                               qc_effect: Tensor, qc: Tensor) -> Tensor:
-        """Decoded gene proportions (P, B, G), rows summing to 1."""
-        return torch.softmax(self.decoder(z_basal, treatment_offset, qc_effect, qc), dim=-1)
+                               qc_effect: Tensor, qc: Tensor, dosages: Tensor | None = None,
+                               conditions: bool = False) -> Tensor:
+        """Decoded gene proportions (..., B, G), rows summing to 1 (``dosages`` and
+        ``conditions`` as in :meth:`logits`)."""
+        return torch.softmax(self.logits(z_basal, treatment_offset, qc_effect, qc, dosages,
+                                         conditions), dim=-1)

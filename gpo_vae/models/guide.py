@@ -38,10 +38,18 @@ class GlobalSample:
     qc_mean: Tensor       # (L_qc,)
     qc_scale: Tensor      # (L_qc,)
     qc_effect: Tensor     # (P, 1, L_qc)
+    # with gene features: h(f_t) per row (T, K) and which rows keep their free GRN part
+    feature_rows: Tensor | None = None
+    free_rows: Tensor | None = None
 
     @property
     def masked_edges(self) -> Tensor:
-        return self.mask * self.edges
+        """The latent effect rows: ``M * E`` (plus ``h(f)``, with ``M * E`` kept only on
+        rows with training cells, when the guide has gene features)."""
+        free = self.mask * self.edges
+        if self.feature_rows is None:
+            return free
+        return free * self.free_rows[:, None] + self.feature_rows
 
 
 class EdgeWeightEncoder(nn.Module):
@@ -125,9 +133,11 @@ class GpoVaeGuide(nn.Module):
                  basal_encoder_n_layers: int = 1, embedding_encoder_n_hidden: int = 400,
                  embedding_encoder_n_layers: int = 4, temperature: float = 1.0,
                  residual: bool = False, mask_sampling: str = "hard",
-                 n_effects: int | None = None):
+                 n_effects: int | None = None, feature_effects: nn.Module | None = None):
         super().__init__()
         self.mask_sampling = mask_sampling
+        # gene features -> latent effect rows (gpo_vae.models.features); None: one-hot only
+        self.feature_effects = feature_effects
         n_effects = n_treatments if n_effects is None else n_effects
         init = torch.as_tensor(mask_init, dtype=torch.float32)
         self.mask_logits = nn.Parameter(init.expand(n_treatments, n_effects).clone())
@@ -162,7 +172,15 @@ class GpoVaeGuide(nn.Module):
         qc_mean, qc_scale = self.qc_encoder()
         qc_effect = qc_mean + qc_scale * torch.randn(
             (n_particles, 1, qc_mean.shape[-1]), dtype=qc_mean.dtype, device=qc_mean.device)
-        return GlobalSample(mask, edge_mean, edge_scale, edges, qc_mean, qc_scale, qc_effect)
+        return self._with_features(
+            GlobalSample(mask, edge_mean, edge_scale, edges, qc_mean, qc_scale, qc_effect))
+
+    def _with_features(self, sample: GlobalSample) -> GlobalSample:
+        """``sample`` with the feature-predicted rows attached (when the guide has them)."""
+        if self.feature_effects is not None:
+            sample.feature_rows = self.feature_effects()
+            sample.free_rows = self.feature_effects.has_data.to(sample.edges.dtype)
+        return sample
 
     def expected_globals(self) -> GlobalSample:
         """The globals at their posterior mean, as one particle: M at the q(M)
@@ -171,8 +189,8 @@ class GpoVaeGuide(nn.Module):
         mask = self.mask_probabilities()[None]
         edge_mean, edge_scale = self.edge_encoder(mask)
         qc_mean, qc_scale = self.qc_encoder()
-        return GlobalSample(mask, edge_mean, edge_scale, edge_mean, qc_mean, qc_scale,
-                            qc_mean.expand(1, 1, -1))
+        return self._with_features(GlobalSample(mask, edge_mean, edge_scale, edge_mean,
+                                                qc_mean, qc_scale, qc_mean.expand(1, 1, -1)))
 
     def globals_for_prediction(self, how: str) -> GlobalSample:
         """One particle of the globals for predictions: ``mean`` or ``sample``."""

@@ -21,5 +21,5 @@ def dosage_rows(dosages: Tensor, matrix: Tensor) -> Tensor:
     """``dosages @ matrix`` for (B, T) dosages and a (..., T, K) matrix -> (..., B, K)."""
     cells, treatments, values = dosage_entries(dosages)
     rows = matrix[..., treatments, :] * values[:, None]
-    out = matrix.new_zeros((*matrix.shape[:-2], dosages.shape[0], matrix.shape[-1]))
+    out = rows.new_zeros((*matrix.shape[:-2], dosages.shape[0], matrix.shape[-1]))
     return out.index_add_(out.dim() - 2, cells, rows)

@@ -93,7 +93,8 @@ class GpoVaeModule(nn.Module):
         """log p(x | z_basal, D(M*E), E_qc) of each cell and particle."""
         log_lik = self.model.log_likelihood(
             batch[BATCH_COUNTS], batch[BATCH_LIBRARY_SIZE], inference.z,
-            inference.treatment_offset, inference.globals_.qc_effect, batch[BATCH_QC])
+            inference.treatment_offset, inference.globals_.qc_effect, batch[BATCH_QC],
+            batch[BATCH_DOSAGES])
         return GenerativeOutputs(log_lik)
 
     def loss(self, batch: dict[str, Tensor], n_particles: int,
@@ -128,17 +129,20 @@ class GpoVaeModule(nn.Module):
         """Gene proportions (C, B, G) of good-quality cells: every one of the C treatment
         rows ``dosages`` (C, T) applied to each of the B draws ``z_basal`` (1, B, L)."""
         offsets = dosage_rows(dosages, globals_.masked_edges)[0][:, None, :]    # (C, 1, T)
-        return self._decode(globals_, z_basal, offsets)
+        return self._decode(globals_, z_basal, offsets, dosages, conditions=True)
 
     def decode_cells(self, globals_: GlobalSample, z_basal: Tensor,
                      dosages: Tensor) -> Tensor:
         """Gene proportions (1, B, G) of B good-quality cells, cell b decoded from
         ``z_basal[:, b]`` under its own treatments ``dosages[b]``."""
-        return self._decode(globals_, z_basal, dosage_rows(dosages, globals_.masked_edges))
+        return self._decode(globals_, z_basal, dosage_rows(dosages, globals_.masked_edges),
+                            dosages)
 
-    def _decode(self, globals_: GlobalSample, z_basal: Tensor, offsets: Tensor) -> Tensor:
+    def _decode(self, globals_: GlobalSample, z_basal: Tensor, offsets: Tensor,
+                dosages: Tensor, conditions: bool = False) -> Tensor:
         qc = z_basal.new_zeros(z_basal.shape[-2])
-        return self.model.expression_proportions(z_basal, offsets, globals_.qc_effect, qc)
+        return self.model.expression_proportions(z_basal, offsets, globals_.qc_effect, qc,
+                                                 dosages, conditions)
 
     def latent_mean(self, batch: dict[str, Tensor]) -> Tensor:
         """Mean of q(z_basal | x) of each cell, (B, L), with the globals at their

@@ -57,6 +57,9 @@ class SimulationConfig:
     # perturbed genes, drawn from n_double_pairs pairs (0: singles only)
     double_fraction: float = 0.0
     n_double_pairs: int = 0
+    # partial combinatorial design (as real CRISPRa screens are): this share of the
+    # perturbed genes that appear in pairs is perturbed only in pairs, never alone
+    pair_only_fraction: float = 0.0
     # artefacts
     low_quality_fraction: float = 0.08
     doublet_fraction: float = 0.04
@@ -79,6 +82,8 @@ class SimulationConfig:
             "n_double_pairs": 0 <= self.n_double_pairs
             <= self.n_perturbations * (self.n_perturbations - 1) // 2
             and (self.n_double_pairs > 0 or self.double_fraction == 0),
+            "pair_only_fraction": 0 <= self.pair_only_fraction < 1
+            and (self.pair_only_fraction == 0 or self.double_fraction > 0),
         }
         for name, ok in checks.items():
             if not ok:
@@ -122,15 +127,17 @@ PRESETS: dict[str, SimulationConfig] = {
     ),
     # the embedded default data set: the demo and the README's results
     "default": SimulationConfig(),
-    # singles plus doubles, whose non-additive effects the network's saturating
-    # regulation creates (the truth is in uns['combinations'])
+    # singles plus 64 doubles, whose non-additive effects the network's saturating
+    # regulation creates (the truth is in uns['combinations']); a partial design: a
+    # fifth of the genes in pairs are never perturbed alone
     "combinations": SimulationConfig(
-        n_cells=8_000,
+        n_cells=12_000,
         n_genes=600,
         n_perturbations=20,
         n_extra_regulators=20,
-        double_fraction=0.4,
-        n_double_pairs=24,
+        double_fraction=0.5,
+        n_double_pairs=64,
+        pair_only_fraction=0.2,
     ),
     # K562 essential scale, for memory and speed benchmarks
     "large": SimulationConfig(

@@ -165,7 +165,29 @@ def _design_doubles(rng, cfg: SimulationConfig, guides: pd.DataFrame, n_perturbe
             noise = rng.normal(0.0, cfg.knockdown_cell_sd, size=cells.size)
             out[cells] = np.clip(guide_eff[g[cells]] + noise, 0.0, 0.99)
     esc[chosen] = False
+    if cfg.pair_only_fraction > 0:
+        _pair_only(rng, cfg, pairs, target, guide_eff, pert, second, guide, guide2, eff, eff2,
+                   esc)
     return pert, guide, eff, esc, second, guide2, eff2
+
+
+def _pair_only(rng, cfg: SimulationConfig, pairs: np.ndarray, target, guide_eff, pert, second,
+               guide, guide2, eff, eff2, esc) -> None:
+    """Make ``cfg.pair_only_fraction`` of the genes in pairs never perturbed alone: each of
+    their single cells becomes a double of a random pair holding the gene (in place)."""
+    in_pairs = np.unique(pairs)
+    n_only = int(round(cfg.pair_only_fraction * in_pairs.size))
+    for gene in rng.choice(in_pairs, size=n_only, replace=False):
+        cells = np.flatnonzero((pert == gene) & (second < 0))
+        options = pairs[(pairs == gene).any(1)]
+        chosen = options[rng.integers(0, len(options), size=cells.size)]
+        pert[cells], second[cells] = chosen[:, 0], chosen[:, 1]
+        for out, g, column in ((eff, guide, 0), (eff2, guide2, 1)):
+            genes = chosen[:, column]
+            g[cells] = [rng.choice(np.flatnonzero(target == x)) for x in genes]
+            noise = rng.normal(0.0, cfg.knockdown_cell_sd, size=cells.size)
+            out[cells] = np.clip(guide_eff[g[cells]] + noise, 0.0, 0.99)
+        esc[cells] = False
 
 
 def _sample_chunk(rng, cells: pd.DataFrame, *, cfg, network, solver, mu, loadings, theta,

@@ -57,8 +57,13 @@ def module_from_checkpoint(checkpoint: dict):
 
     hparams = checkpoint["hyper_parameters"]
     config = config_from_dict(upgrade_config(hparams["config"]))
-    module = build_gpo_vae(config, DataInfo(**hparams["data_info"]))
-    module.load_state_dict(module_state(checkpoint))
+    state = module_state(checkpoint)
+    info = DataInfo(**hparams["data_info"])
+    conditions = state.get("loss_fn.consistency.dosages")
+    if conditions is not None and conditions.shape[0] and "n_conditions" not in info.extra:
+        info.extra["n_conditions"] = int(conditions.shape[0])  # older checkpoints lack it
+    module = build_gpo_vae(config, info)
+    module.load_state_dict(state)
     return module
 
 
@@ -69,6 +74,9 @@ def upgrade_config(values: dict) -> dict:
     loss = values.get("loss", {})
     if "alignment" not in loss:
         values = {**values, "loss": {**loss, "alignment": "authors"}}
+    model = values.get("model", {})
+    if "gene_features" not in model:  # before gene features: one free row per gene
+        values = {**values, "model": {**model, "gene_features": "none"}}
     return values
 
 

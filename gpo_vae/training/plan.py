@@ -22,9 +22,19 @@ class NonFiniteLossError(GpoVaeError):
 def upgrade_state_dict(state: dict) -> dict:
     """Checkpoints written before the module existed keyed the parts as ``model.``,
     ``guide.`` and ``loss_fn.``; today they sit under ``module.``."""
-    if any(key.startswith("module.") for key in state):
-        return state
-    return {f"module.{key}": value for key, value in state.items()}
+    if not any(key.startswith("module.") for key in state):
+        state = {f"module.{key}": value for key, value in state.items()}
+    prefix = "module.loss_fn.consistency."
+    if prefix + "valid" in state:
+        # before conditions, the pseudobulk term stored one shift per treatment row and
+        # which rows had cells: those rows become single-treatment conditions
+        state = dict(state)
+        valid = state.pop(prefix + "valid")
+        shifts = state[prefix + "shifts"][valid]
+        state[prefix + "shifts"] = shifts
+        state[prefix + "dosages"] = torch.eye(valid.numel())[valid]
+        state[prefix + "reliability"] = torch.ones_like(shifts)
+    return state
 
 
 class TrainingPlan(L.LightningModule):

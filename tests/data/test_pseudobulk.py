@@ -3,41 +3,65 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from gpo_vae.data.pseudobulk import treatment_pseudobulk_shifts
+from gpo_vae.data.pseudobulk import ConditionPseudobulk, condition_pseudobulk
 
 
 def _prepared():
-    counts = np.array([[4, 0, 6], [2, 2, 6], [0, 8, 2], [10, 0, 0], [1, 1, 8], [3, 3, 4]],
-                      dtype=np.float32)
-    # cells 0-1 control, 2 treatment 0, 3 treatments 0+1 (a combination), 4 treatment 1
-    # in the test split, 5 treatment 1
-    dosages = np.array([[0, 0, 0], [0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0]])
-    obs = pd.DataFrame({"split": ["train", "train", "train", "train", "test", "train"],
-                        "library_size": counts.sum(1)}, index=[f"c{i}" for i in range(6)])
+    counts = np.array([[4, 0, 6], [2, 2, 6], [0, 8, 2], [10, 0, 0], [1, 1, 8], [3, 3, 4],
+                       [9, 1, 0]], dtype=np.float32)
+    # cells 0-1 control, 2 treatment 0, 3 and 6 treatments 0+1 (a combination), 4
+    # treatment 1 in the test split, 5 treatment 1
+    dosages = np.array([[0, 0, 0], [0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0],
+                        [1, 1, 0]])
+    obs = pd.DataFrame({"split": ["train", "train", "train", "train", "test", "train", "train"],
+                        "library_size": counts.sum(1)}, index=[f"c{i}" for i in range(7)])
     adata = ad.AnnData(X=sp.csr_matrix(counts), obs=obs)
     adata.obsm["dosages"] = sp.csr_matrix(dosages.astype(np.float32))
     return adata, counts
 
 
-def test_shifts_are_single_treatment_means_minus_control_means_of_the_split():
+def _row(pseudobulk: ConditionPseudobulk, dosage) -> int:
+    return int(np.flatnonzero((pseudobulk.dosages == np.asarray(dosage)).all(1))[0])
+
+
+def test_every_condition_of_the_split_gets_its_mean_minus_the_control_mean():
     adata, counts = _prepared()
-    shifts, n_cells = treatment_pseudobulk_shifts(adata, "train")
+    pb = condition_pseudobulk(adata, "train")
     logged = np.log1p(1e4 * counts / counts.sum(1, keepdims=True))
     control = logged[[0, 1]].mean(0)
-    np.testing.assert_array_equal(n_cells, [1, 1, 0])   # the combination counts for neither
-    np.testing.assert_allclose(shifts[0], logged[2] - control, rtol=1e-5)
-    np.testing.assert_allclose(shifts[1], logged[5] - control, rtol=1e-5)  # test cell unused
-    np.testing.assert_array_equal(shifts[2], 0.0)       # a row no training cell has alone
+    assert pb.dosages.shape == (3, 3) and pb.n_control == 2
+    single0, single1, double = (_row(pb, d) for d in ([1, 0, 0], [0, 1, 0], [1, 1, 0]))
+    np.testing.assert_array_equal(pb.n_cells[[single0, single1, double]], [1, 1, 2])
+    np.testing.assert_allclose(pb.shifts[single0], logged[2] - control, rtol=1e-5)
+    np.testing.assert_allclose(pb.shifts[single1], logged[5] - control, rtol=1e-5)  # no test cell
+    np.testing.assert_allclose(pb.shifts[double], logged[[3, 6]].mean(0) - control, rtol=1e-5)
+    # pooled within-condition variance: only the control and the double have 2 cells
+    within = ((logged[[0, 1]] - control) ** 2).sum(0) + \
+        ((logged[[3, 6]] - logged[[3, 6]].mean(0)) ** 2).sum(0)
+    np.testing.assert_allclose(pb.within_var, within / (6 - 4), rtol=1e-5)
 
 
-def test_backed_screen_gives_the_same_shifts_a_block_at_a_time(tmp_path, monkeypatch):
+def test_reliability_trusts_conditions_with_more_cells_and_spread_genes_more():
+    shifts = np.array([[1.0, 0.01], [-1.0, -0.01], [0.5, 0.0], [-0.5, 0.02]])
+    pb = ConditionPseudobulk(dosages=np.eye(4, dtype=np.float32), means=shifts.astype(np.float32),
+                             n_cells=np.array([100, 100, 2, 2]),
+                             control_mean=np.zeros(2, np.float32), n_control=500,
+                             within_var=np.array([0.5, 0.5], np.float32))
+    weight = pb.reliability()
+    assert weight.shape == (4, 2) and ((weight >= 0) & (weight <= 1)).all()
+    assert weight[0, 0] > 0.9 > weight[2, 0]          # few cells: trusted less
+    assert (weight[:, 1] < 0.05).all()                # a gene that never moves: all noise
+
+
+def test_backed_screen_gives_the_same_pseudobulk_a_block_at_a_time(tmp_path, monkeypatch):
     import gpo_vae.data.rows as rows
 
     adata, _ = _prepared()
-    expected = treatment_pseudobulk_shifts(adata, "train")
+    expected = condition_pseudobulk(adata, "train")
     adata.write_h5ad(tmp_path / "prepared.h5ad")
-    monkeypatch.setattr(rows, "BLOCK_ROWS", 2)  # several blocks over five training cells
+    monkeypatch.setattr(rows, "BLOCK_ROWS", 2)  # several blocks over six training cells
     backed = ad.read_h5ad(tmp_path / "prepared.h5ad", backed="r")
-    shifts, n_cells = treatment_pseudobulk_shifts(backed, "train")
-    np.testing.assert_array_equal(n_cells, expected[1])
-    np.testing.assert_allclose(shifts, expected[0], rtol=1e-6, atol=1e-7)
+    pb = condition_pseudobulk(backed, "train")
+    np.testing.assert_array_equal(pb.n_cells, expected.n_cells)
+    np.testing.assert_allclose(pb.shifts, expected.shifts, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(pb.within_var, expected.within_var, rtol=1e-5, atol=1e-7)

@@ -67,3 +67,18 @@ def test_combination_split_holds_out_only_combinations_of_seen_singles():
     with pytest.raises(InputDataError, match="no combination"):
         assign_splits(pd.Series(np.repeat(["ctrl", "A", "B"], 40)), "ctrl", "combinations",
                       separator="+")
+
+
+def test_subsample_training_caps_training_cells_and_keeps_every_held_out_cell():
+    from gpo_vae.data.splits import subsample_training
+
+    labels = np.array(["ctrl"] * 30 + ["A"] * 30 + ["B"] * 4 + ["A+B"] * 12)
+    split = np.array((["train", "train", "test"] * 30 + ["train"] * 16)[:labels.size])
+    keep = subsample_training(split, labels, "ctrl", n_cells=5, seed=0)
+    kept_train = pd.Series(labels[keep & (split == "train")]).value_counts()
+    assert kept_train["A"] == 5 and kept_train["A+B"] == 5
+    assert kept_train["B"] == (split[labels == "B"] == "train").sum()     # fewer than the cap
+    assert kept_train["ctrl"] == (split[labels == "ctrl"] == "train").sum()   # controls stay
+    assert keep[split != "train"].all()
+    # the same seed and cap keep the same cells; another cap keeps others
+    np.testing.assert_array_equal(keep, subsample_training(split, labels, "ctrl", 5, 0))

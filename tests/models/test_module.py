@@ -94,6 +94,11 @@ def test_build_for_prepared_reads_sizes_and_statistics_from_the_data(small_prepa
     config = tiny_model_config()
     module = build_for_prepared(config, small_prepared)
     info = DataInfo.from_prepared(small_prepared)
+    # the anchored default adds the number of gene-feature columns it built
+    n_features = module.guide.feature_effects.n_features
+    assert 0 < n_features <= config.model.gene_feature_components
+    info.extra["n_gene_features"] = n_features
+    info.extra["n_conditions"] = module.loss_fn.consistency.n_conditions
     assert module.data_info == info
     assert info.n_genes == small_prepared.n_vars
     assert info.n_train_cells == int((small_prepared.obs["split"] == "train").sum())

@@ -6,6 +6,7 @@ import pytest
 import torch
 from tiny_model import N_GENES, N_PERTURBED, N_TREATMENTS, random_batch, tiny_info
 
+from gpo_vae.data.pseudobulk import ConditionPseudobulk
 from gpo_vae.models import build_gpo_vae
 from gpo_vae.models.distributions import normal_pair_kl
 from gpo_vae.models.nn import Residual
@@ -108,19 +109,36 @@ def test_posterior_mean_globals_equal_sampling_when_the_variance_vanishes(build)
     assert mean.masked_edges.shape == (1, N_TREATMENTS, N_TREATMENTS)
 
 
-def test_pseudobulk_term_trains_the_decoded_shifts_towards_the_training_targets(build):
+def _conditions(n_singles: int = N_PERTURBED) -> ConditionPseudobulk:
+    """Singles 0..n_singles-1 and the double 0+1 of ``random_batch``: random shifts, the
+    double's the sum of its singles'."""
+    dosages = np.zeros((n_singles + 1, N_TREATMENTS), np.float32)
+    dosages[np.arange(n_singles), np.arange(n_singles)] = 1.0
+    dosages[n_singles, [0, 1]] = 1.0
+    means = np.random.default_rng(0).normal(0, 0.5, (n_singles + 1, N_GENES)).astype(np.float32)
+    means[n_singles] = means[0] + means[1]     # an additive double
+    return ConditionPseudobulk(dosages=dosages, means=means,
+                               n_cells=np.full(n_singles + 1, 10),
+                               control_mean=np.zeros(N_GENES, np.float32), n_control=50,
+                               within_var=np.full(N_GENES, 0.1, np.float32))
+
+
+@pytest.mark.parametrize("features", ["none", "pca"])
+def test_pseudobulk_term_trains_the_decoded_shifts_towards_the_training_targets(build,
+                                                                               features):
     batch = random_batch()
-    shifts = np.zeros((N_TREATMENTS, N_GENES), np.float32)
-    shifts[:N_PERTURBED] = np.random.default_rng(0).normal(0, 0.5, (N_PERTURBED, N_GENES))
-    n_cells = np.array([10] * N_PERTURBED + [0] * (N_TREATMENTS - N_PERTURBED))
-    config, _ = build("anchored")
-    module = build_gpo_vae(config, tiny_info(), pseudobulk=(shifts, n_cells))
+    config, _ = build("anchored", model={"gene_features": features})
+    pseudobulk = _conditions()
+    gene_features = np.random.default_rng(1).normal(size=(N_TREATMENTS, 3)) \
+        if features == "pca" else None
+    module = build_gpo_vae(config, tiny_info(), pseudobulk=pseudobulk,
+                           gene_features=gene_features)
     model = module.model
     guide = module.guide
-    loss = module.loss_fn
-    term = loss.consistency
-    rows = term.batch_treatments(batch["dosages"])
-    assert set(rows.tolist()) <= set(range(N_PERTURBED)) and rows.numel() > 0
+    term = module.loss_fn.consistency
+    rows = term.batch_conditions(batch["dosages"])
+    # every condition of the batch anchors, the double 0+1 included
+    assert sorted(rows.tolist()) == list(range(N_PERTURBED + 1))
     params = list(model.parameters()) + list(guide.parameters())
     optimizer = torch.optim.Adam(params, lr=3e-2)
     values = []

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from gpo_vae.errors import ConfigError
 from gpo_vae.simulation import PRESETS, SimulationConfig, preset_config, simulate_perturbseq
 from gpo_vae.simulation.network import KIND_NO_EFFECT, KIND_UNMEASURED
 
@@ -267,3 +268,26 @@ def test_simulate_to_h5ad_writes_the_same_screen_in_blocks(tmp_path):
     assert on_disk.obs.astype(str).equals(in_memory.obs.astype(str))
     assert sorted(on_disk.uns) == sorted(in_memory.uns)
     assert [p.name for p in tmp_path.iterdir()] == ["screen.h5ad"]  # no temporaries left
+
+
+def test_pair_only_genes_are_never_perturbed_alone():
+    config = SimulationConfig(n_cells=2_000, n_genes=200, n_perturbations=8,
+                              n_extra_regulators=8, double_fraction=0.4, n_double_pairs=6,
+                              pair_only_fraction=0.3, low_quality_fraction=0.0,
+                              doublet_fraction=0.0)
+    screen = simulate_perturbseq(config=config, seed=3)
+    labels = screen.obs["gene"].astype(str)
+    doubles = labels[labels.str.contains("+", regex=False)].unique()
+    in_pairs = {g for label in doubles for g in label.split("+")}
+    alone = set(labels.unique())
+    pair_only = in_pairs - alone
+    assert len(pair_only) == round(0.3 * len(in_pairs))
+    # every cell of a pair-only gene is in a double of a listed pair
+    assert len(set(screen.uns["combinations"].index)) == len(doubles)
+    with pytest.raises(ConfigError, match="pair_only_fraction"):
+        SimulationConfig(pair_only_fraction=0.2)                # no doubles to keep them in
+
+
+def test_combinations_preset_has_at_least_60_doubles_and_a_partial_design():
+    cfg = PRESETS["combinations"]
+    assert cfg.n_double_pairs >= 60 and cfg.pair_only_fraction > 0

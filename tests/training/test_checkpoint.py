@@ -57,7 +57,7 @@ def test_checkpoints_from_before_the_module_load(module, tmp_path):
     assert torch.equal(loaded.guide.mask_logits, module.guide.mask_logits)
     assert all(k.startswith("module.") for k in upgrade_state_dict(old["state_dict"]))
     current = {"module.model.x": 1}
-    assert upgrade_state_dict(current) is current
+    assert upgrade_state_dict(current) == current
 
 
 def test_a_run_folder_resolves_to_best_then_last(tmp_path):

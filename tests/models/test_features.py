@@ -1,0 +1,77 @@
+"""Gene features feeding the latent effect rows (gpo_vae.models.features)."""
+
+import numpy as np
+import pytest
+import torch
+from tiny_model import N_PERTURBED, N_TREATMENTS, tiny_info
+
+from gpo_vae.models import build_gpo_vae
+
+
+@pytest.fixture
+def featured(tiny_model_config):
+    config = tiny_model_config(model={"variant": "anchored", "gene_features": "pca"})
+    features = np.random.default_rng(0).normal(size=(N_TREATMENTS, 4)).astype(np.float32)
+    return build_gpo_vae(config, tiny_info(), gene_features=features)
+
+
+def test_rows_without_training_cells_are_predicted_from_their_features_alone(featured):
+    guide = featured.guide
+    with torch.no_grad():
+        guide.feature_effects.map.bias.fill_(0.3)
+    for sample in (guide.sample_globals(2), guide.expected_globals()):
+        rows = sample.masked_edges
+        expected = guide.feature_effects()
+        # unseen rows (tiny_info: the last ones have no training cells): h(f) exactly
+        torch.testing.assert_close(rows[:, N_PERTURBED:], expected[N_PERTURBED:].expand(
+            rows.shape[0], -1, -1))
+        # rows with cells: h(f) plus their free GRN part
+        free = (sample.mask * sample.edges)[:, :N_PERTURBED]
+        torch.testing.assert_close(rows[:, :N_PERTURBED], free + expected[:N_PERTURBED])
+
+
+def test_a_gene_without_features_gets_the_map_intercept_not_zero(featured):
+    effects = featured.guide.feature_effects
+    with torch.no_grad():
+        effects.features[-1] = 0.0
+        effects.map.bias.fill_(0.5)
+    torch.testing.assert_close(effects()[-1], effects.map.bias)
+
+
+def test_feature_map_trains_through_the_loss(featured):
+    from tiny_model import random_batch
+
+    featured.loss(random_batch(), 2).loss.backward()
+    assert featured.guide.feature_effects.map.weight.grad is not None
+
+
+def test_features_are_off_for_the_authors_variant(tiny_model_config):
+    config = tiny_model_config(model={"variant": "authors"})
+    assert config.model.gene_features == "none" and config.loss.shrinkage is False
+    assert build_gpo_vae(config, tiny_info()).guide.feature_effects is None
+
+
+def test_own_gene_effect_shifts_each_targets_own_logit():
+    from gpo_vae.models.features import OwnGeneEffect
+
+    own = OwnGeneEffect(torch.tensor([2, -1, 0]))        # treatment 1 is not measured
+    with torch.no_grad():
+        own.weight.fill_(-1.5)
+    shift = own(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0]]), n_genes=4)
+    expected = torch.tensor([[0, 0, -1.5, 0], [0, 0, 0, 0], [-1.5, 0, -1.5, 0]])
+    torch.testing.assert_close(shift, expected)
+
+
+def test_own_gene_effect_reaches_the_decoded_conditions(featured):
+    from tiny_model import N_GENES
+
+    model = featured.model
+    with torch.no_grad():
+        model.own_effect.weight.fill_(-3.0)
+    globals_ = featured.guide.expected_globals()
+    z = torch.zeros(1, 4, featured.n_latent)
+    dosages = torch.zeros(2, N_TREATMENTS)
+    dosages[1, 2] = 1.0                                  # treatment G2 is gene column 2
+    props = featured.decode_conditions(globals_, z, dosages)
+    assert props.shape == (2, 4, N_GENES)
+    assert float(props[1, :, 2].mean()) < 0.2 * float(props[0, :, 2].mean())
