@@ -8,7 +8,9 @@
     OMP_NUM_THREADS=1 python benchmarks/train_step.py --shapes adamson rpe1  # busy machine
 
 ``--variant`` anchored (the default model, with its pseudobulk-consistency term on
-synthetic targets for every perturbed row) or authors.
+synthetic targets for every perturbed row) or authors. ``--gene-features none`` times the
+anchored model without its gene-feature pathway (the model before gene features; ``pca``,
+the default, uses 20 random feature columns, as two 10-component PCA blocks would).
 
 Random data with the statistics of a Perturb-seq batch (sparse NB counts, one-hot
 dosages, ~10% low-quality cells, counterfactual profiles); batch 512, 5 particles and
@@ -61,18 +63,21 @@ def _batch(shape: dict, batch_size: int, device: str, seed: int):
 
 
 def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
-           profile: bool, variant: str = "anchored", compile: bool = False) -> dict:
+           profile: bool, variant: str = "anchored", compile: bool = False,
+           gene_features: str = "pca") -> dict:
     import numpy as np
     import torch
 
     from gpo_vae.config import config_from_dict
+    from gpo_vae.data.pseudobulk import ConditionPseudobulk
     from gpo_vae.memory import peak_memory_gb
     from gpo_vae.models.builder import DataInfo, build_gpo_vae
 
     torch.manual_seed(0)
     shape = SHAPES[name]
     config = config_from_dict({
-        "model": {"n_latent": shape["n_latent"], "variant": variant},
+        "model": {"n_latent": shape["n_latent"], "variant": variant,
+                  **({"gene_features": gene_features} if variant == "anchored" else {})},
         "guide": {"basal_encoder_n_hidden": shape["basal_hidden"]},
         "loss": {"fc_criteria": shape["fc_criteria"], "penalty_coeff": shape["penalty"]},
         "training": {"n_particles": particles},
@@ -85,8 +90,14 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
                     treatment_kinds=["perturbed"] * n_t, treatment_measured=[True] * n_t,
                     train_cells_per_treatment=train_cells.tolist(),
                     train_cells_per_qc=[90000, 10000], n_train_cells=100000)
-    shifts = (0.3 * torch.randn(n_t, shape["n_genes"])).numpy()
-    module = build_gpo_vae(config, info, pseudobulk=(shifts, train_cells))
+    n_p = shape["n_perturbed"]
+    pseudobulk = ConditionPseudobulk(
+        dosages=np.eye(n_t, dtype=np.float32)[:n_p],
+        means=(0.3 * torch.randn(n_p, shape["n_genes"])).numpy(),
+        n_cells=train_cells[:n_p], control_mean=np.zeros(shape["n_genes"], np.float32),
+        n_control=1000, within_var=np.full(shape["n_genes"], 0.3, np.float32))
+    features = np.random.default_rng(0).normal(size=(n_t, 20)).astype(np.float32)
+    module = build_gpo_vae(config, info, pseudobulk=pseudobulk, gene_features=features)
     module.to(device)
     params = list(module.parameters())
     optimizer = torch.optim.Adam(params, lr=3e-4)
@@ -149,23 +160,26 @@ def main() -> None:
     parser.add_argument("--particles", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a torch profiler table")
     parser.add_argument("--variant", choices=["anchored", "authors"], default="anchored")
+    parser.add_argument("--gene-features", choices=["pca", "none"], default="pca")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the loss (training.compile); warm-up includes it")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         result = _child(args.child, args.device, args.steps, args.batch_size, args.particles,
-                        args.profile, args.variant, args.compile)
+                        args.profile, args.variant, args.compile, args.gene_features)
         print(json.dumps(result))
         return
-    print(f"variant {args.variant}, batch {args.batch_size}, {args.particles} particles"
+    print(f"variant {args.variant} (gene features {args.gene_features}), batch "
+          f"{args.batch_size}, {args.particles} particles"
           f"{', compiled' if args.compile else ''}, device {args.device}")
     print(f"{'shape':<8} {'genes':>6} {'T':>5} {'L':>4} {'s/step':>8} {'cells/s':>8} "
           f"{'cpu s/step':>10} {'peak GB':>8}")
     for name in args.shapes:
         cmd = [sys.executable, __file__, "--child", name, "--device", args.device,
                "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-               "--particles", str(args.particles), "--variant", args.variant] + \
+               "--particles", str(args.particles), "--variant", args.variant,
+               "--gene-features", args.gene_features] + \
             (["--profile"] if args.profile else []) + (["--compile"] if args.compile else [])
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])

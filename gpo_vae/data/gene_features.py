@@ -7,7 +7,8 @@ about a gene it never saw perturbed. Features shared across genes can:
   principal components of the training pseudobulk expression matrix (genes x training
   conditions, each condition centred over genes, not scaled). A gene's row says how it
   moves across the training conditions, which is measured for every gene in the data,
-  perturbed or not;
+  perturbed or not; beside it the loadings of a PCA of the training cells (co-expression,
+  the linear baseline's gene embedding);
 - a user table of gene embeddings (CSV, TSV or parquet; genes x dimensions): a
   foundation model's gene embeddings, or perturbation profiles from another screen;
 - a prior network (any edge list the evaluation reads): the mean feature row of each
@@ -49,6 +50,25 @@ def pca_gene_embedding(means: np.ndarray, gene_names: Sequence[str],
     scores = u[:, :k] * s[:k]
     return pd.DataFrame(scores, index=list(gene_names),
                         columns=[f"pca_{i}" for i in range(k)])
+
+
+def cell_pca_embedding(expression, gene_names: Sequence[str], n_components: int = 10,
+                       seed: int = 0) -> pd.DataFrame:
+    """Genes x ``n_components`` loadings of a PCA of single cells (cells x genes,
+    log-normalised; sparse stays sparse: scanpy centres implicitly). Co-expression across
+    cells, natural variation included, says which genes move together, so a gene's
+    loadings hint at what it regulates even if it was never perturbed (the gene embedding
+    of the linear baseline, :class:`gpo_vae.evaluation.baselines.LinearBaseline`)."""
+    import anndata as ad
+    import scanpy as sc
+
+    k = int(max(0, min(n_components, min(expression.shape) - 1)))
+    if k == 0:
+        return pd.DataFrame(index=list(gene_names))
+    cells = ad.AnnData(X=expression.astype(np.float32))
+    sc.pp.pca(cells, n_comps=k, random_state=seed)
+    return pd.DataFrame(np.asarray(cells.varm["PCs"]), index=list(gene_names),
+                        columns=[f"cell_pca_{i}" for i in range(k)])
 
 
 def read_gene_table(path: str | Path) -> pd.DataFrame:

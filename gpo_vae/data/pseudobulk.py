@@ -52,11 +52,30 @@ class ConditionPseudobulk:
     control_mean: np.ndarray   # (G,) float32
     n_control: int
     within_var: np.ndarray     # (G,) float32
+    # targets of a model's shared feature map (see projected_shifts); None: the shifts
+    feature_shifts: np.ndarray | None = None
 
     @property
     def shifts(self) -> np.ndarray:
         """Mean shift of each condition from the controls, (C, G)."""
         return (self.means - self.control_mean).astype(np.float32)
+
+    def projected_shifts(self, basis: np.ndarray, own_columns: np.ndarray) -> np.ndarray:
+        """Shifts (C, G) projected onto the span of ``basis`` (G x K), except each
+        condition's own target genes (``own_columns``: gene column of each treatment, -1
+        if unmeasured), which keep their measured shift. A low-dimensional co-expression
+        span is where responses shared across genes live (the linear baseline predicts
+        only there); the rest of a shift measured on tens of cells is mostly noise that a
+        map shared across perturbations should not chase."""
+        shifts = self.shifts.astype(np.float64)
+        q, _ = np.linalg.qr(np.asarray(basis, dtype=np.float64))
+        own = np.zeros_like(shifts, dtype=bool)
+        for c, t in zip(*np.nonzero(self.dosages), strict=True):
+            if own_columns[t] >= 0:
+                own[c, own_columns[t]] = True
+        outside = np.where(own, 0.0, shifts)
+        out = (outside @ q) @ q.T
+        return np.where(own, shifts, out).astype(np.float32)
 
     def reliability(self) -> np.ndarray:
         """Per condition and gene, the share of a shift's variance that is signal:

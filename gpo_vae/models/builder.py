@@ -209,7 +209,9 @@ def _consistency(config: Config, pseudobulk: ConditionPseudobulk | None, n_treat
     else:
         dosages, shifts = pseudobulk.dosages, pseudobulk.shifts
         reliability = pseudobulk.reliability() if features and lo.shrinkage else None
+    feature_shifts = None if pseudobulk is None else pseudobulk.feature_shifts
     return PseudobulkConsistency(dosages, shifts, reliability=reliability, features=features,
+                                 feature_shifts=feature_shifts,
                                  n_perturbations=lo.pseudobulk_perturbations,
                                  n_basal=lo.pseudobulk_cells, basal=lo.pseudobulk_basal)
 
@@ -218,7 +220,9 @@ def prepared_gene_features(config: Config, adata,
                            pseudobulk: ConditionPseudobulk) -> np.ndarray:
     """The treatment genes' features (T x K) from a prepared AnnData's training cells and
     the optional embedding table and network of ``config.model``; genes no source covers
-    are named in one warning (they get the average gene's prediction)."""
+    are named in one warning (they get the average gene's prediction). Also sets the
+    feature pathway's denoised targets on ``pseudobulk`` (the shifts projected onto the
+    training cells' co-expression span)."""
     from gpo_vae.data import gene_features as gf
     from gpo_vae.data.edge_list import read_edge_list
 
@@ -226,7 +230,9 @@ def prepared_gene_features(config: Config, adata,
     genes = adata.var["gene_symbol"].astype(str).tolist()
     names = adata.uns["treatments"]["name"].astype(str).tolist()
     means = np.vstack([pseudobulk.control_mean[None], pseudobulk.means])
-    blocks = [gf.pca_gene_embedding(means, genes, m.gene_feature_components)]
+    cells = gf.cell_pca_embedding(_training_expression(adata, config.training.seed), genes,
+                                  m.gene_feature_components, config.training.seed)
+    blocks = [gf.pca_gene_embedding(means, genes, m.gene_feature_components), cells]
     if m.gene_embedding:
         blocks.append(gf.read_gene_table(m.gene_embedding))
     if m.gene_network:
@@ -235,7 +241,27 @@ def prepared_gene_features(config: Config, adata,
         blocks.append(gf.neighbour_features(own, read_edge_list(m.gene_network), names))
     features, missing = gf.treatment_features(names, blocks)
     gf.warn_missing(missing, len(names))
+    if cells.shape[1]:
+        pseudobulk.feature_shifts = pseudobulk.projected_shifts(
+            cells.to_numpy(), _own_columns(DataInfo.from_prepared(adata)))
     return features
+
+
+def _training_expression(adata, seed: int, max_cells: int = 20_000):
+    """log1p-normalised counts (sparse) of at most ``max_cells`` random training cells,
+    read a block at a time (a backed screen is never read whole)."""
+    import scipy.sparse as sp
+
+    from gpo_vae.data.rows import counts_of
+    from gpo_vae.stats import log1p_per_library
+
+    train = np.flatnonzero(adata.obs["split"].astype(str).to_numpy() == "train")
+    if train.size > max_cells:
+        train = np.sort(np.random.default_rng(seed).choice(train, max_cells, replace=False))
+    library = adata.obs["library_size"].to_numpy()[train]
+    blocks = [log1p_per_library(block, library[start:start + block.shape[0]])
+              for start, block in counts_of(adata).subset(train).blocks()]
+    return sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, adata.n_vars))
 
 
 def build_for_prepared(config: Config, adata) -> GpoVaeModule:

@@ -52,12 +52,17 @@ class PseudobulkConsistency(nn.Module):
     reliability
         (C, G) weights of the measured shifts against the feature pathway's prediction
         (only used with ``features``; None: trust every shift fully).
+    feature_shifts
+        (C, G) targets of the feature pathway (default ``shifts``): the shifts denoised
+        onto a co-expression span (:meth:`~gpo_vae.data.pseudobulk.ConditionPseudobulk.
+        projected_shifts`), so the map shared by all genes learns the shared part.
     features
         Whether the guide has a feature pathway to anchor and shrink toward.
     """
 
     def __init__(self, dosages: np.ndarray, shifts: np.ndarray, *,
                  reliability: np.ndarray | None = None, features: bool = False,
+                 feature_shifts: np.ndarray | None = None,
                  n_perturbations: int = 64, n_basal: int = 8, basal: str = "batch"):
         super().__init__()
         # the training statistics are stored in checkpoints, so a loaded model's loss is
@@ -68,6 +73,9 @@ class PseudobulkConsistency(nn.Module):
         self.register_buffer("shifts", shifts)
         self.register_buffer("reliability", torch.ones_like(shifts) if reliability is None
                              else torch.as_tensor(np.asarray(reliability), dtype=torch.float32))
+        self.register_buffer("feature_shifts", shifts.clone() if feature_shifts is None
+                             else torch.as_tensor(np.asarray(feature_shifts),
+                                                  dtype=torch.float32))
         keys = torch.as_tensor(np.random.default_rng(0).integers(
             1, 2**62, size=dosages.shape[1], dtype=np.int64))
         self.register_buffer("treatment_keys", keys, persistent=False)
@@ -133,7 +141,7 @@ class PseudobulkConsistency(nn.Module):
         weight = self.reliability[rows]
         shrunk = weight * target + (1 - weight) * from_features.detach()
         return ((full - shrunk) ** 2).sum(-1).mean() + \
-            ((from_features - target) ** 2).sum(-1).mean()
+            ((from_features - self.feature_shifts[rows]) ** 2).sum(-1).mean()
 
     @staticmethod
     def _log_expression(model, z, offsets, qc_effect, dosages) -> Tensor:

@@ -65,3 +65,16 @@ def test_backed_screen_gives_the_same_pseudobulk_a_block_at_a_time(tmp_path, mon
     np.testing.assert_array_equal(pb.n_cells, expected.n_cells)
     np.testing.assert_allclose(pb.shifts, expected.shifts, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(pb.within_var, expected.within_var, rtol=1e-5, atol=1e-7)
+
+
+def test_projected_shifts_keep_own_targets_and_project_the_rest_onto_the_span():
+    shifts = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 0.0, 2.0]], np.float32)
+    pb = ConditionPseudobulk(dosages=np.array([[1, 0], [0, 1]], np.float32), means=shifts,
+                             n_cells=np.array([5, 5]), control_mean=np.zeros(4, np.float32),
+                             n_control=10, within_var=np.ones(4, np.float32))
+    basis = np.array([[1.0], [1.0], [0.0], [0.0]])            # span of genes 0 and 1 together
+    out = pb.projected_shifts(basis, own_columns=np.array([3, -1]))
+    # condition 0: its own target (gene 3) kept; genes 0-1 averaged; gene 2 off the span
+    np.testing.assert_allclose(out[0], [1.5, 1.5, 0.0, 4.0], rtol=1e-6)
+    # condition 1's target is unmeasured: everything projected
+    np.testing.assert_allclose(out[1], [-0.25, -0.25, 0.0, 0.0], rtol=1e-6, atol=1e-7)

@@ -96,7 +96,7 @@ def test_build_for_prepared_reads_sizes_and_statistics_from_the_data(small_prepa
     info = DataInfo.from_prepared(small_prepared)
     # the anchored default adds the number of gene-feature columns it built
     n_features = module.guide.feature_effects.n_features
-    assert 0 < n_features <= config.model.gene_feature_components
+    assert 0 < n_features <= 2 * config.model.gene_feature_components   # two PCA blocks
     info.extra["n_gene_features"] = n_features
     info.extra["n_conditions"] = module.loss_fn.consistency.n_conditions
     assert module.data_info == info
