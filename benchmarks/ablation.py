@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,15 @@ DATA = {
                    "simulate": ("default", 1, "results/demo/data/simulated_default_seed1.h5ad")},
     "small": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
               "simulate": ("small", 0, "results/demo/data/simulated_small.h5ad")},
+    # singles and 64 doubles of a partial design (a fifth of the paired genes never alone):
+    # every condition seen in training; then whole doubles of seen singles held out
+    "combinations": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
+                     "simulate": ("combinations", 0,
+                                  "results/demo/data/simulated_combinations.h5ad")},
+    "combinations_heldout": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
+                             "overrides": ["data.split=combinations"],
+                             "simulate": ("combinations", 0,
+                                          "results/demo/data/simulated_combinations.h5ad")},
     # few cells per perturbation: the default preset with a quarter of the cells (a median
     # of about 20 training cells per perturbation)
     "demo_fewcells": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
@@ -211,6 +221,56 @@ def _row(setting: str, description: str, results: list[dict], last: str) -> str:
         np.mean([r["train_seconds"] for r in results]))
 
 
+BASELINE_LABELS = {"baseline_pert_mean": "per-perturbation mean",
+                   "baseline_additive": "additive", "baseline_linear": "ridge",
+                   "baseline_global_mean": "global mean"}
+
+
+def _per_perturbation(data: str, setting: str) -> pd.DataFrame | None:
+    """Seed-averaged per-perturbation Pearson top-20 of the model (last.ckpt) beside the
+    baselines (perturbations x methods), with each perturbation's kind."""
+    frames = [pd.read_csv(p) for p in sorted((OUT / data / setting).glob(
+        "seed*/eval_last/per_perturbation.csv"))]
+    if not frames:
+        return None
+    wide = pd.concat(frames).groupby(["perturbation", "method"])["pearson_top20"].mean() \
+        .unstack("method")
+    first = frames[0].drop_duplicates("perturbation").set_index("perturbation")
+    wide["kind"] = [_kind(p, first) for p in wide.index]
+    return wide
+
+
+def _kind(label: str, rows: pd.DataFrame) -> str:
+    """single (seen or unseen), double of seen singles, or double with a gene never seen
+    alone in training."""
+    seen = rows.loc[label, "n_train_cells"] > 0 if label in rows.index else False
+    if "+" not in label:
+        return "single" if seen else "unseen single"
+    parts_seen = all(p in rows.index and rows.loc[p, "n_train_cells"] > 0
+                     for p in label.split("+"))
+    prefix = "double" if seen else "unseen double"
+    return f"{prefix} of seen singles" if parts_seen else f"{prefix}, a gene never alone"
+
+
+def verdicts(data: str, setting: str) -> list[str]:
+    """Paired verdicts of the seed-averaged model against each baseline, per kind of
+    perturbation (bootstrap interval and signed-rank test over perturbations)."""
+    from gpo_vae.evaluation.compare import paired_comparison
+
+    wide = _per_perturbation(data, setting)
+    if wide is None:
+        return []
+    lines = []
+    for kind, group in wide.groupby("kind"):
+        for baseline, label in BASELINE_LABELS.items():
+            if baseline not in group or group[baseline].notna().sum() < 2:
+                continue
+            c = paired_comparison(group["model"].to_numpy(), group[baseline].to_numpy(),
+                                  metric="pearson_top20", names=("GPO-VAE", label))
+            lines.append(f"{kind} ({c.n}): {c.verdict}")
+    return lines
+
+
 def table(data: str) -> str:
     """Markdown table of every finished setting of ``data``."""
     rows = []
@@ -229,13 +289,16 @@ def table(data: str) -> str:
             rows.append(_row(*DERIVED[setting], results, f"last_{other}"))
     if not rows:
         return f"no finished runs for {data}"
+    said = [f"- {setting}, {line}" for setting in SETTINGS for line in verdicts(data, setting)]
     head = [f"ATE Pearson top-20 on held-out test cells ({data}); mean ± sd over seeds.",
             "Baselines (fitted on training cells, the same for every seed): "
             + ", ".join(f"{k} {np.mean(v):.3f}" if v else f"{k} -"
                         for k, v in baselines.items()), "",
             "| setting | what | seeds | model (last.ckpt) | model (best.ckpt) | "
             "GRN AUPRC (truth) | train s |", "|---|---|---|---|---|---|---|"]
-    return "\n".join(head + rows)
+    tail = ["", "Paired verdicts (model averaged over seeds, last.ckpt; per kind of "
+            "perturbation):", "", *said] if said else []
+    return "\n".join(head + rows + tail)
 
 
 METHOD_NAMES = {"model": "GPO-VAE", "baseline_pert_mean": "per-perturbation train mean",

@@ -357,6 +357,11 @@ class Config:
             self.model.gene_features = "pca" if anchored else "none"
         if self.loss.shrinkage is None:
             self.loss.shrinkage = self.model.gene_features != "none"
+        if self.model.gene_features == "none" and (self.model.gene_embedding
+                                                   or self.model.gene_network):
+            raise ConfigError("model.gene_embedding and model.gene_network add gene features, "
+                              "which model.gene_features=none turns off; set "
+                              "model.gene_features=pca")
         if sams and self.loss.alignment != "none":
             raise ConfigError(f"loss.alignment={self.loss.alignment} aligns a GRN, and "
                               "model.variant=sams_vae has none; use loss.alignment=none")

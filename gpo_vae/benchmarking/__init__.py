@@ -7,10 +7,15 @@ splits, with seeds, intervals and paired comparisons.
 >>> print(result.markdown)                                          # doctest: +SKIP
 """
 
+from gpo_vae.benchmarking.learning_curve import (
+    LearningCurve,
+    plan_learning_curve,
+    run_learning_curve,
+)
 from gpo_vae.benchmarking.registry import METHODS, Method, MethodJob, MethodOutput, register_method
 from gpo_vae.benchmarking.report import BenchmarkResult, benchmark, run_benchmark
 from gpo_vae.benchmarking.runner import DEFAULT_METHODS, BenchmarkPlan, plan_benchmark
 
-__all__ = ["DEFAULT_METHODS", "METHODS", "BenchmarkPlan", "BenchmarkResult", "Method",
-           "MethodJob", "MethodOutput", "benchmark", "plan_benchmark", "register_method",
-           "run_benchmark"]
+__all__ = ["DEFAULT_METHODS", "METHODS", "BenchmarkPlan", "BenchmarkResult", "LearningCurve",
+           "Method", "MethodJob", "MethodOutput", "benchmark", "plan_benchmark",
+           "plan_learning_curve", "register_method", "run_benchmark", "run_learning_curve"]

@@ -75,3 +75,31 @@ def test_own_gene_effect_reaches_the_decoded_conditions(featured):
     props = featured.decode_conditions(globals_, z, dosages)
     assert props.shape == (2, 4, N_GENES)
     assert float(props[1, :, 2].mean()) < 0.2 * float(props[0, :, 2].mean())
+
+
+def test_an_embedding_table_and_a_network_add_feature_columns(small_prepared,
+                                                              tiny_model_config, tmp_path,
+                                                              caplog):
+    from gpo_vae.models.builder import build_for_prepared
+
+    names = small_prepared.uns["treatments"]["name"].astype(str).tolist()
+    table = tmp_path / "embedding.csv"
+    rows = "\n".join(f"{g},{i},{i % 3}" for i, g in enumerate(names[:-1]))  # one left out
+    table.write_text("gene,d0,d1\n" + rows + "\n")
+    network = tmp_path / "net.tsv"
+    network.write_text(f"source\ttarget\n{names[0]}\t{names[1]}\n{names[2]}\t{names[-1]}\n")
+    plain = build_for_prepared(tiny_model_config(), small_prepared)
+    config = tiny_model_config(model={"gene_embedding": str(table),
+                                      "gene_network": str(network)})
+    module = build_for_prepared(config, small_prepared)
+    extra = module.guide.feature_effects.n_features - plain.guide.feature_effects.n_features
+    # two embedding columns, and the network's neighbour mean of every own column
+    assert extra == 2 + plain.guide.feature_effects.n_features + 2
+    assert module.data_info.extra["n_gene_features"] == module.guide.feature_effects.n_features
+
+
+def test_gene_embedding_without_gene_features_is_a_config_error(tiny_model_config):
+    from gpo_vae.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="gene_features=pca"):
+        tiny_model_config(model={"gene_features": "none", "gene_embedding": "x.csv"})
