@@ -41,7 +41,7 @@ def test_every_condition_of_the_split_gets_its_mean_minus_the_control_mean():
     np.testing.assert_allclose(pb.within_var, within / (6 - 4), rtol=1e-5)
 
 
-def test_reliability_trusts_conditions_with_more_cells_and_spread_genes_more():
+def test_reliability_trusts_large_shifts_of_many_cells_and_not_shifts_within_noise():
     shifts = np.array([[1.0, 0.01], [-1.0, -0.01], [0.5, 0.0], [-0.5, 0.02]])
     pb = ConditionPseudobulk(dosages=np.eye(4, dtype=np.float32), means=shifts.astype(np.float32),
                              n_cells=np.array([100, 100, 2, 2]),
@@ -50,7 +50,10 @@ def test_reliability_trusts_conditions_with_more_cells_and_spread_genes_more():
     weight = pb.reliability()
     assert weight.shape == (4, 2) and ((weight >= 0) & (weight <= 1)).all()
     assert weight[0, 0] > 0.9 > weight[2, 0]          # few cells: trusted less
-    assert (weight[:, 1] < 0.05).all()                # a gene that never moves: all noise
+    assert (weight[:, 1] < 0.05).all()                # shifts within their noise
+    # noise 0.5 (1/2 + 1/500) = 0.251 against a shift of 0.25 -> 1 - 0.251 / 0.25 < 0 -> 0
+    np.testing.assert_allclose(weight[2, 0], 0.0, atol=1e-6)
+    np.testing.assert_allclose(weight[0, 0], 1 - 0.5 * (1 / 100 + 1 / 500), rtol=1e-5)
 
 
 def test_backed_screen_gives_the_same_pseudobulk_a_block_at_a_time(tmp_path, monkeypatch):
