@@ -95,11 +95,17 @@ class ConditionPseudobulk:
         return np.clip(weight, 0.0, 1.0).astype(np.float32)
 
 
+def treatment_keys(n_treatments: int) -> np.ndarray:
+    """A fixed random 62-bit key per treatment; a condition's key is the sum of its
+    treatments' keys (wrapping on overflow; collisions are astronomically unlikely). One
+    rule for the data here and the model's batch lookup
+    (:mod:`gpo_vae.models.consistency`)."""
+    return np.random.default_rng(0).integers(1, 2**62, size=n_treatments, dtype=np.int64)
+
+
 def _condition_keys(dosages) -> np.ndarray:
-    """One integer per cell naming its set of treatments (0 for controls): the sum of a
-    fixed random 62-bit key per treatment, wrapping on overflow (collisions are
-    astronomically unlikely)."""
-    keys = np.random.default_rng(0).integers(1, 2**62, size=dosages.shape[1], dtype=np.int64)
+    """One integer per cell naming its set of treatments (0 for controls)."""
+    keys = treatment_keys(dosages.shape[1])
     rows = np.repeat(np.arange(dosages.shape[0]), np.diff(dosages.indptr))
     out = np.zeros(dosages.shape[0], dtype=np.int64)
     with np.errstate(over="ignore"):

@@ -57,15 +57,12 @@ class LinearBaseline:
     def fit(cls, train_expression, train: AteTable, targets_of: Callable[[str], list[str]],
             n_components: int = 10, ridge: float = 0.1, seed: int = 0) -> LinearBaseline:
         """Fit on transformed training cells (sparse is fine) and training ATEs."""
-        import anndata as ad
-        import scanpy as sc
+        from gpo_vae.data.gene_features import cell_pca_embedding
 
         gene_names = list(train.values.columns)
         n_components = int(max(1, min(n_components, min(train_expression.shape) - 1)))
-        cells = ad.AnnData(X=train_expression.astype(np.float32))
-        # scanpy's PCA centres sparse data implicitly, so the matrix stays sparse
-        sc.pp.pca(cells, n_comps=n_components, random_state=seed)
-        loadings = np.asarray(cells.varm["PCs"], dtype=np.float64)
+        loadings = cell_pca_embedding(train_expression, gene_names, n_components, seed) \
+            .to_numpy(dtype=np.float64)
         # unit variance per component across genes so the ridge penalty is scale-free
         scale = loadings.std(axis=0)
         embedding = loadings / np.where(scale > 0, scale, 1.0)

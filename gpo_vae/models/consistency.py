@@ -30,12 +30,13 @@ import torch
 from torch import Tensor, nn
 
 from gpo_vae.constants import TARGET_SUM
+from gpo_vae.data.pseudobulk import treatment_keys
 from gpo_vae.models.latent import dosage_entries, dosage_rows
 
 
 def condition_keys(dosages: Tensor, treatment_keys: Tensor) -> Tensor:
     """One int64 per row naming its set of non-zero treatments (the sum of the
-    treatments' keys; the same rule as :mod:`gpo_vae.data.pseudobulk`)."""
+    treatments' keys, :func:`gpo_vae.data.pseudobulk.treatment_keys`)."""
     cells, treatments, _ = dosage_entries(dosages)
     out = torch.zeros(dosages.shape[0], dtype=torch.int64, device=dosages.device)
     return out.index_add_(0, cells, treatment_keys[treatments])
@@ -76,8 +77,7 @@ class PseudobulkConsistency(nn.Module):
         self.register_buffer("feature_shifts", shifts.clone() if feature_shifts is None
                              else torch.as_tensor(np.asarray(feature_shifts),
                                                   dtype=torch.float32))
-        keys = torch.as_tensor(np.random.default_rng(0).integers(
-            1, 2**62, size=dosages.shape[1], dtype=np.int64))
+        keys = torch.as_tensor(treatment_keys(dosages.shape[1]))
         self.register_buffer("treatment_keys", keys, persistent=False)
         self.register_buffer("sorted_keys", torch.zeros(0, dtype=torch.int64), persistent=False)
         self.register_buffer("key_order", torch.zeros(0, dtype=torch.int64), persistent=False)
