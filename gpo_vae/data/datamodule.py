@@ -36,23 +36,62 @@ class EpochSeededBatches(BatchSampler):
     def __init__(self, dataset, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         self.generator = torch.Generator().manual_seed(seed)
         self.seed, self.rank, self.world = seed, rank, world
+        self.epoch = 0
+        # (epoch, batches done) of a resumed epoch: its next pass leaves those out
+        self.resume_at: tuple[int, int] | None = None
         super().__init__(RandomSampler(dataset, generator=self.generator),
                          batch_size=batch_size, drop_last=False)
 
     def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
         self.generator.manual_seed(self.seed + 1_000_003 * epoch)
 
+    @property
+    def skip(self) -> int:
+        """Batches the next pass leaves out (only in the epoch a resume stopped in)."""
+        return self.resume_at[1] if self.resume_at and self.resume_at[0] == self.epoch else 0
+
     def __iter__(self):
+        skip, self.resume_at = self.skip, None
         if self.world == 1:
-            yield from super().__iter__()
-            return
-        batches = list(super().__iter__())
-        usable = len(batches) - len(batches) % self.world
-        yield from batches[self.rank:usable:self.world]
+            batches = super().__iter__()
+        else:
+            every = list(super().__iter__())
+            usable = len(every) - len(every) % self.world
+            batches = iter(every[self.rank:usable:self.world])
+        for _ in range(skip):
+            next(batches, None)
+        yield from batches
 
     def __len__(self) -> int:
         n = super().__len__()
         return n if self.world == 1 else n // self.world
+
+
+class ResumableLoader(DataLoader):
+    """A training loader whose position inside the epoch travels with the checkpoint.
+
+    Lightning saves ``state_dict()`` of such a loader in every checkpoint and gives it
+    back through ``load_state_dict`` when a run resumes mid-epoch; the next pass then
+    leaves out the batches already trained on, so the resumed epoch continues where the
+    interrupted one stopped (a plain loader would start the epoch again)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.served = 0
+
+    def __iter__(self):
+        # the batch sampler is called lazily, after Lightning set this epoch's seed
+        self.served = self.sampler.skip
+        for batch in super().__iter__():
+            self.served += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": int(self.sampler.epoch), "batches_served": int(self.served)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.resume_at = (int(state["epoch"]), int(state["batches_served"]))
 
 
 class RankShare(SequentialSampler):
@@ -118,7 +157,7 @@ class PerturbationDataModule(L.LightningDataModule):
             cells = RankShare(dataset, rank, world) if world > 1 else SequentialSampler(dataset)
             batches = BatchSampler(cells, batch_size=cfg.batch_size, drop_last=False)
         # batch_size=None: the dataset receives a list of indices and builds the batch
-        return DataLoader(
+        return (ResumableLoader if shuffle else DataLoader)(
             dataset,
             sampler=batches,
             batch_size=None,

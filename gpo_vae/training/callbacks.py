@@ -39,18 +39,26 @@ class ThroughputMonitor(L.Callback):
 
 
 class LastCheckpoint(L.Callback):
-    """Write ``last.ckpt`` when training ends (also mid-epoch, at ``max_steps``) and when
-    the user interrupts it, so ``--resume`` continues from there. A NaN loss writes
-    nothing: the previous ``last.ckpt`` is the last good state."""
+    """Write ``last.ckpt`` when training ends (also mid-epoch, at ``max_steps``), so
+    ``--resume`` continues from there (an interruption is saved by
+    :class:`~gpo_vae.training.interrupt.GracefulStop`). A NaN loss writes nothing: the
+    previous ``last.ckpt`` is the last good state."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._saved_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        # max_steps reached inside an epoch: save before Lightning closes the epoch, so the
+        # checkpoint says "mid-epoch" and a resume with a higher limit finishes this epoch
+        # (saved after the epoch's end, the resume would skip the epoch's other batches)
+        if 0 < trainer.max_steps <= trainer.global_step and \
+                not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            trainer.save_checkpoint(self.path, weights_only=False)
+            self._saved_step = trainer.global_step
 
     def on_train_end(self, trainer, pl_module) -> None:
-        trainer.save_checkpoint(self.path, weights_only=False)
-
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt) and trainer.global_step > 0:
+        if self._saved_step != trainer.global_step:
             trainer.save_checkpoint(self.path, weights_only=False)
 
 

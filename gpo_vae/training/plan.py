@@ -4,8 +4,6 @@ plan knows optimisation and logging, the module knows the model)."""
 
 from __future__ import annotations
 
-import random
-
 import lightning as L
 import numpy as np
 import torch
@@ -37,6 +35,12 @@ def upgrade_state_dict(state: dict) -> dict:
     return state
 
 
+def step_seed(seed: int, step: int, stream: int = 0) -> int:
+    """A 63-bit seed for ``step`` of a run seeded ``seed`` (``stream`` 1: validation)."""
+    state = np.random.SeedSequence([seed % 2**32, step, stream]).generate_state(1, np.uint64)
+    return int(state[0]) % 2**63
+
+
 class TrainingPlan(L.LightningModule):
     """Train ``module`` with Adam and log every scalar of its loss.
 
@@ -52,6 +56,8 @@ class TrainingPlan(L.LightningModule):
         Learning rates of single parameters by name (e.g. ``{"guide.mask_logits": 0.1}``).
     hparams
         Stored in the checkpoint's ``hyper_parameters`` (what rebuilds the module).
+    seed
+        Seeds each step's random stream together with the step number.
     compile
         Run the module's loss through ``torch.compile`` (compiled on the first step, so a
         plan sent to spawned processes pickles plainly).
@@ -59,8 +65,9 @@ class TrainingPlan(L.LightningModule):
 
     def __init__(self, module: nn.Module, *, lr: float, n_particles: int = 1,
                  lr_overrides: dict[str, float] | None = None, hparams: dict | None = None,
-                 compile: bool = False):
+                 compile: bool = False, seed: int = 0):
         super().__init__()
+        self.seed = int(seed)
         self.module = module
         self.lr, self.n_particles = lr, n_particles
         self.compile_loss = compile
@@ -107,25 +114,18 @@ class TrainingPlan(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "test")
 
-    # Random state travels with the checkpoint, so a resumed run continues the same random
-    # sequence (particles, Gumbel noise) as an uninterrupted one; Lightning saves none.
-    # (tensors and plain numbers only, so weights-only loading accepts them)
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        _, keys, pos, has_gauss, gauss = np.random.get_state()
-        checkpoint["rng_state"] = {
-            "torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
-            "numpy_rest": [int(pos), int(has_gauss), float(gauss)],
-            "python": list(random.getstate()[1]), "python_version": random.getstate()[0]}
+    # The random stream of every step is seeded from (seed, step): a resumed run draws the
+    # same particles and noise as an uninterrupted one whatever happened in between
+    # (iterator set-up, a validation pass, another process), and nothing random has to
+    # travel with the checkpoint.
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        torch.manual_seed(step_seed(self.seed, self.global_step))
+
+    def on_validation_epoch_start(self) -> None:
+        torch.manual_seed(step_seed(self.seed, self.global_step, stream=1))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["state_dict"] = upgrade_state_dict(checkpoint["state_dict"])
-        state = checkpoint.get("rng_state")
-        if state:
-            torch.set_rng_state(state["torch"])
-            pos, has_gauss, gauss = state["numpy_rest"]
-            np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
-                                 int(pos), int(has_gauss), float(gauss)))
-            random.setstate((state["python_version"], tuple(state["python"]), None))
 
     def configure_optimizers(self):
         named = dict(self.module.named_parameters())

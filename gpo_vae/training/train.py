@@ -7,10 +7,13 @@ and ``plots/training_curves.png``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -122,24 +125,29 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-    # said in our own words when it applies (see _mid_epoch_note)
-    warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before "
-                            "the epoch ended.*")
 
 
-def _mid_epoch_note(checkpoint: Path) -> str:
-    """A note when ``checkpoint`` was saved mid-epoch (Ctrl-C, max_steps): Lightning then
-    starts the interrupted epoch again from its first batch, so that epoch's batches are
-    seen twice; with the batch order fixed by (seed, epoch) this repeats exactly."""
+def _saved_position(checkpoint: Path) -> str:
+    """The step a checkpoint saved, which training continues after."""
     from gpo_vae.training.checkpoint import load_checkpoint_dict
 
-    loops = load_checkpoint_dict(checkpoint).get("loops", {})
-    progress = loops.get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-    current = progress.get("current", {})
-    if current.get("completed", 0) and not progress.get("is_last_batch", True):
-        return ("; it was saved mid-epoch, so that epoch starts again from its first batch "
-                "(its earlier batches are seen twice)")
-    return ""
+    step = int(load_checkpoint_dict(checkpoint).get("global_step", 0))
+    return f"training continues after step {step}"
+
+
+@contextlib.contextmanager
+def _keep_signal_handlers():
+    """Put back the SIGINT / SIGTERM handlers after ``fit``: Lightning leaves Ctrl-C
+    ignored after an interrupt, which would make a notebook's next cell unstoppable."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: bool = False,
@@ -196,6 +204,7 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
     from gpo_vae.training.callbacks import EpochLines, LastCheckpoint, ThroughputMonitor
     from gpo_vae.training.curves import plot_training_curves
     from gpo_vae.training.diagnostics import VAL_ATE_KEY
+    from gpo_vae.training.interrupt import GracefulStop, StopRequested
     from gpo_vae.training.plan import TrainingPlan
 
     checkpoints = run_dir / "checkpoints"
@@ -221,6 +230,7 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
     info = module.data_info
     t = config.training
     plan = TrainingPlan(module, lr=t.lr, n_particles=t.n_particles, compile=t.compile,
+                        seed=t.seed,
                         lr_overrides={"guide.mask_logits": t.mask_lr or t.lr},
                         hparams={"config": config.to_dict(), "data_info": info.to_dict()})
     primary = is_primary_process()
@@ -247,6 +257,7 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
         EarlyStopping(monitor="val/loss", mode="min", check_on_train_epoch_end=False,
                       patience=config.training.early_stopping_patience),
         LastCheckpoint(checkpoints / LAST),
+        GracefulStop(checkpoints / LAST),
         throughput,
         *([diagnostics] if diagnostics is not None else []),
     ]
@@ -268,14 +279,22 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
     )
     log(f"training {config.name}: {info.n_genes:,} genes, {info.n_treatments} treatment "
         f"dimensions, {len(datamodule.datasets['train']):,} training cells on {accelerator}"
-        + (f", resuming from {ckpt_path}{_mid_epoch_note(ckpt_path)}" if ckpt_path else ""))
+        + (f", resuming from {ckpt_path} ({_saved_position(ckpt_path)})" if ckpt_path else ""))
     start = time.perf_counter()
     try:
-        trainer.fit(plan, datamodule=datamodule, ckpt_path=ckpt_path)
-    except SystemExit:  # Lightning turns Ctrl-C into sys.exit(1) after saving our checkpoint
+        with _keep_signal_handlers():
+            trainer.fit(plan, datamodule=datamodule, ckpt_path=ckpt_path)
+    except StopRequested as stop:
         raise TrainingInterrupted(
-            f"training interrupted at step {trainer.global_step}; continue with the same "
-            f"command and --resume (state in {checkpoints / LAST})") from None
+            f"training stopped by {stop.signal_name} after step {stop.step}; the same command "
+            f"with --resume continues from step {stop.step} (state in "
+            f"{checkpoints / LAST})") from None
+    except SystemExit:  # a second Ctrl-C: Lightning stops at once and calls sys.exit(1)
+        where = _saved_position(checkpoints / LAST) if (checkpoints / LAST).is_file() \
+            else "nothing saved yet"
+        raise TrainingInterrupted(
+            f"training stopped at once by a second interrupt; --resume continues from the "
+            f"last saved state ({where})") from None
     finally:
         if trainer.is_global_zero:
             plot_training_curves(run_dir)

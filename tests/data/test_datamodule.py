@@ -39,3 +39,35 @@ def test_batches(tmp_path, small_screen_path):
     assert (split[val_index] == "val").all() and (np.diff(val_index) > 0).all()
     test_index = torch.cat([b["cell_index"] for b in dm.test_dataloader()]).numpy()
     assert set(val_index).isdisjoint(test_index)
+
+
+def test_the_training_loader_resumes_inside_the_epoch_it_was_saved_in(tmp_path,
+                                                                     small_screen_path):
+    """A loaded state leaves out the batches already served in that epoch only; the
+    next epoch is whole again (the state Lightning saves in every checkpoint)."""
+    config = config_from_dict({"output_dir": str(tmp_path / "out"), "data": {
+        "preset": "simulated", "path": str(small_screen_path), "batch_size": 64}})
+    dm = PerturbationDataModule(config, progress=False, log=lambda m: None)
+    dm.setup("fit")
+
+    def epoch_batches(loader, epoch):
+        loader.sampler.set_epoch(epoch)
+        return [b["cell_index"] for b in loader]
+
+    loader = dm.train_dataloader()
+    full = epoch_batches(loader, 1)
+    loader.sampler.set_epoch(1)
+    served = iter(loader)
+    for _ in range(3):
+        next(served)
+    state = loader.state_dict()
+    assert state == {"epoch": 1, "batches_served": 3}
+    fresh = dm.train_dataloader()
+    fresh.load_state_dict(state)
+    rest = epoch_batches(fresh, 1)
+    assert len(rest) == len(full) - 3
+    assert all(torch.equal(a, b) for a, b in zip(rest, full[3:], strict=True))
+    assert fresh.state_dict()["batches_served"] == len(full)
+    # a state from another epoch than the one iterated is ignored
+    fresh.load_state_dict(state)
+    assert len(epoch_batches(fresh, 2)) == len(full)

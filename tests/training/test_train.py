@@ -227,12 +227,3 @@ def test_a_run_shorter_than_the_logging_interval_still_gets_its_training_plot(ma
                    progress=False, log=lambda m: None)
     assert "train/loss_step" not in read_metrics(result.run_dir)
     assert (result.run_dir / "plots" / "training_curves.png").is_file()
-
-
-def test_resuming_a_mid_epoch_checkpoint_says_the_epoch_starts_again(make_config, tmp_path):
-    train(make_config(max_epochs=100, max_steps=3), run_dir=tmp_path / "mid", progress=False,
-          log=lambda m: None)
-    lines: list[str] = []
-    train(make_config(max_epochs=100, max_steps=5), run_dir=tmp_path / "mid", resume=True,
-          progress=False, log=lines.append)
-    assert any("saved mid-epoch" in line for line in lines)
