@@ -243,6 +243,7 @@ class GpoVae:
         GpoVae
             ``self``, so calls chain.
         """
+        from gpo_vae.outputs import check_output_folder
         from gpo_vae.training.checkpoint import load_checkpoint_dict, module_state
         from gpo_vae.training.train import train
 
@@ -260,6 +261,8 @@ class GpoVae:
         for section, entries in section_settings(given, _TRAINING_SECTIONS).items():
             values[section].update(entries)
         self.config = config_from_dict(values)
+        if run_dir is not None:
+            check_output_folder(run_dir, "run", run_dir, what="run_dir")
         with tempfile.TemporaryDirectory(prefix="gpo_vae_") as scratch:
             folder = Path(run_dir) if run_dir is not None else Path(scratch) / "run"
             result = train(self.config, run_dir=folder, progress=progress, log=log or _quiet,

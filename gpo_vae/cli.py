@@ -18,26 +18,30 @@ from gpo_vae.config import parse_overrides
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL, SIMULATION_PRESETS
 from gpo_vae.errors import ConfigError, GpoVaeError
 from gpo_vae.evaluation.settings import EvaluationSettings
-from gpo_vae.io import require_writable_folder
+from gpo_vae.outputs import FORCE_HELP, check_output_file, check_output_folder
 
 EVALUATION_DEFAULTS = EvaluationSettings()
 
 
-def _check_h5ad_target(path: Path) -> None:
-    if path.suffix != ".h5ad":
-        raise ConfigError(f"--out {str(path)!r} must end in .h5ad")
+def _check_simulation_targets(args: argparse.Namespace) -> Path:
+    path = Path(args.out)
     if path.is_dir():
         raise ConfigError(f"--out {str(path)!r} is a folder; give a file name ending in .h5ad")
-    require_writable_folder(path.parent, "the folder of --out")
+    if path.suffix != ".h5ad":
+        raise ConfigError(f"--out {str(path)!r} must end in .h5ad")
+    check_output_file(path, force=args.force)
+    if args.report:
+        check_output_folder(args.report, "simulation", path, what="--report", force=args.force)
+    return path
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Simulate a screen, write it atomically, optionally write a summary report."""
     from gpo_vae.io import read_h5ad
+    from gpo_vae.outputs import mark_output_folder
     from gpo_vae.simulation import preset_config, simulate_to_h5ad
 
-    out = Path(args.out)
-    _check_h5ad_target(out)
+    out = _check_simulation_targets(args)
     config = preset_config(args.preset).with_overrides(**parse_overrides(args.set))
     # written a block of cells at a time: the xlarge preset does not fit in memory
     simulate_to_h5ad(out, seed=args.seed, config=config, progress=not args.quiet)
@@ -49,6 +53,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from gpo_vae.simulation.summary import write_simulation_report
 
         adata.file.close()
+        mark_output_folder(args.report, "simulation", out)
         summary = write_simulation_report(read_h5ad(out), args.report)  # reads it all
         print(f"wrote summary and plot to {args.report}/")
         for key in ("n_cells", "n_genes", "n_perturbations", "n_control_cells",
@@ -114,7 +119,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gpo_vae.training.train import train
 
     config = load_config(args.config, args.set)
-    require_writable_folder(args.out or config.run_dir, "--out" if args.out else "output_dir")
+    run_dir = Path(args.out) if args.out else config.run_dir
+    check_output_folder(run_dir, "run", run_dir, what="--out" if args.out else "the run folder",
+                        force=args.force)
     train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet)
     return 0
 
@@ -123,10 +130,9 @@ def cmd_export_grn(args: argparse.Namespace) -> int:
     """Write the learned GRN as CSV, edge list, GraphML and a heatmap."""
     from gpo_vae.export import export_grn
 
-    require_writable_folder(args.out, "--out")
     summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k,
                          stability=args.stability, stability_epochs=args.stability_epochs,
-                         seed=args.seed)
+                         seed=args.seed, force=args.force)
     print(f"wrote the GRN of {summary['checkpoint']} to {args.out}/: "
           f"{summary['n_treatment_genes']} treatment genes ({summary['n_perturbed']} "
           f"perturbed), {summary['n_edges']:,} edges with probability >= {args.threshold}"
@@ -152,7 +158,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                   n_global=default_global_draws(args.n_samples),
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
     result = evaluate(args.run, settings=settings, references=references,
-                      progress=not args.quiet, out_dir=args.out, globals_=args.globals)
+                      progress=not args.quiet, out_dir=args.out, globals_=args.globals,
+                      force=args.force)
     print(result.table())
     where = result.files["metrics"].parent
     print(f"wrote metrics.json, per_perturbation.csv, predictions.h5ad and plots/ to "
@@ -233,6 +240,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run folder [default: <output_dir>/<name> from the config]")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its checkpoints/last.ckpt")
+    parser.add_argument("--force", action="store_true", help=FORCE_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -256,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "scale, about 14 GB on disk) [default: default]")
     sim.add_argument("--seed", type=int, default=0, help="random seed [default: 0]")
     sim.add_argument("--out", required=True, help="output .h5ad file (written atomically)")
+    sim.add_argument("--force", action="store_true",
+                     help="replace an existing --out file and --report folder")
     sim.add_argument("--report", metavar="DIR",
                      help="also write a summary (json, markdown) and an overview plot here")
     sim.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -295,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("run", help="run folder (uses checkpoints/best.ckpt) or a .ckpt file")
     ex.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    ex.add_argument("--force", action="store_true", help=FORCE_HELP)
     ex.add_argument("--threshold", type=float, default=0.5,
                     help="keep edges with q(M) probability >= this [default: 0.5]")
     ex.add_argument("--top-k", type=int, default=None, metavar="K",
@@ -342,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "RUN/eval_val/ for --split val]")
     ev.add_argument("--seed", type=int, default=EVALUATION_DEFAULTS.seed,
                     help=f"random seed [default: {EVALUATION_DEFAULTS.seed}]")
+    ev.add_argument("--force", action="store_true", help=FORCE_HELP)
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_evaluate)
 

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from gpo_vae.constants import DESIGN_TOP_GENES as TOP_GENES
+from gpo_vae.outputs import FORCE_HELP
 
 DEFAULTS = {"max_perturbations": 1, "budget": 50, "metric": "mix", "steps": 200,
             "n_draws": 8, "seed": 0}
@@ -28,7 +29,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else \
         (checkpoint.parent.parent if checkpoint.parent.name == "checkpoints"
          else checkpoint.parent) / "design"
-    check_design_folder(out)
+    check_design_folder(out, args.force)
     allowed = read_gene_list(args.genes_allowed) if args.genes_allowed else None
     module = load_trained(checkpoint)
     needs_data = args.target.startswith("perturbation:") or args.target.endswith(".h5ad") \
@@ -38,7 +39,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     result = run_design(module, args.target, prepared=prepared, allowed=allowed,
                         settings=settings, target_options=TargetOptions(
                             args.split, args.strength, args.top_genes, args.spare_others),
-                        validate=args.validate_with_simulator, out=out,
+                        validate=args.validate_with_simulator, out=out, force=args.force,
                         log=(lambda m: None) if args.quiet else print)
     columns = ["rank", "intervention", "predicted_distance", "distance_sd", "top_genes"]
     print(result.designs[columns].head(10).to_string(index=False, float_format="%.3f"))
@@ -96,6 +97,7 @@ def add_design_command(sub) -> None:
                     help="apply the designs in the simulator that made the run's data (new "
                     "cells) and compare with random interventions of the same size")
     ds.add_argument("--out", metavar="DIR", help="output folder [default: RUN/design]")
+    ds.add_argument("--force", action="store_true", help=FORCE_HELP)
     ds.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="random seed [default: 0]")
     ds.add_argument("--quiet", action="store_true", help="no progress messages")
     ds.set_defaults(func=cmd_design)

@@ -330,6 +330,11 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def validate(self) -> Config:
+        if self.name.strip() in ("", ".", "..") or Path(self.name).is_absolute():
+            # the run folder is output_dir/name: an empty name would write the run
+            # straight into output_dir, beside other runs and the prepared-data cache
+            raise ConfigError(f"name={self.name!r} must name a run folder inside output_dir; "
+                              "give a name such as 'gpo_vae_demo'")
         for section in (self.data, self.model, self.guide, self.loss, self.training):
             section.validate()
         self._variant_defaults()

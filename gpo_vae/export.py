@@ -27,6 +27,7 @@ import pandas as pd
 from gpo_vae.errors import ConfigError
 from gpo_vae.io import atomic_path, save_figure_atomic, write_json_atomic
 from gpo_vae.models.grn import LearnedGrn, learned_grn
+from gpo_vae.outputs import check_output_folder, mark_output_folder
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, **kwargs) -> None:
@@ -95,7 +96,8 @@ def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
 
 def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: float = 0.5,
                top_k: int | None = None, n_samples: int = 32, stability: int = 0,
-               stability_epochs: int | None = None, seed: int = 0, log=print) -> dict:
+               stability_epochs: int | None = None, seed: int = 0, log=print,
+               force: bool = False) -> dict:
     """Export the GRN of a run folder or checkpoint into ``out`` (the files in this
     module's docstring).
 
@@ -104,7 +106,9 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
     run
         A run folder (its best checkpoint) or a ``.ckpt`` file.
     out
-        The output folder; nothing is written into it before all the work is done.
+        The output folder; nothing is written into it before all the work is done. A
+        folder holding anything but this run's own output is refused unless ``force``
+        (:mod:`gpo_vae.outputs`).
     threshold, top_k
         Edges with q(M) at or above ``threshold``, at most ``top_k`` of them.
     n_samples
@@ -120,13 +124,15 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         Seed of the stability runs.
     log
         Receives progress messages.
+    force
+        Write into ``out`` even when it holds other files.
 
     Returns
     -------
     dict
         The summary also written to ``export_summary.json``.
     """
-    from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
+    from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint, run_folder_of
 
     if not 0 <= threshold <= 1:
         raise ConfigError(f"--threshold {threshold} must be between 0 and 1")
@@ -137,23 +143,22 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
     if stability_epochs is not None and stability_epochs < 1:
         raise ConfigError(f"--stability-epochs {stability_epochs} must be at least 1")
     checkpoint = resolve_checkpoint(run)
+    run_folder = run_folder_of(checkpoint)
+    out = check_output_folder(out, "run", run_folder, what="the GRN folder", force=force)
     module = load_trained(checkpoint)
     grn = learned_grn(module, n_samples=n_samples)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file; give a folder")
     recurrence = None
     if stability:
-        from gpo_vae.evaluation.report import prepared_data_of, run_dir_of
+        from gpo_vae.evaluation.report import prepared_data_of
         from gpo_vae.stability import grn_stability
         from gpo_vae.training.run_folder import check_split
 
         adata = prepared_data_of(module, progress=False, log=log, python_instead=(
             "gv.GpoVae.load(RUN, prepared).grn_stability(N)"))
-        check_split(run_dir_of(checkpoint, run), adata, "export-grn --stability")
+        check_split(run_folder, adata, "export-grn --stability")
         recurrence = grn_stability(module.config, adata, stability, threshold=threshold,
                                    max_epochs=stability_epochs, seed=seed, log=log)
-    out.mkdir(parents=True, exist_ok=True)
+    mark_output_folder(out, "run", run_folder)
     names = grn.genes["name"].tolist()
     matrix = pd.DataFrame(grn.probabilities.round(6), index=pd.Index(names, name="regulator"),
                           columns=names)

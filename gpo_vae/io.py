@@ -64,6 +64,11 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is the temporary name of an atomic write (or a staging folder)."""
+    return _TEMPORARY.match(name) is not None
+
+
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporary files of atomic writes in ``folder`` whose writer process is
     gone (a killed ``prepare`` or ``evaluate``); returns what was removed."""

@@ -19,21 +19,23 @@ from gpo_vae.evaluation.plots import _pyplot
 from gpo_vae.io import (
     atomic_path,
     json_safe,
-    require_writable_folder,
     save_figure_atomic,
     staged_folder,
     write_json_atomic,
 )
+from gpo_vae.outputs import check_output_folder, mark_output_folder
 
 SUMMARY_FILE = "design.json"
 
 
-def check_design_folder(out: str | os.PathLike) -> Path:
-    """``out`` as a folder that can take a new design (before any work is done)."""
-    out = require_writable_folder(out, "--out")
-    if (out / SUMMARY_FILE).exists():
+def check_design_folder(out: str | os.PathLike, force: bool = False) -> Path:
+    """``out`` as a folder that can take a new design (before any work is done): new,
+    empty, or a design folder without a finished design; anything else only with
+    ``force`` (:mod:`gpo_vae.outputs`)."""
+    out = check_output_folder(out, "design", out, what="the design folder", force=force)
+    if (out / SUMMARY_FILE).exists() and not force:
         raise ConfigError(f"{str(out)!r} already holds a design ({SUMMARY_FILE}); give another "
-                          "--out folder, or remove that one")
+                          "--out folder, or add --force to replace it")
     return out
 
 
@@ -79,10 +81,12 @@ def _csv(table: pd.DataFrame, path: Path) -> Path:
 
 
 def write_design(result: DesignResult, out: str | os.PathLike,
-                 validation: tuple[pd.DataFrame, dict] | None = None) -> dict[str, Path]:
+                 validation: tuple[pd.DataFrame, dict] | None = None,
+                 force: bool = False) -> dict[str, Path]:
     """Write ``designs.csv``, ``baseline.csv``, ``optimisation.csv``, ``profiles.png``,
     ``optimisation.png``, ``closed_loop.csv`` (with ``validation``) and ``design.json``."""
-    out = check_design_folder(out)
+    out = check_design_folder(out, force)
+    mark_output_folder(out, "design", out)
     summary = result.summary()
     with staged_folder(out, last=(SUMMARY_FILE,)) as staging:
         files = {"designs": _csv(result.designs, staging / "designs.csv"),

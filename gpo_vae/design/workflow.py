@@ -29,15 +29,16 @@ def run_design(module, target, *, prepared=None, allowed: Sequence[str] | None =
                settings: DesignSettings | None = None,
                target_options: TargetOptions | None = None, validate: bool = False,
                n_random: int = 20, out: str | os.PathLike | None = None,
-               log: Callable[[str], None] = print) -> DesignResult:
+               log: Callable[[str], None] = print, force: bool = False) -> DesignResult:
     """Design interventions toward ``target`` (any form :func:`as_target` takes); with
     ``validate``, simulate the best ones (``result.validation``); with ``out``, write the
     files (``result.files``). ``target_options``: how the target is read
-    (:class:`~gpo_vae.design.targets.TargetOptions`)."""
+    (:class:`~gpo_vae.design.targets.TargetOptions`); ``force``: write into an ``out``
+    that holds other files."""
     from gpo_vae.design.report import check_design_folder, write_design
 
     if out is not None:
-        check_design_folder(out)
+        check_design_folder(out, force)
     info = module.data_info
     target = as_target(target, info.gene_names, prepared, target_options,
                        treatments=info.treatment_names)
@@ -52,5 +53,6 @@ def run_design(module, target, *, prepared=None, allowed: Sequence[str] | None =
         log(f"closed loop: {summary['best_design']} reaches simulated distance "
             f"{summary['best_design_simulated_distance']:.3f}; random interventions of its "
             f"size {summary['random_median_simulated_distance']:.3f} (median of {n_random})")
-    result.files = write_design(result, out, result.validation) if out is not None else {}
+    result.files = write_design(result, out, result.validation, force) \
+        if out is not None else {}
     return result

@@ -29,17 +29,8 @@ from gpo_vae.io import (
     write_h5ad_atomic,
     write_json_atomic,
 )
+from gpo_vae.outputs import check_output_folder, mark_output_folder
 from gpo_vae.stats import log_normalize
-
-
-def run_dir_of(checkpoint: Path, run: Path) -> Path:
-    """The run folder of ``run`` (a run folder, or a checkpoint inside one)."""
-    run = Path(run)
-    if run.is_dir():
-        return run
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" \
-        else checkpoint.parent
-
 
 
 def prepared_data_of(module, progress: bool, log: Callable[[str], None],
@@ -162,7 +153,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
              references: Sequence = (), progress: bool = True,
              log: Callable[[str], None] = print,
              out_dir: str | os.PathLike | None = None,
-             globals_: str | None = None) -> EvaluationResult:
+             globals_: str | None = None, force: bool = False) -> EvaluationResult:
     """Evaluate a trained run folder (or checkpoint) on held-out cells and write the report.
 
     The report goes into ``out_dir`` (default: the run folder for the test split,
@@ -170,20 +161,22 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     :func:`write_report`. The data must hold the cells the run was trained with
     (``split.json``). ``globals_`` (``mean`` or ``sample``) overrides the run's
     ``model.predict_globals``. ``references`` are
-    :class:`~gpo_vae.evaluation.grn_reference.ReferenceSpec` entries.
+    :class:`~gpo_vae.evaluation.grn_reference.ReferenceSpec` entries. An ``out_dir``
+    holding anything but this run's own output is refused unless ``force``
+    (:mod:`gpo_vae.outputs`).
     """
     from gpo_vae.evaluation import grn_reference
-    from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
+    from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint, run_folder_of
     from gpo_vae.training.run_folder import check_split
 
     s = (settings or EvaluationSettings()).validate()
     start = time.perf_counter()
     run = Path(run)
     checkpoint = resolve_checkpoint(run)
-    run_dir = run_dir_of(checkpoint, run)
+    run_dir = run_folder_of(checkpoint)
     out = Path(out_dir) if out_dir is not None else \
         run_dir if s.split == "test" else run_dir / f"eval_{s.split}"
-    require_writable_folder(out, "the evaluation folder")
+    check_output_folder(out, "run", run_dir, what="the evaluation folder", force=force)
     # load references first: a bad reference file fails before minutes of work
     networks = [grn_reference.load_reference_network(spec) for spec in references]
     module = load_trained(checkpoint)
@@ -193,6 +186,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     result = evaluate_model(module, adata, s, networks=networks, globals_=globals_,
                             progress=progress, log=log)
     result.metrics = {"run": str(run_dir), "checkpoint": str(checkpoint), **result.metrics}
+    mark_output_folder(out, "run", run_dir)
     files = write_report(result, module, adata, out, globals_=globals_, progress=progress,
                          log=log)
     # the whole evaluation's time, written into the finished metrics.json as well

@@ -28,6 +28,14 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return p
 
 
+def run_folder_of(checkpoint: str | os.PathLike) -> Path:
+    """The run folder a checkpoint file belongs to (``<run>/checkpoints/x.ckpt`` or a
+    checkpoint saved straight into a folder)."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" \
+        else checkpoint.parent
+
+
 _LOAD_ERRORS = (RuntimeError, EOFError, KeyError, TypeError, ValueError,
                 pickle.UnpicklingError, zipfile.BadZipFile)
 

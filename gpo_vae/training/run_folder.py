@@ -132,16 +132,19 @@ def check_split(run_dir: Path, adata, what: str) -> None:
 def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
     """Write a run folder from a model in memory (the Python API's ``save``):
     ``config.yaml``, ``checkpoints/best.ckpt`` and, given the data, ``split.json``.
-    Refuses a folder that already holds a trained run."""
+    Refuses a folder that already holds a trained run, or files of something else
+    (:mod:`gpo_vae.outputs`)."""
     from gpo_vae.config import dump_config
     from gpo_vae.io import write_text_atomic
+    from gpo_vae.outputs import check_output_folder, mark_output_folder
     from gpo_vae.training.checkpoint import BEST, LAST, save_module_checkpoint
 
-    run_dir = Path(run_dir)
+    run_dir = check_output_folder(run_dir, "run", run_dir, what="the run folder")
     checkpoints = run_dir / "checkpoints"
     if (checkpoints / BEST).exists() or (checkpoints / LAST).exists():
         raise ConfigError(f"{run_dir} already holds a trained run; save into a new folder")
     with run_lock(run_dir, log=lambda message: None):
+        mark_output_folder(run_dir, "run", run_dir)
         checkpoints.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", dump_config(config))
         if adata is not None:

@@ -26,6 +26,7 @@ from gpo_vae.config import Config, dump_config
 from gpo_vae.errors import ConfigError, GpoVaeError, InputDataError
 from gpo_vae.io import write_json_atomic, write_text_atomic
 from gpo_vae.memory import peak_memory_gb
+from gpo_vae.outputs import mark_output_folder
 from gpo_vae.training.checkpoint import BEST, LAST
 from gpo_vae.training.run_folder import check_resume_settings, check_split, run_lock, write_split
 
@@ -235,7 +236,7 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
                         hparams={"config": config.to_dict(), "data_info": info.to_dict()})
     primary = is_primary_process()
     if primary:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        mark_output_folder(run_dir, "run", run_dir)
         write_text_atomic(run_dir / "config.yaml", dump_config(config))
         write_split(run_dir, datamodule.adata, datamodule.prepared.manifest.get("key", ""))
 
