@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpo_vae.config import check_seed
 from gpo_vae.constants import SPLITS
 from gpo_vae.errors import ConfigError
 
@@ -27,6 +28,7 @@ class EvaluationSettings:
 
     def validate(self) -> EvaluationSettings:
         """Check the settings before any work (one-line errors)."""
+        check_seed(self.seed)
         if self.split not in SPLITS:
             raise ConfigError(f"--split {self.split!r} is not a split; use one of "
                               f"{', '.join(SPLITS)}")

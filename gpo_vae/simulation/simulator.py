@@ -24,6 +24,7 @@ from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 import gpo_vae
+from gpo_vae.config import check_seed
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL
 from gpo_vae.data.schema import PerturbationSchema
 from gpo_vae.simulation.config import SimulationConfig, preset_config
@@ -291,7 +292,7 @@ class ScreenStructure:
 
 def screen_structure(cfg: SimulationConfig, seed: int) -> ScreenStructure:
     """The :class:`ScreenStructure` of the screen ``(cfg, seed)``."""
-    root = np.random.SeedSequence(seed)
+    root = np.random.SeedSequence(check_seed(seed))
     structure_seq, design_seq, cells_seq = root.spawn(3)
     rng = np.random.default_rng(structure_seq)
 
