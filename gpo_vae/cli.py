@@ -18,12 +18,13 @@ from gpo_vae.config import parse_overrides
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL, SIMULATION_PRESETS
 from gpo_vae.errors import ConfigError, GpoVaeError
 from gpo_vae.evaluation.settings import EvaluationSettings
-from gpo_vae.io import require_writable_folder
+from gpo_vae.io import check_name_length, require_writable_folder
 
 EVALUATION_DEFAULTS = EvaluationSettings()
 
 
 def _check_h5ad_target(path: Path) -> None:
+    check_name_length(path, "--out")
     if path.suffix != ".h5ad":
         raise ConfigError(f"--out {str(path)!r} must end in .h5ad")
     if path.is_dir():
@@ -114,7 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gpo_vae.training.train import train
 
     config = load_config(args.config, args.set)
-    require_writable_folder(args.out or config.run_dir, "--out" if args.out else "output_dir")
+    require_writable_folder(args.out or config.run_dir,
+                            "--out" if args.out else "the run folder (output_dir/name)")
     train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet)
     return 0
 
