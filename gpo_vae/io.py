@@ -20,7 +20,7 @@ from typing import Any
 
 import anndata as ad
 
-from gpo_vae.errors import ConfigError, InputFileError
+from gpo_vae.errors import ConfigError, InputFileError, InputTypeError
 
 
 def _current_umask() -> int:
@@ -252,13 +252,25 @@ def read_json(path: str | os.PathLike, what: str, fix: str) -> Any:
                              f"{fix}") from None
 
 
+def require_input_file(path: str | os.PathLike, what: str = "input file",
+                       fix: str = "check the path") -> Path:
+    """``path`` as a Path when it is an existing file; a folder or a missing path is a
+    one-line :class:`InputFileError` naming ``what`` (and ``fix`` for a missing one)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputTypeError(f"{what} must be a file path, got {type(path).__name__} "
+                             f"{str(path)[:40]!r}; pass a str or pathlib.Path")
+    p = Path(path)
+    if p.is_dir():
+        raise InputFileError(f"{what} {str(p)!r} is a folder; give the file inside it (e.g. "
+                             "its .h5ad file)")
+    if not p.is_file():
+        raise InputFileError(f"{what} {str(p)!r} does not exist; {fix}")
+    return p
+
+
 def read_h5ad(path: str | os.PathLike, backed: bool = False) -> ad.AnnData:
     """Read an h5ad file, turning missing, unreadable or truncated files into one-line errors."""
-    p = Path(path)
-    if not p.exists():
-        raise InputFileError(f"input file {str(p)!r} does not exist; check the path")
-    if p.is_dir():
-        raise InputFileError(f"input path {str(p)!r} is a folder; give the .h5ad file inside it")
+    p = require_input_file(path)
     try:
         return ad.read_h5ad(p, backed="r" if backed else None)
     except Exception as exc:  # h5py/anndata raise many types for corrupt files
