@@ -19,6 +19,7 @@ from gpo_vae.constants import DEFAULT_CONTROL_LABEL, SIMULATION_PRESETS
 from gpo_vae.errors import ConfigError, GpoVaeError
 from gpo_vae.evaluation.settings import EvaluationSettings
 from gpo_vae.io import check_name_length, require_writable_folder
+from gpo_vae.progress import log_to_stderr
 
 EVALUATION_DEFAULTS = EvaluationSettings()
 
@@ -388,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gpo-vae`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    log_to_stderr()  # progress lines of long steps when stderr is not a terminal
     try:
         return int(args.func(args) or 0)
     except GpoVaeError as exc:
