@@ -442,12 +442,12 @@ def coerce_setting(value: Any, tp, where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}={value!r} must be true or false")
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+    if tp is int:  # numpy integers count (numbers.Integral), booleans do not
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
             raise ConfigError(f"{where}={value!r} must be an integer")
-        return value
+        return int(value)
     if tp is float:
         return _coerce_float(value, where)
     if tp is str:
@@ -462,7 +462,7 @@ def _coerce_float(value: Any, where: str) -> float:
     as a string, and learning rates are written that way. NaN and infinity are refused
     for every float setting (they would pass ``<= 0`` checks and ruin training)."""
     number = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         number = float(value)
     elif isinstance(value, str):
         with contextlib.suppress(ValueError):

@@ -202,3 +202,20 @@ def test_prepare_given_a_folder_says_so(tmp_path):
         gv.prepare(7, preset="simulated")
     with pytest.raises(ConfigError, match=r"is a folder; give the YAML file"):
         load_config(tmp_path)
+
+
+@pytest.mark.parametrize("setting", [{"linear_ridge": float("nan")},
+                                     {"grn_threshold": float("inf")},
+                                     {"n_samples": "many"}])
+def test_evaluation_settings_follow_the_same_rule(setting):
+    from gpo_vae.evaluation.settings import EvaluationSettings
+
+    with pytest.raises(ConfigError, match=rf"{next(iter(setting))}=.* must be a"):
+        EvaluationSettings(**setting).validate()
+
+
+def test_numpy_numbers_are_numbers():
+    import numpy as np
+
+    config = config_from_dict({"training": {"lr": np.float32(0.5), "max_epochs": np.int64(3)}})
+    assert config.training.lr == 0.5 and type(config.training.max_epochs) is int
