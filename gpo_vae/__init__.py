@@ -15,12 +15,18 @@ The Python API (loaded on first use, so ``gpo-vae --help`` stays fast)::
 
 __version__ = "0.1.0"
 
-from gpo_vae.errors import ConfigError, GpoVaeError, InputDataError, InputFileError  # noqa: E402
+from gpo_vae.errors import (  # noqa: E402
+    ConfigError,
+    GpoVaeError,
+    InputDataError,
+    InputFileError,
+    InputTypeError,
+)
 
 _API = ("GpoVae", "evaluate", "prepare", "simulate")
 
 __all__ = ["ConfigError", "GpoVae", "GpoVaeError", "InputDataError", "InputFileError",
-           "__version__", "benchmark", "evaluate", "prepare", "simulate"]
+           "InputTypeError", "__version__", "benchmark", "evaluate", "prepare", "simulate"]
 
 
 def __getattr__(name: str):

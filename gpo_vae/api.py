@@ -24,7 +24,8 @@ import pandas as pd
 
 from gpo_vae.config import Config, DataConfig, config_from_dict, load_config, section_settings
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL, DESIGN_TOP_GENES, UNS_PREPARE_SETTINGS
-from gpo_vae.errors import ConfigError, InputDataError, InputFileError
+from gpo_vae.errors import ConfigError, InputDataError, InputFileError, InputTypeError
+from gpo_vae.io import require_input_file
 from gpo_vae.stats import seeded_torch
 
 _MODEL_SECTIONS = ("model", "guide", "loss")
@@ -117,7 +118,7 @@ def prepare(adata: ad.AnnData | str | os.PathLike, *, preset: str = "generic",
               "control_label": control_label, "split": split, **settings}
     in_memory = isinstance(adata, ad.AnnData)
     if not in_memory:
-        values["path"] = str(adata)
+        values["path"] = str(require_input_file(adata, "gv.prepare's adata"))
     if cache_dir is not None:
         if in_memory:
             raise ConfigError("cache_dir needs the screen as a file path (the cache is keyed "
@@ -131,8 +132,6 @@ def prepare(adata: ad.AnnData | str | os.PathLike, *, preset: str = "generic",
     log = log or _quiet
     if cache_dir is not None:
         return prepare_cached(config, progress=progress, log=log).adata
-    if not in_memory and not Path(adata).is_file():
-        raise InputFileError(f"input file {str(adata)!r} does not exist")
     return run_preparation(config, progress=progress, log=log,
                            raw=adata if in_memory else None)
 
@@ -150,6 +149,9 @@ def _resolve_config(config: Config | dict | str | os.PathLike | None) -> dict:
         return config.to_dict()
     if isinstance(config, dict):
         return config
+    if not isinstance(config, (str, os.PathLike)):
+        raise InputTypeError(f"config must be a Config, a dict or a YAML file path, got "
+                             f"{type(config).__name__}")
     return load_config(config).to_dict()
 
 
@@ -191,7 +193,7 @@ class GpoVae:
 
         values = _resolve_config(config)
         if adata is not None:
-            require_prepared(adata)
+            require_prepared(adata, "GpoVae's adata")
             values = {**values, "data": {**values.get("data", {}), **_data_settings(adata)}}
         for section, given in section_settings(settings, _MODEL_SECTIONS).items():
             values[section] = {**values.get(section, {}), **given}
@@ -508,7 +510,9 @@ class GpoVae:
         return out
 
     def _check_same_genes(self, adata: ad.AnnData) -> None:
-        genes = adata.var["gene_symbol"].astype(str).tolist()
+        from gpo_vae.data.prepare import require_prepared
+
+        genes = require_prepared(adata).var["gene_symbol"].astype(str).tolist()
         if genes != list(self.data_info.gene_names):
             raise InputDataError("this AnnData's genes differ from the model's; use data "
                                  "prepared like the training data")
@@ -580,6 +584,9 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     from gpo_vae.evaluation.result import evaluate_model
     from gpo_vae.evaluation.settings import EvaluationSettings, default_global_draws
 
+    if not isinstance(model, GpoVae):
+        raise InputTypeError(f"gv.evaluate expects a trained GpoVae, got {type(model).__name__} "
+                             f"{str(model)[:60]!r}; load a run with gv.GpoVae.load(run_folder)")
     adata = model.adata if adata is None else adata
     if adata is None:
         raise InputDataError("give the prepared AnnData the model was trained on: "

@@ -18,13 +18,16 @@ from gpo_vae.config import parse_overrides
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL, SIMULATION_PRESETS
 from gpo_vae.errors import ConfigError, GpoVaeError
 from gpo_vae.evaluation.settings import EvaluationSettings
+from gpo_vae.io import check_name_length
 from gpo_vae.outputs import FORCE_HELP, check_output_file, check_output_folder
+from gpo_vae.progress import log_to_stderr
 
 EVALUATION_DEFAULTS = EvaluationSettings()
 
 
 def _check_simulation_targets(args: argparse.Namespace) -> Path:
     path = Path(args.out)
+    check_name_length(path, "--out")
     if path.is_dir():
         raise ConfigError(f"--out {str(path)!r} is a folder; give a file name ending in .h5ad")
     if path.suffix != ".h5ad":
@@ -120,8 +123,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.set)
     run_dir = Path(args.out) if args.out else config.run_dir
-    check_output_folder(run_dir, "run", run_dir, what="--out" if args.out else "the run folder",
-                        force=args.force)
+    check_output_folder(run_dir, "run", run_dir, force=args.force,
+                        what="--out" if args.out else "the run folder (output_dir/name)")
     train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet)
     return 0
 
@@ -398,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gpo-vae`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    log_to_stderr()  # progress lines of long steps when stderr is not a terminal
     try:
         return int(args.func(args) or 0)
     except GpoVaeError as exc:

@@ -9,7 +9,10 @@ authors' own files (``model_kwargs.n_latent: 200``; see :mod:`gpo_vae.authors_co
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
+import numbers
 import os
 import types
 import typing
@@ -96,8 +99,7 @@ class DataConfig:
                 f"data.knockdown_quantile={self.knockdown_quantile} must be between 0 and 1")
         if self.num_workers < 0:
             raise ConfigError(f"data.num_workers={self.num_workers} must be >= 0")
-        if self.seed < 0:
-            raise ConfigError(f"data.seed={self.seed} must be >= 0")
+        check_seed(self.seed, "data.seed")
         if self.train_cells_per_perturbation is not None and self.train_cells_per_perturbation < 1:
             raise ConfigError(f"data.train_cells_per_perturbation="
                               f"{self.train_cells_per_perturbation} must be >= 1 (or empty)")
@@ -276,11 +278,8 @@ class TrainingConfig:
                 isinstance(devices, list) and any(d < 0 for d in devices):
             raise ConfigError(f"training.devices={devices!r} must be auto, a positive number "
                               "of devices, or a list of device ids such as [0, 1]")
-        if self.seed < 0:
-            raise ConfigError(f"training.seed={self.seed} must be >= 0")
-        if not self.strategy or not isinstance(self.strategy, str):
-            raise ConfigError(f"training.strategy={self.strategy!r} must name a Lightning "
-                              "strategy (auto, ddp, ddp_spawn, ...)")
+        check_seed(self.seed, "training.seed")
+        _check_strategy(self.strategy)
         if self.num_nodes < 1:
             raise ConfigError(f"training.num_nodes={self.num_nodes} must be at least 1")
         if self.diagnostics_every_n_epochs < 0:
@@ -308,6 +307,36 @@ class LoggingConfig:
     wandb_name: str | None = None      # default: the run name
     wandb_group: str | None = None
     progress_bar: bool = True
+
+
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: Any, where: str = "--seed") -> int:
+    """``seed`` as an int when numpy can seed with it (0 to 2**32 - 1); otherwise a
+    one-line :class:`ConfigError` naming ``where``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or \
+            not 0 <= seed <= MAX_SEED:
+        sep = " " if where.startswith("-") else "="
+        raise ConfigError(f"{where}{sep}{seed!r} must be >= 0 and at most {MAX_SEED} (a whole "
+                          f"number used as a random seed), e.g. {where}{sep}0")
+    return int(seed)
+
+
+def _check_strategy(strategy: str) -> None:
+    """Refuse a name Lightning's strategy registry does not know (Lightning is imported
+    only for a name other than ``auto``, so loading a default config stays fast)."""
+    if strategy == "auto":
+        return
+    known: list[str] = []
+    if strategy:
+        from lightning.pytorch.strategies import StrategyRegistry
+
+        known = StrategyRegistry.available_strategies()
+    if strategy not in known:
+        raise ConfigError(f"training.strategy={strategy!r} is not a Lightning strategy; use "
+                          "auto (the default) or a registered name such as ddp, ddp_spawn, "
+                          "fsdp")
 
 
 def _positive(section: str, **values) -> None:
@@ -383,8 +412,10 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _coerce(value: Any, tp, where: str) -> Any:
-    """Check ``value`` against a simple annotation, converting int -> float where natural."""
+def coerce_setting(value: Any, tp, where: str) -> Any:
+    """Check ``value`` against a simple annotation, converting int -> float where natural
+    and numeric strings to floats; NaN and infinity are refused. The one type rule of
+    every settings dataclass (run config and simulation); errors name ``where``."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)
@@ -395,7 +426,7 @@ def _coerce(value: Any, tp, where: str) -> Any:
             if option is type(None):
                 continue
             try:
-                return _coerce(value, option, where)
+                return coerce_setting(value, option, where)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
@@ -411,26 +442,42 @@ def _coerce(value: Any, tp, where: str) -> Any:
         (item_type,) = typing.get_args(tp)
         if not isinstance(value, list):
             raise ConfigError(f"{where}={value!r} must be a list")
-        return [_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [coerce_setting(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}={value!r} must be true or false")
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+    if tp is int:  # numpy integers count (numbers.Integral), booleans do not
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
             raise ConfigError(f"{where}={value!r} must be an integer")
-        return value
+        return int(value)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}={value!r} must be a number")
-        return float(value)
+        return _coerce_float(value, where)
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ConfigError(f"{where}={value!r} must be a string")
         return str(value)
     raise ConfigError(f"{where}: unsupported setting type {_type_name(tp)}")  # pragma: no cover
+
+
+def _coerce_float(value: Any, where: str) -> float:
+    """A finite float from a number or a numeric string: PyYAML reads ``1e-3`` (no dot)
+    as a string, and learning rates are written that way. NaN and infinity are refused
+    for every float setting (they would pass ``<= 0`` checks and ruin training)."""
+    number = None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value.strip())
+    if number is None:
+        raise ConfigError(f"{where}={value!r} must be a number, such as 0.001 or 1e-3")
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}={value!r} must be a finite number (not nan or inf), "
+                          "such as 0.001 or 1e-3")
+    return number
 
 
 def _build(cls, values: dict, where: str):
@@ -453,7 +500,7 @@ def _build(cls, values: dict, where: str):
                 raise ConfigError(f"config section {key!r} must be a mapping of keys to values")
             kwargs[name] = _build(tp, value, key)
         else:
-            kwargs[name] = _coerce(value, tp, key)
+            kwargs[name] = coerce_setting(value, tp, key)
     return cls(**kwargs)
 
 
@@ -481,7 +528,11 @@ def parse_overrides(pairs: list[str] | None) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects section.key=value, got {pair!r}")
-        flat[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        try:
+            flat[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {pair!r}: the value is not valid YAML; quote it or "
+                              "fix its brackets, e.g. data.split_fractions=[0.6,0.2,0.2]") from None
     return _nest(flat)
 
 
@@ -512,6 +563,9 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
     values: dict = {}
     if path is not None:
         p = Path(path)
+        if p.is_dir():
+            raise ConfigError(f"config file {str(p)!r} is a folder; give the YAML file "
+                              "inside it (e.g. its config.yaml)")
         if not p.is_file():
             raise ConfigError(f"config file {str(p)!r} not found; check the --config path")
         values = read_yaml(p, "config file") or {}
@@ -524,6 +578,9 @@ def read_yaml(path: Path, what: str):
     """Parse a YAML file; a syntax error is a one-line error naming the file and line."""
     try:
         return yaml.safe_load(Path(path).read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {str(path)!r} is not a text file (binary content); give "
+                          "a YAML file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""

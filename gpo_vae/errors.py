@@ -29,3 +29,8 @@ class InputFileError(GpoVaeError):
 
 class ConfigError(GpoVaeError):
     """A configuration key or value is unknown or invalid."""
+
+
+class InputTypeError(GpoVaeError, TypeError):
+    """A Python API argument has the wrong type (a path where an AnnData or a model is
+    expected, ...); also a :class:`TypeError`, so ``except TypeError`` still catches it."""

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gpo_vae.config import check_seed
 from gpo_vae.errors import ConfigError
 from gpo_vae.io import atomic_path, save_figure_atomic, write_json_atomic
 from gpo_vae.models.grn import LearnedGrn, learned_grn
@@ -142,6 +143,8 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         raise ConfigError(f"--stability {stability}: give at least 2 bootstrap runs (or 0)")
     if stability_epochs is not None and stability_epochs < 1:
         raise ConfigError(f"--stability-epochs {stability_epochs} must be at least 1")
+    if stability:
+        check_seed(seed)
     checkpoint = resolve_checkpoint(run)
     run_folder = run_folder_of(checkpoint)
     out = check_output_folder(out, "run", run_folder, what="the GRN folder", force=force)

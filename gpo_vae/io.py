@@ -20,7 +20,7 @@ from typing import Any
 
 import anndata as ad
 
-from gpo_vae.errors import ConfigError, InputFileError
+from gpo_vae.errors import ConfigError, InputFileError, InputTypeError
 
 
 def _current_umask() -> int:
@@ -51,6 +51,35 @@ def json_safe(value: Any) -> Any:
 
 
 _TEMPORARY = re.compile(r"^\..+\.tmp(\d+)-")
+# temporary names are short and bounded (a hidden prefix, the pid, a random token and a
+# short suffix), so an output whose own name is near the file system's limit still fits
+_TEMPORARY_PREFIX = ".gv.tmp{pid}-"
+_MAX_TEMPORARY_SUFFIX = 12
+DEFAULT_NAME_MAX = 255
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system holding ``folder`` allows."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_NAME_MAX
+
+
+def check_name_length(path: str | os.PathLike, what: str) -> Path:
+    """Refuse, before any work, a path one of whose names is longer than the file system
+    allows (one-line :class:`ConfigError` naming ``what``, e.g. ``--out``)."""
+    path = Path(path)
+    limit = _name_max(path.absolute().parent)
+    for name in path.parts:
+        size = len(os.fsencode(name))
+        if size > limit:
+            raise ConfigError(f"{what}: the name {name[:40]!r}... is {size} bytes, over the file "
+                              f"system's limit of {limit} bytes for one name; choose a shorter "
+                              "name")
+    return path
 
 
 def process_alive(pid: int) -> bool:
@@ -112,7 +141,7 @@ def staged_folder(folder: str | os.PathLike, last: tuple[str, ...] = ()) -> Iter
 def require_writable_folder(path: str | os.PathLike, what: str) -> Path:
     """Check, before any work, that ``path`` is (or can become) a folder this process can
     write into; a one-line error names ``what`` (e.g. ``--out``) otherwise."""
-    folder = Path(path)
+    folder = check_name_length(path, what)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{what} {str(folder)!r} is a file, not a folder; give a folder")
     existing = folder
@@ -133,12 +162,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
-    target = Path(path)
+    target = check_name_length(path, "output file")
     target.parent.mkdir(parents=True, exist_ok=True)
     # the writer's pid in the name lets a later run remove what a killed one left behind
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.tmp{os.getpid()}-", suffix=suffix or target.suffix or ".tmp",
-        dir=target.parent)
+    suffix = suffix or target.suffix
+    if not suffix or len(suffix) > _MAX_TEMPORARY_SUFFIX:
+        suffix = ".tmp"
+    fd, tmp_name = tempfile.mkstemp(prefix=_TEMPORARY_PREFIX.format(pid=os.getpid()),
+                                    suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -215,13 +246,36 @@ def save_figure_atomic(fig, path: str | os.PathLike, **kwargs) -> Path:
     return target
 
 
+def read_json(path: str | os.PathLike, what: str, fix: str) -> Any:
+    """Parse a JSON file that a run wrote; an unreadable or corrupt file is a one-line
+    :class:`InputFileError` naming ``what`` and the ``fix``."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise InputFileError(f"{what} {str(path)!r} cannot be read as JSON ({reason}); "
+                             f"{fix}") from None
+
+
+def require_input_file(path: str | os.PathLike, what: str = "input file",
+                       fix: str = "check the path") -> Path:
+    """``path`` as a Path when it is an existing file; a folder or a missing path is a
+    one-line :class:`InputFileError` naming ``what`` (and ``fix`` for a missing one)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputTypeError(f"{what} must be a file path, got {type(path).__name__} "
+                             f"{str(path)[:40]!r}; pass a str or pathlib.Path")
+    p = Path(path)
+    if p.is_dir():
+        raise InputFileError(f"{what} {str(p)!r} is a folder; give the file inside it (e.g. "
+                             "its .h5ad file)")
+    if not p.is_file():
+        raise InputFileError(f"{what} {str(p)!r} does not exist; {fix}")
+    return p
+
+
 def read_h5ad(path: str | os.PathLike, backed: bool = False) -> ad.AnnData:
     """Read an h5ad file, turning missing, unreadable or truncated files into one-line errors."""
-    p = Path(path)
-    if not p.exists():
-        raise InputFileError(f"input file {str(p)!r} does not exist; check the path")
-    if p.is_dir():
-        raise InputFileError(f"input path {str(p)!r} is a folder; give the .h5ad file inside it")
+    p = require_input_file(path)
     try:
         return ad.read_h5ad(p, backed="r" if backed else None)
     except Exception as exc:  # h5py/anndata raise many types for corrupt files

@@ -18,6 +18,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from gpo_vae.config import check_seed
 from gpo_vae.constants import OBS_PERTURBATION, OBS_QC, OBS_SPLIT, SPLITS, UNS_TRAIN_CELLS_PER_QC
 from gpo_vae.errors import ConfigError
 
@@ -115,6 +116,7 @@ def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 
     from gpo_vae.api import GpoVae
     from gpo_vae.models.grn import learned_grn
 
+    check_seed(seed)
     if int(n_runs) < 2:
         raise ConfigError(f"--stability {n_runs}: give at least 2 bootstrap runs")
     if not 0 <= threshold <= 1:

@@ -57,7 +57,7 @@ def test_simulate_with_report(tmp_path, capsys):
     png = tmp_path / "report" / "plots" / "simulation_overview.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "n true edges" in stdout
-    assert not list(tmp_path.rglob(".*.tmp")) and not list(tmp_path.rglob(".sim.h5ad*"))
+    assert not list(tmp_path.rglob(".*tmp*")) and not list(tmp_path.rglob(".sim.h5ad*"))
 
 
 def test_simulate_set_overrides(tmp_path, capsys):

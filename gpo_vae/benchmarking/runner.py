@@ -28,6 +28,7 @@ from gpo_vae.benchmarking.registry import Method, MethodJob, MethodOutput, metho
 from gpo_vae.constants import SPLIT_KINDS
 from gpo_vae.errors import ConfigError, GpoVaeError, InputFileError
 from gpo_vae.evaluation.settings import EvaluationSettings
+from gpo_vae.progress import progress as progress_bar
 
 DEFAULT_METHODS = ("gpo_vae", "gpo_vae_authors", "sams_vae", "sams_vae_anchored",
                    "pert_mean", "global_mean", "ridge", "additive")
@@ -240,8 +241,6 @@ def execute(plan: BenchmarkPlan, *, progress: bool = True,
 
 def _run_split(plan: BenchmarkPlan, k: int, progress: bool,
                log: Callable[[str], None]) -> list[JobResult]:
-    from tqdm.auto import tqdm
-
     from gpo_vae.benchmarking.data import BenchmarkData
     from gpo_vae.config import load_config
 
@@ -267,8 +266,8 @@ def _run_split(plan: BenchmarkPlan, k: int, progress: bool,
             job = MethodJob(plan.config_path, overrides, seed, folder, data.names,
                             plan.settings, log=_JobLog(folder / "log.txt"))
             (pooled if method.trains and plan.jobs > 1 else local).append((method, job))
-    bar = tqdm(total=len(local) + len(pooled), desc=f"benchmark split {k}",
-               disable=not progress)
+    bar = progress_bar(total=len(local) + len(pooled), desc=f"benchmark split {k}",
+                       unit="jobs", enabled=progress)
     pool, futures = None, {}
     try:
         if pooled:

@@ -19,9 +19,9 @@ import ot
 import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
-from tqdm.auto import tqdm
 
 from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.progress import progress as progress_bar
 from gpo_vae.stats import wasserstein_columns
 
 PAIRING_METHODS = ("ot", "wd", "hungarian")
@@ -133,7 +133,8 @@ def pair_all(
     bounds = np.cumsum(np.bincount(codes, minlength=len(labels)))[:-1]
     group_seeds = np.random.SeedSequence(seed).generate_state(len(labels))
     for code, rows in enumerate(
-        tqdm(np.split(perturbed_rows[order], bounds), desc="pairing controls", disable=not progress)
+        progress_bar(np.split(perturbed_rows[order], bounds), desc="pairing controls",
+                     unit="perturbations", enabled=progress)
     ):
         picked = pair_controls(
             _dense_rows(expr, rows),

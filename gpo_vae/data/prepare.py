@@ -43,10 +43,11 @@ from gpo_vae.data.rows import RowMatrix, uniform_index_dtype
 from gpo_vae.data.schema import counts_matrix, gene_symbols, validate_anndata
 from gpo_vae.data.splits import SPLITS, assign_splits, subsample_training
 from gpo_vae.data.treatments import dosage_matrix, perturbed_genes, treatment_table
-from gpo_vae.errors import ConfigError, InputDataError, InputFileError
+from gpo_vae.errors import ConfigError, InputDataError, InputFileError, InputTypeError
 from gpo_vae.io import (
     read_h5ad,
     remove_stale_temporaries,
+    require_input_file,
     require_writable_folder,
     write_h5ad_in_blocks,
     write_json_atomic,
@@ -371,8 +372,7 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
     cfg = config.data
     if not cfg.path:
         raise ConfigError("data.path is not set; give the input file with --set data.path=FILE")
-    if not Path(cfg.path).is_file():
-        raise InputFileError(f"input file {cfg.path!r} does not exist; check data.path")
+    require_input_file(cfg.path, fix="check data.path")
     if cfg.summary_stats and not Path(cfg.summary_stats).is_file():
         raise InputFileError(
             f"summary statistics file {cfg.summary_stats!r} does not exist; "
@@ -424,9 +424,16 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
     return PreparedData(None, manifest, data_path, from_cache=False, backed=cfg.backed)
 
 
-def require_prepared(adata: ad.AnnData) -> None:
-    """Raise unless ``adata`` came out of :func:`prepare`."""
+def require_prepared(adata: ad.AnnData, what: str = "adata") -> ad.AnnData:
+    """Return ``adata`` when it came out of :func:`prepare`; anything else (a path, a raw
+    AnnData) is a one-line error naming ``what`` (the one check of every API entry)."""
+    if not isinstance(adata, ad.AnnData):
+        raise InputTypeError(
+            f"{what} must be a prepared AnnData, got {type(adata).__name__} "
+            f"{str(adata)[:60]!r}; make one with gv.prepare(raw_adata_or_path)")
     if "dosages" not in adata.obsm or "treatments" not in adata.uns or \
-            "matched_control" not in adata.obs:
+            "matched_control" not in adata.obs or "gene_symbol" not in adata.var:
         raise InputDataError(
-            "this AnnData was not made by `gpo-vae prepare`; run prepare on the raw file first")
+            f"{what} is an AnnData that was not made by `gpo-vae prepare`; run "
+            "gv.prepare(adata) (or `gpo-vae prepare`) on the raw screen first")
+    return adata

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from gpo_vae.data.dataset import PerturbationDataset
+from gpo_vae.progress import progress as progress_bar
 from gpo_vae.stats import seeded_torch
 
 
@@ -31,7 +31,7 @@ def split_iwelbo(module, prepared, split: str = "test", n_particles: int = 100,
     values = []
     with seeded_torch(seed):
         starts = range(0, len(dataset), batch_size)
-        for start in tqdm(starts, desc=f"IWELBO ({split})", disable=not progress):
+        for start in progress_bar(starts, desc=f"IWELBO ({split})", enabled=progress):
             batch = dataset[list(range(start, min(start + batch_size, len(dataset))))]
             batch = {k: v.to(device) for k, v in batch.items()}
             values.append(module.iwelbo(batch, n_particles).cpu().numpy())

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
 
 from gpo_vae.constants import TARGET_SUM
+from gpo_vae.progress import progress as progress_bar
 from gpo_vae.stats import perturbseq_transform_torch, seeded_torch
 
 
@@ -53,7 +53,7 @@ def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
     n_genes = module.data_info.n_genes
     d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
     chunk = max(1, max_elements // (cells_per_draw * n_genes))
-    for _ in tqdm(range(n_draws), desc="model ATEs", disable=not progress):
+    for _ in progress_bar(range(n_draws), desc="model ATEs", enabled=progress):
         sample = module.prediction_globals(how)
         z = torch.randn((1, cells_per_draw, module.n_latent), device=device)
         no_treatment = z.new_zeros((1, module.n_treatments))
@@ -113,7 +113,7 @@ def sample_cells(module, dosages: np.ndarray, *, library_size: float = TARGET_SU
     blocks = []
     with seeded_torch(seed):
         starts = range(0, d.shape[0], cells_per_draw)
-        for start in tqdm(starts, desc="sampling cells", disable=not progress):
+        for start in progress_bar(starts, desc="sampling cells", enabled=progress):
             rows = d[start:start + cells_per_draw]
             sample = module.prediction_globals(how)
             z = torch.randn((1, rows.shape[0], module.n_latent), device=device)

@@ -3,8 +3,10 @@ defaults from here without importing the evaluation code)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, fields
 
+from gpo_vae.config import check_seed, coerce_setting
 from gpo_vae.constants import SPLITS
 from gpo_vae.errors import ConfigError
 
@@ -27,6 +29,12 @@ class EvaluationSettings:
 
     def validate(self) -> EvaluationSettings:
         """Check the settings before any work (one-line errors)."""
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):  # the config's type rule: numbers, finite floats
+            if hints[f.name] in (int, float, str):
+                setattr(self, f.name, coerce_setting(getattr(self, f.name), hints[f.name],
+                                                     f.name))
+        check_seed(self.seed)
         if self.split not in SPLITS:
             raise ConfigError(f"--split {self.split!r} is not a split; use one of "
                               f"{', '.join(SPLITS)}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import asdict, dataclass, fields, replace
 
+from gpo_vae.config import coerce_setting
 from gpo_vae.errors import ConfigError
 
 
@@ -67,6 +69,10 @@ class SimulationConfig:
     chunk_entries: int = 8_000_000
 
     def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):  # the run config's type rule: numbers, finite floats
+            object.__setattr__(self, f.name, coerce_setting(
+                getattr(self, f.name), hints[f.name], f"simulation setting {f.name}"))
         checks = {
             "n_cells": self.n_cells >= 50,
             "n_genes": self.n_genes >= 60,

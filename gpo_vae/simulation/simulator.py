@@ -21,11 +21,12 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 from scipy.special import logsumexp
-from tqdm.auto import tqdm
 
 import gpo_vae
+from gpo_vae.config import check_seed
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL
 from gpo_vae.data.schema import PerturbationSchema
+from gpo_vae.progress import progress as progress_bar
 from gpo_vae.simulation.config import SimulationConfig, preset_config
 from gpo_vae.simulation.dynamics import SteadyState
 from gpo_vae.simulation.genes import (
@@ -291,7 +292,7 @@ class ScreenStructure:
 
 def screen_structure(cfg: SimulationConfig, seed: int) -> ScreenStructure:
     """The :class:`ScreenStructure` of the screen ``(cfg, seed)``."""
-    root = np.random.SeedSequence(seed)
+    root = np.random.SeedSequence(check_seed(seed))
     structure_seq, design_seq, cells_seq = root.spawn(3)
     rng = np.random.default_rng(structure_seq)
 
@@ -326,8 +327,9 @@ def _screen(cfg: SimulationConfig, seed: int):
     chunk_seqs = cells_seq.spawn(len(starts))
 
     def count_blocks(progress: bool = False):
-        for start, seq in tqdm(list(zip(starts, chunk_seqs, strict=True)),
-                               desc="simulating cells", unit="chunk", disable=not progress):
+        for start, seq in progress_bar(list(zip(starts, chunk_seqs, strict=True)),
+                                       desc="simulating cells", unit="chunks",
+                                       enabled=progress):
             yield structure.sample_counts(np.random.default_rng(seq),
                                           cells.iloc[start : start + chunk])
 

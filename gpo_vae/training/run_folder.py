@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from gpo_vae.config import read_yaml
 from gpo_vae.constants import SPLITS
-from gpo_vae.errors import ConfigError, InputDataError
-from gpo_vae.io import process_alive, write_json_atomic
+from gpo_vae.errors import ConfigError, InputDataError, InputFileError
+from gpo_vae.io import check_name_length, process_alive, read_json, write_json_atomic
 from gpo_vae.training.checkpoint import upgrade_config
 
 LOCK, SPLIT = ".lock", "split.json"
@@ -36,7 +36,7 @@ _RESUMABLE_KEYS = {"name", "output_dir", "data.batch_size", "data.num_workers",
 def run_lock(run_dir: Path, log: Callable[[str], None] = print) -> Iterator[Path]:
     """Hold ``run_dir/.lock`` while the block runs; refuse when another live process
     holds it. The lock is removed on exit, also after an error."""
-    run_dir = Path(run_dir)
+    run_dir = check_name_length(run_dir, "run folder")
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK
@@ -87,7 +87,11 @@ def check_resume_settings(run_dir: Path, new: dict) -> None:
     saved_file = Path(run_dir) / "config.yaml"
     if not saved_file.is_file():
         return
-    saved = _flatten(upgrade_config(yaml.safe_load(saved_file.read_text()) or {}))
+    saved = read_yaml(saved_file, "the run's config file") or {}
+    if not isinstance(saved, dict):
+        raise ConfigError(f"the run's config file {str(saved_file)!r} must hold a mapping of "
+                          "keys to values; restore it from a backup or train a new run")
+    saved = _flatten(upgrade_config(saved))
     for key, value in _flatten(new).items():
         if key.split(".")[0] in _RESUMABLE_SECTIONS or key in _RESUMABLE_KEYS:
             continue
@@ -117,7 +121,12 @@ def check_split(run_dir: Path, adata, what: str) -> None:
     path = Path(run_dir) / SPLIT
     if not path.is_file():
         return
-    stored = json.loads(path.read_text())["cells"]
+    record = read_json(path, "the run's split record",
+                       "restore it from a backup, or delete it to skip this check")
+    stored = record.get("cells") if isinstance(record, dict) else None
+    if not isinstance(stored, dict):
+        raise InputFileError(f"the run's split record {str(path)!r} has no 'cells' mapping; "
+                             "restore it from a backup, or delete it to skip this check")
     current = split_record(adata, "")["cells"]
     for name in SPLITS:
         if not np.array_equal(np.sort(np.asarray(stored.get(name, []), dtype=str)),
