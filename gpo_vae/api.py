@@ -554,7 +554,8 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     adata
         The prepared data it was trained on (default: the model's).
     split
-        ``test`` or ``val`` cells.
+        ``test`` or ``val`` cells; the training cells are refused (their scores say
+        nothing about prediction).
     references
         Reference networks (``ReferenceSpec`` entries, or ``"NAME=FILE"`` strings).
     out
@@ -589,6 +590,7 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     except TypeError:
         raise ConfigError(f"unknown evaluation setting among {sorted(settings)}; see "
                           "EvaluationSettings") from None
+    chosen.validate()  # before any work: e.g. the training split is refused
     specs = [parse_reference_argument(r) if isinstance(r, str) else r for r in references]
     networks = [load_reference_network(spec) for spec in specs]
     log = log or _quiet

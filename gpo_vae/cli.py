@@ -319,8 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the run folder.",
     )
     ev.add_argument("run", help="run folder (uses checkpoints/best.ckpt) or a .ckpt file")
-    ev.add_argument("--split", default="test", choices=["test", "val"],
-                    help="held-out cells to score on [default: test]")
+    # no argparse choices: EvaluationSettings.validate is the one rule (API and CLI)
+    ev.add_argument("--split", default="test",
+                    help="held-out cells to score on, test or val (never the training "
+                    "cells) [default: test]")
     ev.add_argument("--reference-network", action="append", default=[],
                     metavar="NAME=FILE[,source=COL,target=COL][,undirected]",
                     help="a reference edge list (tab-separated, two gene-symbol columns); "

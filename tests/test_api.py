@@ -166,6 +166,8 @@ def test_unknown_conditions_and_missing_data_are_clear_errors(prepared):
         model.predict_ate(["NOT_A_GENE"])
     with pytest.raises(ConfigError, match="n_cells"):
         model.sample([model.data_info.treatment_names[0]], n_cells=0)
+    with pytest.raises(ConfigError, match="'train' holds the cells the model was trained"):
+        gv.evaluate(model, prepared, split="train")
     model.adata = None
     with pytest.raises(InputDataError, match="prepared AnnData"):
         gv.evaluate(model)
