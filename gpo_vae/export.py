@@ -26,7 +26,7 @@ import pandas as pd
 
 from gpo_vae.errors import ConfigError
 from gpo_vae.io import atomic_path, save_figure_atomic, write_json_atomic
-from gpo_vae.models.grn import LearnedGrn, learned_grn
+from gpo_vae.models.grn import LearnedGrn, check_top_k, learned_grn
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, **kwargs) -> None:
@@ -130,8 +130,7 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
 
     if not 0 <= threshold <= 1:
         raise ConfigError(f"--threshold {threshold} must be between 0 and 1")
-    if top_k is not None and top_k <= 0:
-        raise ConfigError(f"--top-k {top_k} must be a positive number of edges")
+    check_top_k(top_k, "--top-k")
     if stability and stability < 2:
         raise ConfigError(f"--stability {stability}: give at least 2 bootstrap runs (or 0)")
     if stability_epochs is not None and stability_epochs < 1:
