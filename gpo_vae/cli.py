@@ -126,7 +126,7 @@ def cmd_export_grn(args: argparse.Namespace) -> int:
     require_writable_folder(args.out, "--out")
     summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k,
                          stability=args.stability, stability_epochs=args.stability_epochs,
-                         seed=args.seed)
+                         seed=args.seed, data_path=args.data)
     print(f"wrote the GRN of {summary['checkpoint']} to {args.out}/: "
           f"{summary['n_treatment_genes']} treatment genes ({summary['n_perturbed']} "
           f"perturbed), {summary['n_edges']:,} edges with probability >= {args.threshold}"
@@ -152,7 +152,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                   n_global=default_global_draws(args.n_samples),
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
     result = evaluate(args.run, settings=settings, references=references,
-                      progress=not args.quiet, out_dir=args.out, globals_=args.globals)
+                      progress=not args.quiet, out_dir=args.out, globals_=args.globals,
+                      data_path=args.data)
     print(result.table())
     where = result.files["metrics"].parent
     print(f"wrote metrics.json, per_perturbation.csv, predictions.h5ad and plots/ to "
@@ -221,6 +222,14 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run trials that failed in an earlier run again (redun caches "
                         "failures too; finished trials are reused)")
     parser.add_argument("--quiet", action="store_true", help="less output from redun")
+
+
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    """``--data``: a trained run's input file at a new location (the run folder stores the
+    absolute ``data.path`` it was trained on)."""
+    parser.add_argument("--data", metavar="H5AD", default=None,
+                        help="the run's input file, when it moved from the data.path stored "
+                        "in the run's config.yaml [default: that path]")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -306,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="epochs of each stability run [default: the run's]")
     ex.add_argument("--seed", type=int, default=0,
                     help="seed of the bootstrap resamples and their training [default: 0]")
+    add_data_argument(ex)
     ex.set_defaults(func=cmd_export_grn)
 
     ev = sub.add_parser(
@@ -342,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", metavar="DIR", default=None,
                     help="write the results here [default: the run folder for --split test, "
                     "RUN/eval_val/ for --split val]")
+    add_data_argument(ev)
     ev.add_argument("--seed", type=int, default=EVALUATION_DEFAULTS.seed,
                     help=f"random seed [default: {EVALUATION_DEFAULTS.seed}]")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -95,7 +95,8 @@ def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
 
 def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: float = 0.5,
                top_k: int | None = None, n_samples: int = 32, stability: int = 0,
-               stability_epochs: int | None = None, seed: int = 0, log=print) -> dict:
+               stability_epochs: int | None = None, seed: int = 0, log=print,
+               data_path: str | os.PathLike | None = None) -> dict:
     """Export the GRN of a run folder or checkpoint into ``out`` (the files in this
     module's docstring).
 
@@ -120,6 +121,8 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         Seed of the stability runs.
     log
         Receives progress messages.
+    data_path
+        The run's input file when it moved from the stored ``data.path`` (stability only).
 
     Returns
     -------
@@ -148,7 +151,7 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         from gpo_vae.training.run_folder import check_split
 
         adata = prepared_data_of(module, progress=False, log=log, python_instead=(
-            "gv.GpoVae.load(RUN, prepared).grn_stability(N)"))
+            "gv.GpoVae.load(RUN, prepared).grn_stability(N)"), data_path=data_path)
         check_split(run_dir_of(checkpoint, run), adata, "export-grn --stability")
         recurrence = grn_stability(module.config, adata, stability, threshold=threshold,
                                    max_epochs=stability_epochs, seed=seed, log=log)

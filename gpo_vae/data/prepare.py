@@ -372,7 +372,8 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
     if not cfg.path:
         raise ConfigError("data.path is not set; give the input file with --set data.path=FILE")
     if not Path(cfg.path).is_file():
-        raise InputFileError(f"input file {cfg.path!r} does not exist; check data.path")
+        raise InputFileError(f"input file {cfg.path!r} does not exist; check data.path "
+                             "(--set data.path=FILE)")
     if cfg.summary_stats and not Path(cfg.summary_stats).is_file():
         raise InputFileError(
             f"summary statistics file {cfg.summary_stats!r} does not exist; "

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from gpo_vae.config import INPUT_PATH_KEYS, absolute_path
 from gpo_vae.constants import SPLITS
 from gpo_vae.errors import ConfigError, InputDataError
 from gpo_vae.io import process_alive, write_json_atomic
@@ -91,6 +92,9 @@ def check_resume_settings(run_dir: Path, new: dict) -> None:
     for key, value in _flatten(new).items():
         if key.split(".")[0] in _RESUMABLE_SECTIONS or key in _RESUMABLE_KEYS:
             continue
+        if key in INPUT_PATH_KEYS and key in saved:
+            # older runs stored these as given (relative to where they were trained)
+            value, saved[key] = absolute_path(value), absolute_path(saved[key])
         if key in saved and saved[key] != value:
             raise ConfigError(
                 f"--resume with {key}={value!r}, but the run was trained with "
@@ -133,7 +137,7 @@ def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
     """Write a run folder from a model in memory (the Python API's ``save``):
     ``config.yaml``, ``checkpoints/best.ckpt`` and, given the data, ``split.json``.
     Refuses a folder that already holds a trained run."""
-    from gpo_vae.config import dump_config
+    from gpo_vae.config import dump_config, with_absolute_inputs
     from gpo_vae.io import write_text_atomic
     from gpo_vae.training.checkpoint import BEST, LAST, save_module_checkpoint
 
@@ -143,7 +147,7 @@ def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
         raise ConfigError(f"{run_dir} already holds a trained run; save into a new folder")
     with run_lock(run_dir, log=lambda message: None):
         checkpoints.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", dump_config(config))
+        write_text_atomic(run_dir / "config.yaml", dump_config(with_absolute_inputs(config)))
         if adata is not None:
             write_split(run_dir, adata, "")
         # the checkpoint last: a folder with a checkpoint is a complete run
