@@ -435,8 +435,9 @@ class GpoVae:
         ----------
         target
             ``"perturbation:NAME"`` (that perturbation's ``split`` cells), an AnnData of
-            cells to reach, ``{"up": [...], "down": [...]}`` (a signed gene set), a Series
-            of target ATEs by gene, or a target file path.
+            cells to reach (raw counts, or log1p-normalised as :meth:`sample` and
+            evaluation write them), ``{"up": [...], "down": [...]}`` (a signed gene set), a
+            Series of target ATEs by gene, or a target file path.
         genes_allowed
             Treatment genes that may be perturbed (default: the screen's perturbed genes).
         max_perturbations, budget

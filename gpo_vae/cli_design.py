@@ -64,8 +64,9 @@ def add_design_command(sub) -> None:
     ds.add_argument("run", help="run folder (uses checkpoints/best.ckpt) or a .ckpt file")
     ds.add_argument("--target", required=True, metavar="TARGET",
                     help="perturbation:NAME (its held-out cells' profile), an .h5ad of cells "
-                    "to reach, or a .csv/.tsv with a gene column and a direction (up/down) "
-                    "or lfc column")
+                    "to reach (raw counts, or log1p-normalised like a run's "
+                    "observed_test.h5ad), or a .csv/.tsv with a gene column and a direction "
+                    "(up/down) or lfc column")
     ds.add_argument("--genes-allowed", metavar="FILE",
                     help="genes that may be perturbed, one per line [default: the screen's "
                     "perturbed genes]")
