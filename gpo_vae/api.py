@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import anndata as ad
@@ -155,6 +155,31 @@ def _resolve_config(config: Config | dict | str | os.PathLike | None) -> dict:
     return load_config(config).to_dict()
 
 
+def _as_conditions(conditions) -> list[str]:
+    """Perturbation labels as a list: one label (a string) or an iterable of labels.
+
+    A string is one condition (iterating ``"SG00020"`` gave one condition per letter).
+
+    Raises
+    ------
+    ConfigError
+        For anything that is not a label or an iterable of labels, or no label at all.
+    """
+    if isinstance(conditions, str):
+        return [conditions]
+    if isinstance(conditions, (bytes, dict)) or not isinstance(conditions, Iterable):
+        raise ConfigError(f"conditions {conditions!r} is not a perturbation label; give "
+                          "one label such as 'G1' or a list of labels such as ['G1', 'G2+G3']")
+    labels = list(conditions)
+    wrong = [label for label in labels if not isinstance(label, str)]
+    if wrong:
+        raise ConfigError(f"condition {wrong[0]!r} is not a perturbation label (a string); "
+                          "give labels such as 'G1' or 'G2+G3'")
+    if not labels:
+        raise ConfigError("no conditions given; give at least one perturbation label")
+    return labels
+
+
 class GpoVae:
     """GPO-VAE on a prepared screen: a VAE whose latent perturbation effects form a gene
     regulatory network among the perturbed genes.
@@ -287,7 +312,7 @@ class GpoVae:
         threshold
             Keep edges with q(M) probability at least this (default: every pair).
         top_k
-            Keep at most this many edges.
+            Keep at most this many edges (a positive whole number; None: all of them).
         n_samples, seed
             Draws of M behind the mean edge weights, and their seed.
 
@@ -297,8 +322,9 @@ class GpoVae:
             ``source``, ``target``, ``probability``, ``mean_weight`` (E[E | M = 1]),
             ``sign``, ``source_kind``, ``target_kind``.
         """
-        from gpo_vae.models.grn import learned_grn
+        from gpo_vae.models.grn import check_top_k, learned_grn
 
+        top_k = check_top_k(top_k)  # before the draws of M
         return learned_grn(self.module, n_samples=n_samples, seed=seed).edges(threshold, top_k)
 
     def plot_grn(self, threshold: float = 0.5, n_samples: int = 32, seed: int = 0):
@@ -344,7 +370,7 @@ class GpoVae:
         return grn_stability(self.config, self.adata, n_runs, threshold=threshold,
                              max_epochs=max_epochs, seed=seed, log=_quiet)
 
-    def predict_ate(self, conditions: Sequence[str], *, n_samples: int = 1000,
+    def predict_ate(self, conditions: str | Sequence[str], *, n_samples: int = 1000,
                     n_global: int = 20, seed: int = 0, globals_: str | None = None,
                     return_standard_error: bool = False):
         """Predicted average treatment effects: mean "perturbseq" expression of generated
@@ -354,7 +380,7 @@ class GpoVae:
         ----------
         conditions
             Perturbation labels: a treatment gene (``"G1"``) or a combination joined by
-            the data's separator, ``+`` by default (``"G2+G3"``).
+            the data's separator, ``+`` by default (``"G2+G3"``); one label or a list.
         n_samples, n_global
             Generated cells per condition and draws of the global variables among them.
         seed
@@ -371,13 +397,13 @@ class GpoVae:
         """
         from gpo_vae.evaluation.predict import model_ates
 
-        conditions = list(conditions)
+        conditions = _as_conditions(conditions)
         mean, se = model_ates(self.module, self.dosages(conditions), conditions,
                               n_samples=n_samples, n_global=n_global, seed=seed,
                               globals_=globals_)
         return (mean, se) if return_standard_error else mean
 
-    def sample(self, conditions: Sequence[str], n_cells: int = 100, *, seed: int = 0,
+    def sample(self, conditions: str | Sequence[str], n_cells: int = 100, *, seed: int = 0,
                globals_: str | None = None) -> ad.AnnData:
         """Generated cells, ``n_cells`` per condition, in cell-eval's format.
 
@@ -390,7 +416,7 @@ class GpoVae:
         from gpo_vae.evaluation.predict import sample_cells
         from gpo_vae.evaluation.report import cell_eval_anndata
 
-        conditions = list(conditions)
+        conditions = _as_conditions(conditions)
         if n_cells < 1:
             raise ConfigError(f"n_cells={n_cells} must be at least 1")
         dosages = np.repeat(self.dosages(conditions), n_cells, axis=0)
@@ -414,8 +440,9 @@ class GpoVae:
         ----------
         target
             ``"perturbation:NAME"`` (that perturbation's ``split`` cells), an AnnData of
-            cells to reach, ``{"up": [...], "down": [...]}`` (a signed gene set), a Series
-            of target ATEs by gene, or a target file path.
+            cells to reach (raw counts, or log1p-normalised as :meth:`sample` and
+            evaluation write them), ``{"up": [...], "down": [...]}`` (a signed gene set), a
+            Series of target ATEs by gene, or a target file path.
         genes_allowed
             Treatment genes that may be perturbed (default: the screen's perturbed genes).
         max_perturbations, budget
@@ -490,10 +517,12 @@ class GpoVae:
                     {k: v.to(device) for k, v in batch.items()}).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.module.n_latent), np.float32)
 
-    def dosages(self, conditions: Sequence[str]) -> np.ndarray:
-        """Dosage rows (conditions x treatment genes) of perturbation labels."""
+    def dosages(self, conditions: str | Sequence[str]) -> np.ndarray:
+        """Dosage rows (conditions x treatment genes) of perturbation labels (one label or
+        a list of them)."""
         from gpo_vae.data.treatments import targets_of
 
+        conditions = _as_conditions(conditions)
         info = self.data_info
         column = {name: j for j, name in enumerate(info.treatment_names)}
         separator = info.combination_separator or "+"
@@ -561,7 +590,8 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     adata
         The prepared data it was trained on (default: the model's).
     split
-        ``test`` or ``val`` cells.
+        ``test`` or ``val`` cells; the training cells are refused (their scores say
+        nothing about prediction).
     references
         Reference networks (``ReferenceSpec`` entries, or ``"NAME=FILE"`` strings).
     out
@@ -599,6 +629,7 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     except TypeError:
         raise ConfigError(f"unknown evaluation setting among {sorted(settings)}; see "
                           "EvaluationSettings") from None
+    chosen.validate()  # before any work: e.g. the training split is refused
     specs = [parse_reference_argument(r) if isinstance(r, str) else r for r in references]
     networks = [load_reference_network(spec) for spec in specs]
     log = log or _quiet

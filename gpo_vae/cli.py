@@ -135,7 +135,7 @@ def cmd_export_grn(args: argparse.Namespace) -> int:
 
     summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k,
                          stability=args.stability, stability_epochs=args.stability_epochs,
-                         seed=args.seed, force=args.force)
+                         seed=args.seed, force=args.force, data_path=args.data)
     print(f"wrote the GRN of {summary['checkpoint']} to {args.out}/: "
           f"{summary['n_treatment_genes']} treatment genes ({summary['n_perturbed']} "
           f"perturbed), {summary['n_edges']:,} edges with probability >= {args.threshold}"
@@ -162,7 +162,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
     result = evaluate(args.run, settings=settings, references=references,
                       progress=not args.quiet, out_dir=args.out, globals_=args.globals,
-                      force=args.force)
+                      force=args.force, data_path=args.data)
     print(result.table())
     where = result.files["metrics"].parent
     print(f"wrote metrics.json, per_perturbation.csv, predictions.h5ad and plots/ to "
@@ -231,6 +231,14 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run trials that failed in an earlier run again (redun caches "
                         "failures too; finished trials are reused)")
     parser.add_argument("--quiet", action="store_true", help="less output from redun")
+
+
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    """``--data``: a trained run's input file at a new location (the run folder stores the
+    absolute ``data.path`` it was trained on)."""
+    parser.add_argument("--data", metavar="H5AD", default=None,
+                        help="the run's input file, when it moved from the data.path stored "
+                        "in the run's config.yaml [default: that path]")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -320,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="epochs of each stability run [default: the run's]")
     ex.add_argument("--seed", type=int, default=0,
                     help="seed of the bootstrap resamples and their training [default: 0]")
+    add_data_argument(ex)
     ex.set_defaults(func=cmd_export_grn)
 
     ev = sub.add_parser(
@@ -333,8 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the run folder.",
     )
     ev.add_argument("run", help="run folder (uses checkpoints/best.ckpt) or a .ckpt file")
-    ev.add_argument("--split", default="test", choices=["test", "val"],
-                    help="held-out cells to score on [default: test]")
+    # no argparse choices: EvaluationSettings.validate is the one rule (API and CLI)
+    ev.add_argument("--split", default="test",
+                    help="held-out cells to score on, test or val (never the training "
+                    "cells) [default: test]")
     ev.add_argument("--reference-network", action="append", default=[],
                     metavar="NAME=FILE[,source=COL,target=COL][,undirected]",
                     help="a reference edge list (tab-separated, two gene-symbol columns); "
@@ -354,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", metavar="DIR", default=None,
                     help="write the results here [default: the run folder for --split test, "
                     "RUN/eval_val/ for --split val]")
+    add_data_argument(ev)
     ev.add_argument("--seed", type=int, default=EVALUATION_DEFAULTS.seed,
                     help=f"random seed [default: {EVALUATION_DEFAULTS.seed}]")
     ev.add_argument("--force", action="store_true", help=FORCE_HELP)

@@ -35,7 +35,8 @@ def cmd_design(args: argparse.Namespace) -> int:
     needs_data = args.target.startswith("perturbation:") or args.target.endswith(".h5ad") \
         or args.validate_with_simulator
     prepared = prepared_data_of(module, progress=not args.quiet, log=lambda m: None,
-                                python_instead="model.design(target)") if needs_data else None
+                                python_instead="model.design(target)",
+                                data_path=args.data) if needs_data else None
     result = run_design(module, args.target, prepared=prepared, allowed=allowed,
                         settings=settings, target_options=TargetOptions(
                             args.split, args.strength, args.top_genes, args.spare_others),
@@ -50,6 +51,8 @@ def cmd_design(args: argparse.Namespace) -> int:
 
 def add_design_command(sub) -> None:
     """Add ``design`` to the ``gpo-vae`` subcommands."""
+    from gpo_vae.cli import add_data_argument
+
     ds = sub.add_parser(
         "design",
         help="in-silico intervention design: perturbations that move cells toward a target",
@@ -62,8 +65,9 @@ def add_design_command(sub) -> None:
     ds.add_argument("run", help="run folder (uses checkpoints/best.ckpt) or a .ckpt file")
     ds.add_argument("--target", required=True, metavar="TARGET",
                     help="perturbation:NAME (its held-out cells' profile), an .h5ad of cells "
-                    "to reach, or a .csv/.tsv with a gene column and a direction (up/down) "
-                    "or lfc column")
+                    "to reach (raw counts, or log1p-normalised like a run's "
+                    "observed_test.h5ad), or a .csv/.tsv with a gene column and a direction "
+                    "(up/down) or lfc column")
     ds.add_argument("--genes-allowed", metavar="FILE",
                     help="genes that may be perturbed, one per line [default: the screen's "
                     "perturbed genes]")
@@ -96,6 +100,7 @@ def add_design_command(sub) -> None:
     ds.add_argument("--validate-with-simulator", action="store_true",
                     help="apply the designs in the simulator that made the run's data (new "
                     "cells) and compare with random interventions of the same size")
+    add_data_argument(ds)
     ds.add_argument("--out", metavar="DIR", help="output folder [default: RUN/design]")
     ds.add_argument("--force", action="store_true", help=FORCE_HELP)
     ds.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="random seed [default: 0]")

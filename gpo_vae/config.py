@@ -408,6 +408,32 @@ class Config:
         return Path(self.output_dir) / self.name
 
 
+#: Settings that name input files (a run reads them again when it resumes, evaluates or
+#: designs); a run folder stores them as absolute paths.
+INPUT_PATH_KEYS: tuple[str, ...] = ("data.path", "data.summary_stats", "model.gene_embedding",
+                                    "model.gene_network", "guide.prior_network")
+
+
+def absolute_path(path: str | None) -> str | None:
+    """``path`` made absolute against the working directory (None stays None)."""
+    return None if not path else os.path.abspath(os.path.expanduser(path))
+
+
+def with_absolute_inputs(config: Config) -> Config:
+    """A copy of ``config`` whose input files (:data:`INPUT_PATH_KEYS`) are absolute paths.
+
+    A run folder's ``config.yaml`` and checkpoints hold this copy, so the run can be
+    evaluated, resumed or used for design from any working directory.
+    """
+    out = dataclasses.replace(config)
+    for key in INPUT_PATH_KEYS:
+        section, name = key.split(".")
+        values = dataclasses.replace(getattr(out, section))
+        setattr(values, name, absolute_path(getattr(values, name)))
+        setattr(out, section, values)
+    return out
+
+
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 

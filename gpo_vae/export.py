@@ -27,7 +27,7 @@ import pandas as pd
 from gpo_vae.config import check_seed
 from gpo_vae.errors import ConfigError
 from gpo_vae.io import atomic_path, save_figure_atomic, write_json_atomic
-from gpo_vae.models.grn import LearnedGrn, learned_grn
+from gpo_vae.models.grn import LearnedGrn, check_top_k, learned_grn
 from gpo_vae.outputs import check_output_folder, mark_output_folder
 
 
@@ -98,7 +98,7 @@ def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
 def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: float = 0.5,
                top_k: int | None = None, n_samples: int = 32, stability: int = 0,
                stability_epochs: int | None = None, seed: int = 0, log=print,
-               force: bool = False) -> dict:
+               force: bool = False, data_path: str | os.PathLike | None = None) -> dict:
     """Export the GRN of a run folder or checkpoint into ``out`` (the files in this
     module's docstring).
 
@@ -127,6 +127,8 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         Receives progress messages.
     force
         Write into ``out`` even when it holds other files.
+    data_path
+        The run's input file when it moved from the stored ``data.path`` (stability only).
 
     Returns
     -------
@@ -137,8 +139,7 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
 
     if not 0 <= threshold <= 1:
         raise ConfigError(f"--threshold {threshold} must be between 0 and 1")
-    if top_k is not None and top_k <= 0:
-        raise ConfigError(f"--top-k {top_k} must be a positive number of edges")
+    check_top_k(top_k, "--top-k")
     if stability and stability < 2:
         raise ConfigError(f"--stability {stability}: give at least 2 bootstrap runs (or 0)")
     if stability_epochs is not None and stability_epochs < 1:
@@ -157,7 +158,7 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         from gpo_vae.training.run_folder import check_split
 
         adata = prepared_data_of(module, progress=False, log=log, python_instead=(
-            "gv.GpoVae.load(RUN, prepared).grn_stability(N)"))
+            "gv.GpoVae.load(RUN, prepared).grn_stability(N)"), data_path=data_path)
         check_split(run_folder, adata, "export-grn --stability")
         recurrence = grn_stability(module.config, adata, stability, threshold=threshold,
                                    max_epochs=stability_epochs, seed=seed, log=log)

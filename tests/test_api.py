@@ -166,6 +166,8 @@ def test_unknown_conditions_and_missing_data_are_clear_errors(prepared):
         model.predict_ate(["NOT_A_GENE"])
     with pytest.raises(ConfigError, match="n_cells"):
         model.sample([model.data_info.treatment_names[0]], n_cells=0)
+    with pytest.raises(ConfigError, match="'train' holds the cells the model was trained"):
+        gv.evaluate(model, prepared, split="train")
     model.adata = None
     with pytest.raises(InputDataError, match="prepared AnnData"):
         gv.evaluate(model)
@@ -173,6 +175,34 @@ def test_unknown_conditions_and_missing_data_are_clear_errors(prepared):
         model.train(max_epochs=1)
     with pytest.raises(InputDataError, match="no data to resample"):
         model.grn_stability(2)
+
+
+def test_a_single_label_is_one_condition_and_other_types_are_refused(prepared):
+    model = gv.GpoVae(prepared, **TINY)
+    gene = model.data_info.treatment_names[1]
+    # a string used to be iterated letter by letter ("S", "G", ...)
+    ate = model.predict_ate(gene, n_samples=20, n_global=2)
+    assert ate.index.tolist() == [gene]
+    np.testing.assert_array_equal(model.dosages(gene), model.dosages([gene]))
+    assert model.sample(gene, n_cells=2).obs["target_gene"].tolist() == [gene, gene]
+    with pytest.raises(ConfigError, match="conditions 5 is not a perturbation label"):
+        model.predict_ate(5)
+    with pytest.raises(ConfigError, match="condition 7 is not a perturbation label"):
+        model.dosages([gene, 7])
+    with pytest.raises(ConfigError, match="no conditions given"):
+        model.dosages([])
+    with pytest.raises(ConfigError, match="^'NOT_A_GENE' is not a treatment gene"):
+        model.predict_ate("NOT_A_GENE")
+
+
+def test_get_grn_top_k_is_none_or_a_positive_count(prepared):
+    model = gv.GpoVae(prepared, **TINY)
+    every = model.get_grn(n_samples=2)
+    assert len(model.get_grn(top_k=3, n_samples=2)) == 3
+    assert len(model.get_grn(top_k=None, n_samples=2)) == len(every)
+    for top_k in (-1, 0, 1.5):        # -1 used to drop the last edge silently
+        with pytest.raises(ConfigError, match=f"top_k {top_k} is not a number of edges"):
+            model.get_grn(top_k=top_k)
 
 
 @pytest.mark.integration

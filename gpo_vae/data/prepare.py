@@ -372,7 +372,7 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
     cfg = config.data
     if not cfg.path:
         raise ConfigError("data.path is not set; give the input file with --set data.path=FILE")
-    require_input_file(cfg.path, fix="check data.path")
+    require_input_file(cfg.path, fix="check data.path (--set data.path=FILE)")
     if cfg.summary_stats and not Path(cfg.summary_stats).is_file():
         raise InputFileError(
             f"summary statistics file {cfg.summary_stats!r} does not exist; "

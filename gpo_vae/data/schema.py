@@ -166,9 +166,109 @@ def check_raw_counts(matrix, where: str = "X") -> None:
                 example = values[fractional][0]
                 raise InputDataError(
                     f"{where} contains non-integer values (e.g. {example:.4g}): it looks "
-                    "normalised or log-transformed; gpo-vae needs raw UMI counts: put them in "
+                    f"{_scale_description(matrix)}; gpo-vae needs raw UMI counts: put them in "
                     "X or name their layer with data.counts_layer"
                 )
+
+
+#: What :func:`expression_scale` tells apart.
+COUNTS, LOG1P_NORMALISED, OTHER_SCALE = "counts", "log1p_normalised", "other"
+# log1p(3.3e6): no log1p of normalised counts goes above it
+_MAX_LOG1P = 15.0
+# rows of expm1(X) of log1p-normalised cells share one total up to float32 rounding
+_TOTAL_SPREAD = 1e-2
+
+
+def _sample_rows(matrix, max_rows: int, seed: int) -> np.ndarray:
+    """Up to ``max_rows`` random rows of ``matrix`` (sparse or dense) as dense float64."""
+    n = matrix.shape[0]
+    rows = np.arange(n) if n <= max_rows else \
+        np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
+    picked = matrix[rows]
+    picked = picked.toarray() if sp.issparse(picked) else np.asarray(picked)
+    return picked.astype(np.float64, copy=False)
+
+
+def expression_scale(matrix, max_rows: int = 1000, seed: int = 0) -> str:
+    """What scale an expression matrix (cells x genes) is on, from a sample of its rows.
+
+    - ``"counts"``: finite, non-negative whole numbers (raw UMI counts);
+    - ``"log1p_normalised"``: non-negative, non-integer values at most 15 whose
+      ``expm1`` sums to the same total in every cell that has any expression, i.e.
+      ``log1p(total * x / library)`` (scanpy's ``normalize_total`` then ``log1p``; what
+      gpo-vae writes for cell-eval: ``predictions.h5ad``, ``observed_<split>.h5ad``);
+    - ``"other"``: anything else (negative or non-finite values, scaled or z-scored data,
+      log1p data normalised over genes that were later dropped).
+
+    Parameters
+    ----------
+    matrix
+        A numpy array or scipy sparse matrix.
+    max_rows, seed
+        Rows looked at (a random sample when there are more) and the sample's seed.
+
+    Returns
+    -------
+    str
+        :data:`COUNTS`, :data:`LOG1P_NORMALISED` or :data:`OTHER_SCALE`.
+    """
+    values = _sample_rows(matrix, max_rows, seed)
+    if not np.isfinite(values).all() or (values.size and values.min() < 0):
+        return OTHER_SCALE
+    if np.array_equal(values, np.round(values)):
+        return COUNTS
+    if values.max() > _MAX_LOG1P:
+        return OTHER_SCALE
+    totals = np.expm1(values).sum(axis=1)
+    totals = totals[totals > 0]
+    if totals.size and (totals.max() - totals.min()) <= _TOTAL_SPREAD * np.median(totals):
+        return LOG1P_NORMALISED
+    return OTHER_SCALE
+
+
+def _scale_description(matrix) -> str:
+    """How a non-count matrix looks, for error messages."""
+    if isinstance(matrix, np.ndarray) or sp.issparse(matrix):
+        if expression_scale(matrix) == LOG1P_NORMALISED:
+            return "log1p-normalised (log1p of counts scaled to one total per cell)"
+    return "normalised or log-transformed"
+
+
+def as_count_scale(matrix, where: str = "X"):
+    """``matrix`` on the scale of counts, up to a factor per cell: raw counts as they are,
+    log1p-normalised expression back through ``expm1`` (each cell's counts times
+    total / library size, which any per-cell normalisation divides out again).
+
+    Parameters
+    ----------
+    matrix
+        Cells x genes, a numpy array or scipy sparse matrix.
+    where
+        What the matrix is, for the error message (``"the target cells' X"``).
+
+    Returns
+    -------
+    tuple
+        The matrix on the count scale and its scale (:func:`expression_scale`).
+
+    Raises
+    ------
+    InputDataError
+        When the matrix is neither counts nor log1p-normalised (one line).
+    """
+    scale = expression_scale(matrix)
+    if scale == COUNTS:
+        return matrix, scale
+    if scale == LOG1P_NORMALISED:
+        if sp.issparse(matrix):
+            out = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+            out.data = np.expm1(out.data)
+            return out, scale
+        return np.expm1(np.asarray(matrix, dtype=np.float64)), scale
+    raise InputDataError(
+        f"{where} holds neither raw counts nor log1p-normalised expression (negative, "
+        "non-finite or otherwise scaled values); give raw UMI counts (in X or "
+        "layers['counts']) or log1p(normalised counts) as gpo-vae writes them")
 
 
 def validate_anndata(

@@ -4,7 +4,9 @@ A target is a vector of ATEs on the "perturbseq" scale (``log2(1 + 1e4 x / total
 perturbed minus control) over some of the model's genes. It is made from an observed
 profile (held-out cells of a perturbation, or an AnnData of cells to reach), a signed gene
 set (genes up / down, every other gene spared: target 0) or a table of target
-log-fold-changes.
+log-fold-changes. Cells to reach may hold raw counts or log1p-normalised expression (what
+gpo-vae writes for cell-eval); :func:`gpo_vae.data.schema.expression_scale` tells which,
+and anything else is refused.
 
 An observed profile is matched on the genes its cells change significantly (the
 ``top_genes`` of largest Welch |t| against the controls of the same split), not on every
@@ -16,6 +18,7 @@ of largest |t| for 92% (``benchmarks/design.py`` measures the model the same way
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,9 +29,12 @@ import numpy as np
 import pandas as pd
 
 from gpo_vae.constants import DESIGN_TOP_GENES, OBS_LIBRARY_SIZE, OBS_PERTURBATION, OBS_SPLIT
+from gpo_vae.data.schema import as_count_scale
 from gpo_vae.errors import InputDataError, InputFileError
 from gpo_vae.evaluation.ate import ate_from_cells
 from gpo_vae.stats import group_means, perturbseq_transform
+
+logger = logging.getLogger(__name__)
 
 _UP, _DOWN = {"up", "+", "1", "+1", "increase"}, {"down", "-", "-1", "decrease"}
 
@@ -170,11 +176,18 @@ def target_from_perturbation(prepared: ad.AnnData, name: str, split: str = "test
 def target_from_cells(cells: ad.AnnData, prepared: ad.AnnData, split: str = "test",
                       label: str = "cells",
                       top_genes: int | None = DESIGN_TOP_GENES) -> DesignTarget:
-    """The mean profile of ``cells`` (raw counts in ``X`` or ``layers['counts']``, genes
-    by symbol in ``var['gene_symbol']`` or ``var_names``) minus that of the prepared
-    data's control cells of ``split``, on the ``top_genes`` of the genes both share that
-    differ most significantly (Welch |t|)."""
-    counts = cells.layers["counts"] if "counts" in cells.layers else cells.X
+    """The mean profile of ``cells`` (raw counts in ``layers['counts']`` or ``X``, or
+    log1p-normalised expression in ``X`` as gpo-vae's ``predictions.h5ad`` and
+    ``observed_<split>.h5ad`` hold it; genes by symbol in ``var['gene_symbol']`` or
+    ``var_names``) minus that of the prepared data's control cells of ``split``, on the
+    ``top_genes`` of the genes both share that differ most significantly (Welch |t|).
+    Other values (negative, z-scored, ...) are a one-line error."""
+    if cells.n_obs == 0:
+        raise InputDataError("the target AnnData has no cells")
+    where = "layers['counts']" if "counts" in cells.layers else "X"
+    counts, scale = as_count_scale(cells.layers["counts"] if where != "X" else cells.X,
+                                   f"the target cells' {where}")
+    logger.info("target cells' %s: %s", where, scale)
     symbols = (cells.var["gene_symbol"] if "gene_symbol" in cells.var else
                cells.var_names).astype(str).tolist()
     genes = prepared.var["gene_symbol"].astype(str).tolist()
@@ -182,8 +195,6 @@ def target_from_cells(cells: ad.AnnData, prepared: ad.AnnData, split: str = "tes
     if not shared:
         raise InputDataError("the target cells share no gene with the model; give their gene "
                              "symbols in var_names or var['gene_symbol']")
-    if cells.n_obs == 0:
-        raise InputDataError("the target AnnData has no cells")
     own_cells = perturbseq_transform(counts)
     mean = np.asarray(own_cells.mean(axis=0)).ravel()
     own = pd.Series(mean, index=symbols)[shared]

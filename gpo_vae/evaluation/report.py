@@ -35,9 +35,10 @@ from gpo_vae.stats import log_normalize
 
 def prepared_data_of(module, progress: bool, log: Callable[[str], None],
                      python_instead: str = "gv.evaluate(gv.GpoVae.load(RUN, prepared), "
-                                           "prepared)"):
+                                           "prepared)",
+                     data_path: str | os.PathLike | None = None):
     """The prepared data a trained module was trained on, from the cache or prepared
-    again from its config's ``data.path``.
+    again from its config's ``data.path`` (or from ``data_path`` when the file moved).
 
     Parameters
     ----------
@@ -48,6 +49,9 @@ def prepared_data_of(module, progress: bool, log: Callable[[str], None],
     python_instead
         The Python call the error suggests when the run was trained on an AnnData in
         memory (nothing to read back from disk).
+    data_path
+        The run's input file at a new location (``--data``); default: the stored
+        ``data.path``.
 
     Returns
     -------
@@ -56,14 +60,11 @@ def prepared_data_of(module, progress: bool, log: Callable[[str], None],
     """
     from gpo_vae.data.prepare import prepare
 
-    if not module.config.data.path:
-        raise InputDataError(
-            "this run was trained on an AnnData in memory (its config has no data.path); "
-            f"do this from Python: {python_instead}")
-    adata = prepare(module.config, progress=progress, log=log).adata
+    config = _with_data_path(module.config, data_path, python_instead)
+    info = module.data_info
+    adata = prepare(config, progress=progress, log=log).adata
     genes = adata.var["gene_symbol"].astype(str).tolist()
     treatments = adata.uns["treatments"]["name"].astype(str).tolist()
-    info = module.data_info
     if genes != list(info.gene_names) or treatments != list(info.treatment_names):
         raise InputDataError(
             "the prepared data no longer matches the trained model (genes or treatment genes "
@@ -71,6 +72,30 @@ def prepared_data_of(module, progress: bool, log: Callable[[str], None],
             "evaluate with the data the run was trained on, or train again")
     return adata
 
+
+def _with_data_path(config, data_path, python_instead: str = ""):
+    """The run's config reading its input from ``data_path`` (when given); a one-line
+    error when the input is not there, naming the stored path and ``--data``."""
+    import dataclasses
+
+    from gpo_vae.config import absolute_path
+    from gpo_vae.errors import InputFileError
+
+    if data_path is not None:
+        if not Path(data_path).is_file():
+            raise InputFileError(f"--data {str(data_path)!r} does not exist; give the .h5ad "
+                                 "file the run was trained on")
+        data = dataclasses.replace(config.data, path=absolute_path(str(data_path)))
+        return dataclasses.replace(config, data=data)
+    if not config.data.path:
+        raise InputDataError(
+            "this run was trained on an AnnData in memory (its config has no data.path); "
+            f"do this from Python: {python_instead}")
+    if not Path(config.data.path).is_file():
+        raise InputFileError(
+            f"the run's input file {config.data.path!r} (data.path in its config.yaml) does "
+            "not exist; if it moved, give its new location with --data NEW_PATH")
+    return config
 
 
 def cell_eval_anndata(counts, target_gene: np.ndarray, gene_names: Sequence[str],
@@ -153,7 +178,8 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
              references: Sequence = (), progress: bool = True,
              log: Callable[[str], None] = print,
              out_dir: str | os.PathLike | None = None,
-             globals_: str | None = None, force: bool = False) -> EvaluationResult:
+             globals_: str | None = None, force: bool = False,
+             data_path: str | os.PathLike | None = None) -> EvaluationResult:
     """Evaluate a trained run folder (or checkpoint) on held-out cells and write the report.
 
     The report goes into ``out_dir`` (default: the run folder for the test split,
@@ -163,7 +189,8 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     ``model.predict_globals``. ``references`` are
     :class:`~gpo_vae.evaluation.grn_reference.ReferenceSpec` entries. An ``out_dir``
     holding anything but this run's own output is refused unless ``force``
-    (:mod:`gpo_vae.outputs`).
+    (:mod:`gpo_vae.outputs`). ``data_path`` is the run's input file when it moved from
+    the stored ``data.path``.
     """
     from gpo_vae.evaluation import grn_reference
     from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint, run_folder_of
@@ -181,7 +208,7 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     networks = [grn_reference.load_reference_network(spec) for spec in references]
     module = load_trained(checkpoint)
     log(f"evaluating {checkpoint} on the {s.split} split")
-    adata = prepared_data_of(module, progress, log)
+    adata = prepared_data_of(module, progress, log, data_path=data_path)
     check_split(run_dir, adata, "evaluate")
     result = evaluate_model(module, adata, s, networks=networks, globals_=globals_,
                             progress=progress, log=log)

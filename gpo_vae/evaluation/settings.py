@@ -10,6 +10,11 @@ from gpo_vae.config import check_seed, coerce_setting
 from gpo_vae.constants import SPLITS
 from gpo_vae.errors import ConfigError
 
+TRAIN_SPLIT = SPLITS[0]
+#: The splits an evaluation may score: held-out cells only (the one rule behind
+#: ``gpo-vae evaluate --split`` and :func:`gpo_vae.evaluate`).
+EVALUATION_SPLITS: tuple[str, ...] = tuple(s for s in SPLITS if s != TRAIN_SPLIT)
+
 
 @dataclass
 class EvaluationSettings:
@@ -35,9 +40,13 @@ class EvaluationSettings:
                 setattr(self, f.name, coerce_setting(getattr(self, f.name), hints[f.name],
                                                      f.name))
         check_seed(self.seed)
-        if self.split not in SPLITS:
-            raise ConfigError(f"--split {self.split!r} is not a split; use one of "
-                              f"{', '.join(SPLITS)}")
+        if self.split == TRAIN_SPLIT:
+            raise ConfigError(f"split {self.split!r} holds the cells the model was trained "
+                              "on, so its scores say nothing about prediction; evaluate "
+                              f"on one of {', '.join(EVALUATION_SPLITS)}")
+        if self.split not in EVALUATION_SPLITS:
+            raise ConfigError(f"split {self.split!r} is not a split to evaluate on; use "
+                              f"one of {', '.join(EVALUATION_SPLITS)}")
         if self.n_samples < 2 or self.n_global < 2 or self.n_samples < self.n_global:
             raise ConfigError(f"n_samples={self.n_samples} must be at least 2 and at least "
                               f"the number of global draws (n_global={self.n_global})")

@@ -3,10 +3,32 @@ treatment genes, as arrays and as an edge table."""
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from gpo_vae.errors import ConfigError
+
+
+def check_top_k(top_k, name: str = "top_k") -> int | None:
+    """``top_k`` as an edge count: None (every edge) or a positive whole number.
+
+    The one rule behind :meth:`LearnedGrn.edges`, ``GpoVae.get_grn`` and ``gpo-vae
+    export-grn --top-k`` (a negative count sliced edges off the end, silently).
+
+    Raises
+    ------
+    ConfigError
+        For anything else (0, negatives, fractions, booleans, strings).
+    """
+    if top_k is None:
+        return None
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        raise ConfigError(f"{name} {top_k!r} is not a number of edges; give a positive "
+                          "whole number, or None for every edge")
+    return int(top_k)
 
 
 @dataclass
@@ -19,6 +41,7 @@ class LearnedGrn:
 
     def edges(self, threshold: float = 0.5, top_k: int | None = None) -> pd.DataFrame:
         """Off-diagonal edges with probability >= threshold (at most ``top_k``), best first."""
+        top_k = check_top_k(top_k)
         prob = self.probabilities.copy()
         np.fill_diagonal(prob, -1.0)
         rows, cols = np.nonzero(prob >= threshold)

@@ -103,11 +103,12 @@ def save_module_checkpoint(module, path: str | os.PathLike) -> Path:
     import lightning
     import torch
 
+    from gpo_vae.config import with_absolute_inputs
     from gpo_vae.io import atomic_path
 
     checkpoint = {
         "state_dict": {f"module.{k}": v.detach().cpu() for k, v in module.state_dict().items()},
-        "hyper_parameters": {"config": module.config.to_dict(),
+        "hyper_parameters": {"config": with_absolute_inputs(module.config).to_dict(),
                              "data_info": module.data_info.to_dict()},
         "epoch": 0, "global_step": 0, "pytorch-lightning_version": lightning.__version__,
     }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpo_vae.config import read_yaml
+from gpo_vae.config import INPUT_PATH_KEYS, absolute_path, read_yaml
 from gpo_vae.constants import SPLITS
 from gpo_vae.errors import ConfigError, InputDataError, InputFileError
 from gpo_vae.io import check_name_length, process_alive, read_json, write_json_atomic
@@ -95,6 +95,9 @@ def check_resume_settings(run_dir: Path, new: dict) -> None:
     for key, value in _flatten(new).items():
         if key.split(".")[0] in _RESUMABLE_SECTIONS or key in _RESUMABLE_KEYS:
             continue
+        if key in INPUT_PATH_KEYS and key in saved:
+            # older runs stored these as given (relative to where they were trained)
+            value, saved[key] = absolute_path(value), absolute_path(saved[key])
         if key in saved and saved[key] != value:
             raise ConfigError(
                 f"--resume with {key}={value!r}, but the run was trained with "
@@ -143,7 +146,7 @@ def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
     ``config.yaml``, ``checkpoints/best.ckpt`` and, given the data, ``split.json``.
     Refuses a folder that already holds a trained run, or files of something else
     (:mod:`gpo_vae.outputs`)."""
-    from gpo_vae.config import dump_config
+    from gpo_vae.config import dump_config, with_absolute_inputs
     from gpo_vae.io import write_text_atomic
     from gpo_vae.outputs import check_output_folder, mark_output_folder
     from gpo_vae.training.checkpoint import BEST, LAST, save_module_checkpoint
@@ -155,7 +158,7 @@ def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
     with run_lock(run_dir, log=lambda message: None):
         mark_output_folder(run_dir, "run", run_dir)
         checkpoints.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", dump_config(config))
+        write_text_atomic(run_dir / "config.yaml", dump_config(with_absolute_inputs(config)))
         if adata is not None:
             write_split(run_dir, adata, "")
         # the checkpoint last: a folder with a checkpoint is a complete run

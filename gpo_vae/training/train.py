@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from gpo_vae.config import Config, dump_config
+from gpo_vae.config import Config, dump_config, with_absolute_inputs
 from gpo_vae.errors import ConfigError, GpoVaeError, InputDataError
 from gpo_vae.io import write_json_atomic, write_text_atomic
 from gpo_vae.memory import peak_memory_gb
@@ -176,6 +176,8 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
     an interruption.
     """
     run_dir = Path(run_dir) if run_dir is not None else config.run_dir
+    # the run folder stores absolute input paths: it works from any working directory
+    config = with_absolute_inputs(config)
     if not is_primary_process():
         # another rank of a multi-process run (Lightning's ddp launcher runs the same
         # command again): the primary process holds the lock and writes the run folder

@@ -92,7 +92,7 @@ def test_log_normalised_data_is_named_as_such(small_copy):
     sc.pp.log1p(small_copy)
     with pytest.raises(InputDataError) as exc:
         validate_anndata(small_copy, SIMULATED_SCHEMA)
-    assert "normalised or log-transformed" in _message(exc)
+    assert "it looks log1p-normalised" in _message(exc)
 
 
 def test_counts_in_a_named_layer(small_copy):
@@ -138,3 +138,40 @@ def test_bare_number_gene_names_and_unmeasured_targets_are_warned_about(small_co
     report = validate_anndata(small_copy, PerturbationSchema())
     assert any("bare numbers" in w for w in report.warnings)
     assert any("no perturbed gene is among the measured genes" in w for w in report.warnings)
+
+
+def _log1p_normalised(counts, total=1e4):
+    rows = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
+    return np.log1p(np.asarray(counts, dtype=np.float64) * (total / rows)[:, None])
+
+
+def test_expression_scale_tells_counts_log1p_normalised_and_other_apart():
+    from gpo_vae.data.schema import COUNTS, LOG1P_NORMALISED, OTHER_SCALE, expression_scale
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2.0, size=(300, 50)).astype(np.float32) + np.eye(300, 50)
+    assert expression_scale(counts) == COUNTS
+    assert expression_scale(sp.csr_matrix(counts)) == COUNTS
+    logged = _log1p_normalised(counts).astype(np.float32)
+    assert expression_scale(logged) == LOG1P_NORMALISED
+    assert expression_scale(sp.csr_matrix(logged)) == LOG1P_NORMALISED
+    assert expression_scale(_log1p_normalised(counts, 1e6)) == LOG1P_NORMALISED
+    assert expression_scale(logged[:, :40]) == OTHER_SCALE      # normalised over other genes
+    assert expression_scale(counts / counts.sum(1, keepdims=True) * 1e4) == OTHER_SCALE
+    assert expression_scale(logged - logged.mean(0)) == OTHER_SCALE   # centred: negatives
+    assert expression_scale(np.full((3, 4), np.nan)) == OTHER_SCALE
+
+
+def test_as_count_scale_undoes_log1p_up_to_a_factor_per_cell():
+    from gpo_vae.data.schema import as_count_scale
+
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(3.0, size=(40, 30)).astype(np.float64) + 1
+    back, scale = as_count_scale(sp.csr_matrix(_log1p_normalised(counts)))
+    assert scale == "log1p_normalised"
+    ratio = back.toarray() / counts
+    np.testing.assert_allclose(ratio, ratio[:, :1] * np.ones_like(ratio), rtol=1e-9)
+    same, scale = as_count_scale(counts)
+    assert scale == "counts" and same is counts
+    with pytest.raises(InputDataError, match="^the cells' X holds neither raw counts"):
+        as_count_scale(-counts, "the cells' X")

@@ -77,6 +77,43 @@ def test_gene_set_target_and_allowed_genes(run, perturbed_genes, tmp_path):
     assert json.loads((spared / "design.json").read_text())["target"]["n_genes"] > 2
 
 
+def test_the_runs_own_log_normalised_cells_rank_as_their_counts_do(run, perturbed_genes,
+                                                                   tmp_path, capsys):
+    """observed_<split>.h5ad / predictions.h5ad hold log1p-normalised cells; read as counts
+    they gave another target and another ranking, without a word."""
+    import anndata as ad
+    import numpy as np
+
+    from gpo_vae.evaluation.report import predicted_and_observed_cells, prepared_data_of
+    from gpo_vae.training.checkpoint import load_trained
+
+    module = load_trained(run)
+    prepared = prepared_data_of(module, progress=False, log=lambda m: None)
+    _, observed = predicted_and_observed_cells(module, prepared, "test")
+    gene = perturbed_genes[0]
+    mine = (observed.obs["target_gene"] == gene).to_numpy()
+    rows = np.flatnonzero((prepared.obs["split"] == "test").to_numpy()
+                          & (prepared.obs["perturbation"].astype(str) == gene).to_numpy())
+    counts = ad.AnnData(X=prepared.X[rows], var=observed.var.copy())
+    garbage = ad.AnnData(X=observed[mine].to_df().to_numpy() - 1.0, var=observed.var.copy())
+    files = {"logn": observed[mine].copy(), "counts": counts, "garbage": garbage}
+    for name, cells in files.items():
+        cells.write_h5ad(tmp_path / f"{name}.h5ad")
+    ranked = {}
+    for name in ("logn", "counts"):
+        out = tmp_path / name
+        assert main(["design", str(run), "--target", str(tmp_path / f"{name}.h5ad"),
+                     "--out", str(out), *FAST]) == 0
+        ranked[name] = pd.read_csv(out / "baseline.csv")["intervention"].tolist()
+    assert ranked["logn"] == ranked["counts"]
+    capsys.readouterr()
+    assert main(["design", str(run), "--target", str(tmp_path / "garbage.h5ad"),
+                 "--out", str(tmp_path / "g"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the target cells' X holds neither raw counts nor "
+                          "log1p-normalised expression") and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("target, expected", [
     ("perturbation:NOT_A_GENE", "NOT_A_GENE"),
     ("missing.csv", "existing file"),

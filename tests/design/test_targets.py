@@ -137,6 +137,49 @@ def test_cells_to_reach_are_compared_with_the_control_cells(small_prepared):
         target_from_cells(unrelated, small_prepared)
 
 
+def test_log_normalised_cells_give_the_target_of_their_counts(small_prepared):
+    """What gpo-vae writes for cell-eval (observed_<split>.h5ad, predictions.h5ad) is
+    log1p-normalised; it used to be read as counts and give another target."""
+    import anndata as ad
+
+    from gpo_vae.evaluation.report import cell_eval_anndata
+
+    genes = small_prepared.var["gene_symbol"].astype(str).tolist()
+    name = small_prepared.uns["treatments"]["name"].iloc[0]
+    rows = ((small_prepared.obs["perturbation"].astype(str) == name).to_numpy()
+            & (small_prepared.obs["split"] == "test").to_numpy())
+    counts = ad.AnnData(X=small_prepared.X[rows].copy(), var=pd.DataFrame(index=genes))
+    logged = cell_eval_anndata(small_prepared.X[rows], np.repeat(name, rows.sum()), genes,
+                               "observed")
+    for top_genes in (0, 20):
+        expected = target_from_cells(counts, small_prepared, top_genes=top_genes).values
+        got = target_from_cells(logged, small_prepared, top_genes=top_genes).values
+        assert got.index.tolist() == expected.index.tolist()
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+    dense = ad.AnnData(X=logged.to_df().to_numpy(), var=logged.var)
+    np.testing.assert_allclose(target_from_cells(dense, small_prepared, top_genes=0).values,
+                               target_from_cells(counts, small_prepared, top_genes=0).values,
+                               atol=1e-4)
+
+
+@pytest.mark.parametrize("values", [
+    lambda rng, shape: rng.normal(size=shape),                       # z-scored: negatives
+    lambda rng, shape: rng.uniform(0, 3, size=shape),                # no common total
+    lambda rng, shape: np.full(shape, np.nan),
+])
+def test_cells_that_are_neither_counts_nor_log_normalised_are_refused(small_prepared, values):
+    import anndata as ad
+
+    genes = small_prepared.var["gene_symbol"].astype(str).tolist()
+    cells = ad.AnnData(X=values(np.random.default_rng(0), (5, len(genes))),
+                       var=pd.DataFrame(index=genes))
+    with pytest.raises(InputDataError, match="^the target cells' X holds neither raw counts"):
+        target_from_cells(cells, small_prepared)
+    cells.layers["counts"] = cells.X.copy()
+    with pytest.raises(InputDataError, match="^the target cells' layers\\['counts'\\] holds"):
+        target_from_cells(cells, small_prepared)
+
+
 def test_any_target_form_is_accepted_or_refused_clearly():
     assert as_target({"up": ["A"]}, GENES).kind == "gene_set"
     spared = as_target({"up": ["A"]}, GENES, options=TargetOptions(spare_others=True))

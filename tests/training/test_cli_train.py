@@ -80,6 +80,16 @@ def test_export_rejects_a_bad_threshold(cli_run, tmp_path, capsys):
     assert "--threshold" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("top_k", ["-1", "0"])
+def test_export_rejects_a_top_k_that_is_not_a_positive_count(tmp_path, capsys, top_k):
+    # refused before the run is read
+    assert main(["export-grn", str(tmp_path / "run"), "--out", str(tmp_path / "out"),
+                 "--top-k", top_k]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --top-k {top_k} is not a number of edges")
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_train_errors_are_one_line(tmp_path, capsys, cli_run):
     run, _ = cli_run
     assert main(["train", "--config", str(tmp_path / "nope.yaml")]) == 2

@@ -101,3 +101,59 @@ def test_evaluation_stops_when_the_input_was_rewritten_in_another_cell_order(
     with pytest.raises(InputDataError, match="differ from those run"):
         evaluate(run, settings=settings, progress=False, log=lambda m: None)
     assert not (run / "metrics.json").exists()
+
+
+def test_resume_compares_input_files_by_their_absolute_path(tmp_path, monkeypatch):
+    from gpo_vae.config import absolute_path
+
+    monkeypatch.chdir(tmp_path)
+    # an older run stored its input files as given, relative to where it was trained
+    (tmp_path / "config.yaml").write_text("model:\n  gene_embedding: emb.csv\n")
+    check_resume_settings(tmp_path, {"model": {"gene_embedding": absolute_path("emb.csv")}})
+    with pytest.raises(ConfigError, match="model.gene_embedding="):
+        check_resume_settings(tmp_path, {"model": {"gene_embedding": "other.csv"}})
+
+
+@pytest.mark.integration
+def test_a_run_trained_on_a_relative_path_works_from_anywhere_and_names_moved_data(
+        small_screen, tiny_config, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import yaml
+
+    from gpo_vae.cli import main
+    from gpo_vae.evaluation.report import EvaluationSettings, evaluate
+    from gpo_vae.io import write_h5ad_atomic
+    from gpo_vae.training.checkpoint import load_trained
+
+    where = tmp_path / "trained_here"
+    where.mkdir()
+    write_h5ad_atomic(small_screen, where / "screen.h5ad")
+    monkeypatch.chdir(where)
+    config = tiny_config("runs", "screen.h5ad", name="relative",
+                         model={"n_latent": 4, "decoder_n_hidden": 16},
+                         training={"max_steps": 3, "n_particles": 1,
+                                   "diagnostics_every_n_epochs": 0})
+    run = (where / train(config, progress=False, log=lambda m: None).run_dir).resolve()
+    stored = str(where / "screen.h5ad")
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["path"] == stored
+    assert load_trained(run).config.data.path == stored
+
+    moved = tmp_path / "moved" / "screen.h5ad"
+    moved.parent.mkdir()
+    shutil.move(stored, moved)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["evaluate", str(run), "--quiet"],
+                 ["design", str(run), "--target", "perturbation:X", "--quiet"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: the run's input file {stored!r} (data.path in its "
+                              "config.yaml) does not exist; if it moved, give its new "
+                              "location with --data NEW_PATH"), err
+        assert len(err.strip().splitlines()) == 1
+    assert main(["evaluate", str(run), "--data", "nowhere.h5ad", "--quiet"]) == 2
+    assert "--data 'nowhere.h5ad' does not exist" in capsys.readouterr().err
+    settings = EvaluationSettings(n_samples=20, n_global=2, iwelbo_particles=1,
+                                  ceiling_repeats=1)
+    evaluate(run, settings=settings, progress=False, log=lambda m: None, data_path=moved)
+    assert (run / "metrics.json").is_file()
