@@ -75,14 +75,14 @@ SETTINGS = {
     "authors+pseudobulk": ("authors + pseudobulk consistency (weight 10)",
                            ["model.variant=authors", "loss.pseudobulk_coeff=10"]),
     "anchored": ("anchored default: pseudobulk term over every condition, gene features "
-                 "(training-pseudobulk PCA) feeding the effect rows, shrinkage by "
-                 "reliability, mean-field encoder, posterior-mean prediction, q(M) aligned "
-                 "to direct-edge probabilities", []),
-    "anchored-features": ("anchored without gene features (one free row per gene, no "
-                          "shrinkage: the model before the prediction issue)",
+                 "(training-pseudobulk PCA) feeding the effect rows, mean-field encoder, "
+                 "posterior-mean prediction, q(M) aligned to direct-edge probabilities", []),
+    "anchored-features": ("anchored without gene features (one free row per gene: the "
+                          "model before the prediction issue)",
                           ["model.gene_features=none"]),
-    "anchored-shrinkage": ("anchored with gene features but without shrinkage",
-                           ["loss.shrinkage=false"]),
+    "anchored+shrinkage": ("anchored with shrinkage of each condition's target toward the "
+                           "features' prediction by its reliability",
+                           ["loss.shrinkage=true"]),
     "anchored+authors_alignment": ("anchored with the authors' GRN alignment (the default "
                                    "until the direct alignment)", ["loss.alignment=authors"]),
     # the ATE levers below were measured with the authors' alignment, which they keep

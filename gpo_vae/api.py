@@ -322,9 +322,9 @@ class GpoVae:
             ``source``, ``target``, ``probability``, ``mean_weight`` (E[E | M = 1]),
             ``sign``, ``source_kind``, ``target_kind``.
         """
-        from gpo_vae.models.grn import check_top_k, learned_grn
+        from gpo_vae.models.grn import check_threshold, check_top_k, learned_grn
 
-        top_k = check_top_k(top_k)  # before the draws of M
+        top_k, threshold = check_top_k(top_k), check_threshold(threshold)  # before draws
         return learned_grn(self.module, n_samples=n_samples, seed=seed).edges(threshold, top_k)
 
     def plot_grn(self, threshold: float = 0.5, n_samples: int = 32, seed: int = 0):

@@ -133,6 +133,7 @@ def cmd_export_grn(args: argparse.Namespace) -> int:
     """Write the learned GRN as CSV, edge list, GraphML and a heatmap."""
     from gpo_vae.export import export_grn
 
+    check_name_length(args.out, "--out")
     summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k,
                          stability=args.stability, stability_epochs=args.stability_epochs,
                          seed=args.seed, force=args.force, data_path=args.data)

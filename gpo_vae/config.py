@@ -216,8 +216,9 @@ class LossConfig:
     # prior that predictions use
     pseudobulk_basal: Literal["batch", "prior"] = "batch"
     # with gene features: pull each condition's pseudobulk target toward the features'
-    # prediction by its reliability (few cells -> more pull); None = on with features
-    shrinkage: bool | None = None
+    # prediction by its reliability (few cells -> more pull). Off by default: it tied the
+    # per-perturbation mean with few cells and lost to it on the real Papalexi screen
+    shrinkage: bool = False
 
     def validate(self) -> None:
         if self.pseudobulk_perturbations < 1 or self.pseudobulk_cells < 1:
@@ -389,8 +390,10 @@ class Config:
             self.model.predict_globals = "mean" if anchored else "sample"
         if self.model.gene_features is None:
             self.model.gene_features = "pca" if anchored else "none"
-        if self.loss.shrinkage is None:
-            self.loss.shrinkage = self.model.gene_features != "none"
+        if self.loss.shrinkage and self.model.gene_features == "none":
+            raise ConfigError("loss.shrinkage pulls targets toward what gene features "
+                              "predict, which model.gene_features=none turns off; set "
+                              "model.gene_features=pca or loss.shrinkage=false")
         if self.model.gene_features == "none" and (self.model.gene_embedding
                                                    or self.model.gene_network):
             raise ConfigError("model.gene_embedding and model.gene_network add gene features, "

@@ -432,7 +432,7 @@ def require_prepared(adata: ad.AnnData, what: str = "adata") -> ad.AnnData:
             f"{what} must be a prepared AnnData, got {type(adata).__name__} "
             f"{str(adata)[:60]!r}; make one with gv.prepare(raw_adata_or_path)")
     if "dosages" not in adata.obsm or "treatments" not in adata.uns or \
-            "matched_control" not in adata.obs or "gene_symbol" not in adata.var:
+            "matched_control" not in adata.obs:
         raise InputDataError(
             f"{what} is an AnnData that was not made by `gpo-vae prepare`; run "
             "gv.prepare(adata) (or `gpo-vae prepare`) on the raw screen first")

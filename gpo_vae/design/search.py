@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gpo_vae.config import check_seed
 from gpo_vae.constants import TARGET_SUM
 from gpo_vae.design.distance import get_distance
 from gpo_vae.design.targets import DesignTarget
@@ -74,6 +75,7 @@ class DesignSettings:
             if not ok:
                 raise ConfigError(f"design setting {name}={getattr(self, name)!r} is out of "
                                   "range; see gpo_vae.design.DesignSettings")
+        check_seed(self.seed, "--seed")
         get_distance(self.metric)
 
 

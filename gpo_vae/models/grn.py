@@ -31,6 +31,15 @@ def check_top_k(top_k, name: str = "top_k") -> int | None:
     return int(top_k)
 
 
+def check_threshold(threshold, name: str = "threshold") -> float:
+    """``threshold`` as an edge probability in [0, 1] (above 1 no edge passes, silently)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
+            or not 0 <= threshold <= 1:
+        raise ConfigError(f"{name} {threshold!r} is not an edge probability; give a number "
+                          "between 0 and 1")
+    return float(threshold)
+
+
 @dataclass
 class LearnedGrn:
     """q(M) probabilities and mean edge weights over the treatment genes."""

@@ -86,3 +86,11 @@ def test_the_surrogate_screen_puts_a_planted_single_first(tiny_module):
     problem = _Problem(tiny_module, planted_target(tiny_module, "G4"), None, settings)
     screened = _screened_singles(problem, _Surrogate(problem, 64), 2)
     assert len(screened) == 2 and problem.allowed[next(iter(screened))] == "G4"
+
+
+def test_a_negative_design_seed_is_a_one_line_error():
+    from gpo_vae.design.search import DesignSettings
+    from gpo_vae.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"--seed -1 must be >= 0"):
+        DesignSettings(seed=-1)

@@ -33,3 +33,12 @@ def test_a_top_k_that_is_not_a_positive_count_is_refused(grn, top_k):
         grn.edges(0.0, top_k)
     with pytest.raises(ConfigError, match="^--top-k"):
         check_top_k(top_k, "--top-k")
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, 2, "0.5", True, float("nan")])
+def test_an_edge_threshold_outside_zero_one_is_a_one_line_error(bad):
+    from gpo_vae.models.grn import check_threshold
+
+    with pytest.raises(ConfigError, match="not an edge probability"):
+        check_threshold(bad)
+    assert check_threshold(0) == 0.0 and check_threshold(0.5) == 0.5
