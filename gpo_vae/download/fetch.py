@@ -19,8 +19,9 @@ from gpo_vae.progress import progress
 
 logger = logging.getLogger("gpo_vae.download")
 
-#: Bytes read per chunk, and seconds to wait for a server before giving up.
-CHUNK = 1 << 20
+#: Bytes read per chunk (an interruption loses at most the chunk in flight), and seconds
+#: to wait for a server before giving up.
+CHUNK = 1 << 16
 TIMEOUT = 60
 
 
@@ -100,6 +101,7 @@ def fetch(source: Source, target: str | os.PathLike, *, quiet: bool = False) -> 
     """
     import pooch
 
+    pooch.get_logger().setLevel(logging.WARNING)  # our own progress lines say it
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(target)
