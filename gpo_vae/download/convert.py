@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -119,7 +120,9 @@ def convert_papalexi(rda: Path, out: Path) -> Path:
     import rdata
 
     try:
-        data = rdata.read_rda(str(rda))["lowmoi_example_data"]
+        with warnings.catch_warnings():  # the Matrix package's S4 classes: read below
+            warnings.filterwarnings("ignore", message="Missing constructor for R class")
+            data = rdata.read_rda(str(rda))["lowmoi_example_data"]
         response, genes, cells = _matrix(data["response_matrix"], "response_matrix")
         grna, guides, _ = _matrix(data["grna_matrix"], "grna_matrix")
         targets = _target_map(data["grna_target_data_frame"])

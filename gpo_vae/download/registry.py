@@ -96,7 +96,7 @@ _SCEPTREDATA = Source(
     url="https://github.com/Katsevich-Lab/sceptredata/raw/main/data/lowmoi_example_data.rda",
     filename="lowmoi_example_data.rda", size=None, checksum=None,
     checksum_note="the R package sceptredata (MIT) publishes no checksum of its data files; "
-    "the conversion checks the shape instead (20,729 cells x 299 genes)")
+    "the conversion checks that its tables agree on the cells")
 _TRRUST = Source(
     url="https://www.grnpedia.org/trrust/data/trrust_rawdata.human.tsv",
     filename="trrust_rawdata.human.tsv", size=None, checksum=None,
