@@ -213,6 +213,7 @@ def download_hint(path: str | Path) -> str | None:
         for output in entry.outputs:
             if path.as_posix().endswith(output.path):
                 root = path.as_posix()[:-len(output.path)].rstrip("/") or "."
-                where = "" if root == DEFAULT_DIR else f" --dir {root}"
+                default = Path(root).resolve() == Path(DEFAULT_DIR).resolve()
+                where = "" if default else f" --dir {root}"
                 return f"gpo-vae download {entry.name}{where}"
     return None

@@ -49,6 +49,8 @@ def test_download_hint_names_the_command():
     assert download_hint("data/summary_stats.xlsx") == \
         "gpo-vae download summary_stats --dir data"
     assert download_hint("my_screen.h5ad") is None
+    absolute = Path("datasets/rpe1_raw_singlecell_01.h5ad").resolve()  # as runs store it
+    assert download_hint(absolute) == "gpo-vae download rpe1"
 
 
 def test_missing_benchmark_input_names_its_download(tmp_path, capsys):
