@@ -32,6 +32,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "ablation"
+SHARED_DATA = ROOT.parent / "shared" / "data"
 DATA = {
     "demo": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50},
     "papalexi": {"config": "demo/gpo_vae_papalexi.yaml", "epochs": 40},
@@ -102,9 +103,22 @@ def _gpo_vae() -> str:
     return str(exe) if exe.exists() else "gpo-vae"
 
 
+def _shared_data(config: str) -> list[str]:
+    """``data.path`` in ../shared/data when the config's ``datasets/`` file is absent: the
+    developers' copy of the public data (``gpo-vae download`` fills datasets/ elsewhere)."""
+    path = str(yaml.safe_load((ROOT / config).read_text())["data"].get("path") or "")
+    if not path.startswith("datasets/") or (ROOT / path).exists():
+        return []
+    shared = SHARED_DATA / path.removeprefix("datasets/")
+    return [f"data.path={shared}"] if shared.exists() else []
+
+
 def _spec(data: str) -> dict:
     """The data's entry, with the simulated file's path among its overrides."""
     spec = DATA[data]
+    if "simulate" not in spec and _shared_data(spec["config"]):
+        spec = {**spec, "overrides": [*_shared_data(spec["config"]),
+                                      *spec.get("overrides", [])]}
     if "simulate" in spec:
         spec = {**spec, "overrides": [*spec.get("overrides", []),
                                       f"data.path={spec['simulate'][2]}"]}

@@ -21,14 +21,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPALEXI = ROOT.parent / "shared" / "data" / "papalexi2021" / \
-    "papalexi2021_thp1_eccite_299genes.h5ad"
+_PAPALEXI = Path("papalexi2021") / "papalexi2021_thp1_eccite_299genes.h5ad"
+# `gpo-vae download papalexi` writes datasets/...; developers keep a copy in ../shared/data
+PAPALEXI = next((p for p in (ROOT / "datasets" / _PAPALEXI,
+                             ROOT.parent / "shared" / "data" / _PAPALEXI) if p.exists()),
+                ROOT / "datasets" / _PAPALEXI)
 
 
 def _data_settings(dataset: str, workdir: Path) -> dict:
     if dataset == "papalexi":
         if not PAPALEXI.exists():
-            sys.exit(f"error: {PAPALEXI} not found (see ../shared/data/README.md)")
+            sys.exit(f"error: {PAPALEXI} not found; fetch it with `gpo-vae download papalexi`")
         return {"preset": "generic", "path": str(PAPALEXI), "perturbation_key": "target",
                 "control_label": "non-targeting"}
     path = workdir / f"simulated_{dataset}.h5ad"

@@ -11,6 +11,7 @@ The Python API (loaded on first use, so ``gpo-vae --help`` stays fast)::
     result = gv.evaluate(model, prepared, split="test")
     table = gv.benchmark("demo/gpo_vae_demo.yaml", seeds=3).table   # methods x seeds
     model.save("run/"); model = gv.GpoVae.load("run/", prepared)
+    gv.download(["rpe1", "summary_stats"])   # benchmark data into datasets/
 """
 
 __version__ = "0.1.0"
@@ -26,7 +27,8 @@ from gpo_vae.errors import (  # noqa: E402
 _API = ("GpoVae", "evaluate", "prepare", "simulate")
 
 __all__ = ["ConfigError", "GpoVae", "GpoVaeError", "InputDataError", "InputFileError",
-           "InputTypeError", "__version__", "benchmark", "evaluate", "prepare", "simulate"]
+           "InputTypeError", "__version__", "benchmark", "download", "evaluate", "prepare",
+           "simulate"]
 
 
 def __getattr__(name: str):
@@ -38,4 +40,8 @@ def __getattr__(name: str):
         from gpo_vae.benchmarking import benchmark
 
         return benchmark
+    if name == "download":
+        from gpo_vae.download import download
+
+        return download
     raise AttributeError(f"module 'gpo_vae' has no attribute {name!r}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from gpo_vae import __version__
 from gpo_vae.cli_benchmark import add_benchmark_command
 from gpo_vae.cli_design import add_design_command
+from gpo_vae.cli_download import add_download_command
 from gpo_vae.config import parse_overrides
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL, SIMULATION_PRESETS
 from gpo_vae.errors import ConfigError, GpoVaeError
@@ -375,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_benchmark_command(sub)
     add_design_command(sub)
+    add_download_command(sub)
 
     sw = sub.add_parser(
         "sweep",

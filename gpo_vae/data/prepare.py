@@ -364,6 +364,15 @@ def prepared_key(cfg: DataConfig) -> str:
         cache_mod.file_digest(cfg.summary_stats) if cfg.summary_stats else None)
 
 
+def _missing_fix(path: str, key: str) -> str:
+    """How to get a missing input: the ``gpo-vae download`` command of a benchmark file,
+    else a reminder of the setting that names it."""
+    from gpo_vae.download.registry import download_hint
+
+    command = download_hint(path)
+    return f"fetch it with `{command}` (or check {key})" if command else f"check {key}"
+
+
 def prepare(config: Config | DataConfig, *, progress: bool = True,
             log: Callable[[str], None] = print, force: bool = False) -> PreparedData:
     """Prepare a screen, or load it from the cache when inputs and settings are unchanged."""
@@ -372,11 +381,11 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
     cfg = config.data
     if not cfg.path:
         raise ConfigError("data.path is not set; give the input file with --set data.path=FILE")
-    require_input_file(cfg.path, fix="check data.path (--set data.path=FILE)")
+    require_input_file(cfg.path, fix=_missing_fix(cfg.path, "data.path (--set data.path=FILE)"))
     if cfg.summary_stats and not Path(cfg.summary_stats).is_file():
         raise InputFileError(
             f"summary statistics file {cfg.summary_stats!r} does not exist; "
-            "check data.summary_stats")
+            + _missing_fix(cfg.summary_stats, "data.summary_stats"))
     settings = dataclasses.asdict(cfg)
     key = prepared_key(cfg)
     cache_dir = require_writable_folder(default_cache_dir(config), "the prepared-data cache "
