@@ -29,6 +29,8 @@ from gpo_vae.errors import ConfigError
 from gpo_vae.io import is_temporary, require_writable_folder, write_json_atomic
 
 MARKER = ".gpo-vae-output.json"
+# how to write anyway: every writing command has --force, every writing API call force=
+HOW_TO_FORCE = "add --force (in Python: force=True)"
 FORCE_HELP = ("write even when the output holds files that are not this command's own "
               "output for this input (they may be replaced)")
 # entries that do not make a folder someone else's: our marker and a run's lock
@@ -65,8 +67,8 @@ def _contents(folder: Path) -> list[str]:
 def check_output_folder(folder: str | os.PathLike, kind: str, subject: str | os.PathLike,
                         *, what: str = "--out", force: bool = False) -> Path:
     """``folder`` when it may take output of ``kind`` about ``subject`` (see the module
-    docstring); a :class:`~gpo_vae.errors.ConfigError` naming what it holds otherwise.
-    Nothing is written."""
+    docstring); a :class:`~gpo_vae.errors.ConfigError` naming what it holds otherwise,
+    and how to write anyway (:data:`HOW_TO_FORCE`). Nothing is written."""
     folder = require_writable_folder(folder, what)
     if force or not folder.is_dir():
         return folder
@@ -84,7 +86,7 @@ def check_output_folder(folder: str | os.PathLike, kind: str, subject: str | os.
     else:
         holds = f"the {owner[0]} output of {str(owner[1])!r}"
     raise ConfigError(f"{what} {str(folder)!r} already holds {holds}; give a new or empty "
-                      "folder, or add --force to write into it anyway")
+                      f"folder, or {HOW_TO_FORCE} to write into it anyway")
 
 
 def mark_output_folder(folder: str | os.PathLike, kind: str,
@@ -110,5 +112,5 @@ def check_output_file(path: str | os.PathLike, *, what: str = "--out",
     require_writable_folder(path.parent, f"the folder of {what}")
     if path.exists() and not force:
         raise ConfigError(f"{what} {str(path)!r} already exists; give another file name, "
-                          "or add --force to replace it")
+                          f"or {HOW_TO_FORCE} to replace it")
     return path

@@ -141,7 +141,7 @@ def check_split(run_dir: Path, adata, what: str) -> None:
                 "a new run")
 
 
-def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
+def save_run_folder(run_dir: Path, module, config, adata=None, *, force: bool = False) -> Path:
     """Write a run folder from a model in memory (the Python API's ``save``):
     ``config.yaml``, ``checkpoints/best.ckpt`` and, given the data, ``split.json``.
     Refuses a folder that already holds a trained run, or files of something else
@@ -151,7 +151,7 @@ def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
     from gpo_vae.outputs import check_output_folder, mark_output_folder
     from gpo_vae.training.checkpoint import BEST, LAST, save_module_checkpoint
 
-    run_dir = check_output_folder(run_dir, "run", run_dir, what="the run folder")
+    run_dir = check_output_folder(run_dir, "run", run_dir, what="the run folder", force=force)
     checkpoints = run_dir / "checkpoints"
     if (checkpoints / BEST).exists() or (checkpoints / LAST).exists():
         raise ConfigError(f"{run_dir} already holds a trained run; save into a new folder")
