@@ -247,7 +247,8 @@ class GpoVae:
     # --- training ------------------------------------------------------------------
     def train(self, max_epochs: int | None = None, *, accelerator: str | None = None,
               run_dir: str | os.PathLike | None = None, progress: bool = True,
-              log: Callable[[str], None] | None = None, **settings) -> GpoVae:
+              log: Callable[[str], None] | None = None, force: bool = False,
+              **settings) -> GpoVae:
         """Fit the model; afterwards it holds the weights of the best validation epoch.
 
         Parameters
@@ -259,6 +260,7 @@ class GpoVae:
         run_dir
             Write the run folder here (checkpoints, logs, plots; what ``gpo-vae train``
             writes and :meth:`load` reads). Default: a temporary folder, removed after.
+            A folder holding files gpo-vae did not write is refused unless ``force``.
         progress, log
             Progress bars (plain per-epoch lines outside a terminal) and messages.
         **settings
@@ -289,7 +291,7 @@ class GpoVae:
             values[section].update(entries)
         self.config = config_from_dict(values)
         if run_dir is not None:
-            check_output_folder(run_dir, "run", run_dir, what="run_dir")
+            check_output_folder(run_dir, "run", run_dir, what="run_dir", force=force)
         with tempfile.TemporaryDirectory(prefix="gpo_vae_") as scratch:
             folder = Path(run_dir) if run_dir is not None else Path(scratch) / "run"
             result = train(self.config, run_dir=folder, progress=progress, log=log or _quiet,
@@ -431,7 +433,8 @@ class GpoVae:
                signed: bool = False, strength: float = 1.0, split: str = "test",
                top_genes: int | None = DESIGN_TOP_GENES, spare_others: bool = False,
                validate_with_simulator: bool = False, out: str | os.PathLike | None = None,
-               seed: int = 0, log: Callable[[str], None] | None = None, **settings):
+               seed: int = 0, log: Callable[[str], None] | None = None,
+               force: bool = False, **settings):
         """In-silico intervention design: the perturbations of at most
         ``max_perturbations`` genes whose predicted effect is closest to ``target``
         (what ``gpo-vae design`` runs; see :mod:`gpo_vae.design.search`).
@@ -464,7 +467,8 @@ class GpoVae:
         validate_with_simulator
             Apply the designs in the simulator that made the data (``result.validation``).
         out
-            Also write the design's files here.
+            Also write the design's files here (a folder holding anything else, or a
+            finished design, is refused unless ``force``).
         seed, log, **settings
             Random seed, a message sink, and other :class:`~gpo_vae.design.DesignSettings`
             (``steps``, ``n_draws``, ``restarts``, ``risk``, ...).
@@ -493,7 +497,8 @@ class GpoVae:
         return run_design(self.module, target, prepared=self.adata, allowed=genes_allowed,
                           settings=chosen, target_options=TargetOptions(
                               split, strength, top_genes, spare_others),
-                          validate=validate_with_simulator, out=out, log=log or _quiet)
+                          validate=validate_with_simulator, out=out, log=log or _quiet,
+                          force=force)
 
     def get_latent_representation(self, adata: ad.AnnData | None = None,
                                   batch_size: int = 1024) -> np.ndarray:
@@ -547,13 +552,15 @@ class GpoVae:
                                  "prepared like the training data")
 
     # --- files ---------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
         """Write a run folder that ``gpo-vae evaluate`` / ``export-grn`` and :meth:`load`
         read: ``config.yaml``, ``checkpoints/best.ckpt`` (the current weights) and, with
-        data, ``split.json``. Refuses a folder that already holds a trained run."""
+        data, ``split.json``. Refuses a folder that already holds a trained run, and one
+        holding files gpo-vae did not write unless ``force``."""
         from gpo_vae.training.run_folder import save_run_folder
 
-        self.run_dir = save_run_folder(Path(path), self.module, self.config, self.adata)
+        self.run_dir = save_run_folder(Path(path), self.module, self.config, self.adata,
+                                       force=force)
         return self.run_dir
 
     @classmethod
@@ -580,7 +587,7 @@ class GpoVae:
 def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test", *,
              references: Sequence = (), out: str | os.PathLike | None = None,
              globals_: str | None = None, progress: bool = False,
-             log: Callable[[str], None] | None = None, **settings):
+             log: Callable[[str], None] | None = None, force: bool = False, **settings):
     """Score a model on held-out cells beside the baselines and the split-half ceiling.
 
     Parameters
@@ -595,7 +602,9 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     references
         Reference networks (``ReferenceSpec`` entries, or ``"NAME=FILE"`` strings).
     out
-        Also write the report folder (``metrics.json``, plots, predicted cells) here.
+        Also write the report folder (``metrics.json``, plots, predicted cells) here. A
+        folder holding anything but this model's own output (someone's files, another
+        run) is refused before any work unless ``force`` (:mod:`gpo_vae.outputs`).
     globals_
         ``mean`` or ``sample`` (default: the config's ``model.predict_globals``).
     progress, log
@@ -613,6 +622,7 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     from gpo_vae.evaluation.report import write_report
     from gpo_vae.evaluation.result import evaluate_model
     from gpo_vae.evaluation.settings import EvaluationSettings, default_global_draws
+    from gpo_vae.outputs import check_output_folder, mark_output_folder
 
     if not isinstance(model, GpoVae):
         raise InputTypeError(f"gv.evaluate expects a trained GpoVae, got {type(model).__name__} "
@@ -633,9 +643,15 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     specs = [parse_reference_argument(r) if isinstance(r, str) else r for r in references]
     networks = [load_reference_network(spec) for spec in specs]
     log = log or _quiet
+    # the output's subject: the model's run folder, or the report folder itself for a model
+    # that has none (trained in memory)
+    subject = model.run_dir if model.run_dir is not None else out
+    if out is not None:
+        check_output_folder(out, "run", subject, what="the evaluation folder", force=force)
     result = evaluate_model(model.module, adata, chosen, networks=networks, globals_=globals_,
                             progress=progress, log=log)
     if out is not None:
+        mark_output_folder(out, "run", subject)
         write_report(result, model.module, adata, out, globals_=globals_, progress=progress,
                      log=log)
     return result

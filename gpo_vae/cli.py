@@ -174,11 +174,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a hyperparameter sweep (W&B sweep file) as a redun workflow."""
-    from gpo_vae.sweep import describe_plan, load_sweep, plan_sweep, run_sweep
+    from gpo_vae.sweep import (
+        check_sweep_folder,
+        describe_plan,
+        load_sweep,
+        plan_sweep,
+        run_sweep,
+    )
 
     spec = load_sweep(args.sweep_file, output_dir=args.out, overrides=args.set)
     plan = plan_sweep(spec, controller=args.controller, executor=args.executor,
                       workers=args.workers, max_trials=args.max_trials)
+    check_sweep_folder(plan, args.force)  # a dry run says so too
     if args.dry_run:
         if args.controller == "wandb":
             from gpo_vae.sweep.wandb_controller import check_wandb_server
@@ -189,7 +196,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     try:
         summary = run_sweep(plan, redun_config_path=args.redun_config, quiet=args.quiet,
-                            retry_failed=args.retry_failed)
+                            retry_failed=args.retry_failed, force=args.force)
     except KeyboardInterrupt:
         error = GpoVaeError("sweep interrupted; finished trials are in redun's cache and an "
                             "interrupted trial keeps its last checkpoint: run the same "
@@ -232,6 +239,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-failed", action="store_true",
                         help="run trials that failed in an earlier run again (redun caches "
                         "failures too; finished trials are reused)")
+    parser.add_argument("--force", action="store_true", help=FORCE_HELP)
     parser.add_argument("--quiet", action="store_true", help="less output from redun")
 
 

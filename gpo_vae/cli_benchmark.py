@@ -7,6 +7,7 @@ import argparse
 
 from gpo_vae.evaluation.settings import EvaluationSettings
 from gpo_vae.io import require_writable_folder
+from gpo_vae.outputs import FORCE_HELP
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     plan = plan_benchmark(args.config, out=args.out, overrides=args.set, **plan_args)
     if args.out:
         require_writable_folder(plan.out, "--out")
-    result = run_benchmark(plan, progress=not args.quiet)
+    result = run_benchmark(plan, progress=not args.quiet, force=args.force)
     print(result.markdown)
     print(f"wrote benchmark.csv, benchmark.md, per_perturbation.csv, commands.txt and plots/ "
           f"to {plan.out}/ in {result.seconds / 60:.1f} min")
@@ -39,7 +40,7 @@ def _learning_curve(args: argparse.Namespace, plan_args: dict) -> int:
                                 overrides=args.set, **plan_args)
     if args.out:
         require_writable_folder(plans[0].out.parent, "--out")
-    curve = run_learning_curve(plans, progress=not args.quiet)
+    curve = run_learning_curve(plans, progress=not args.quiet, force=args.force)
     print(curve.markdown)
     print(f"wrote learning_curve.csv, learning_curve.md, learning_curve.png and one "
           f"benchmark folder per point (cells_N/) to {curve.out}/")
@@ -88,6 +89,7 @@ def add_benchmark_command(sub) -> None:
                     help="importance samples per cell for the test IWELBO [default: 20]")
     bm.add_argument("--seed", type=int, default=0,
                     help="seed of the sampling and the bootstrap [default: 0]")
+    bm.add_argument("--force", action="store_true", help=FORCE_HELP)
     bm.add_argument("--quiet", action="store_true", help="no progress bars")
     bm.set_defaults(func=cmd_benchmark)
 

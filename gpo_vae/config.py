@@ -324,6 +324,17 @@ def check_seed(seed: Any, where: str = "--seed") -> int:
     return int(seed)
 
 
+def check_count(value: Any, where: str, minimum: int = 1) -> int:
+    """``value`` as an int when it is a whole number of at least ``minimum`` (numpy
+    integers count, booleans and fractions do not); otherwise a one-line
+    :class:`ConfigError` naming ``where``. The rule of every count a Python call takes
+    (samples, draws, particles): a zero or negative count gave empty or silently
+    meaningless results (NaN or all-zero edge weights) instead of an error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{where}={value!r} must be a whole number of at least {minimum}")
+    return int(value)
+
+
 def _check_strategy(strategy: str) -> None:
     """Refuse a name Lightning's strategy registry does not know (Lightning is imported
     only for a name other than ``auto``, so loading a default config stays fast)."""

@@ -69,6 +69,10 @@ def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
     returns the matplotlib Figure (shown inline in a notebook)."""
     import matplotlib.pyplot as plt
 
+    from gpo_vae.models.grn import check_threshold
+
+    threshold = check_threshold(threshold)
+
     kinds = grn.genes["kind"].to_numpy()
     order = np.argsort(kinds != "perturbed", kind="stable")
     prob = grn.probabilities[np.ix_(order, order)]

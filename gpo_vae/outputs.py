@@ -10,10 +10,13 @@ error before any work is done, unless the user says ``--force``:
 - an existing file (``simulate --out screen.h5ad`` over an earlier screen).
 
 Ownership is recorded in a small hidden file, :data:`MARKER`, written into every output
-folder: the kind of output (``run``, ``simulation``) and its subject (the run folder, or
-the simulated file). A run folder without a marker (trained before markers existed, or copied)
-is recognised by its ``checkpoints/`` folder. Files themselves appear under their final names
-only when complete (:mod:`gpo_vae.io`'s atomic writes).
+folder: the kind of output (``run``, ``simulation``, ``sweep``, ``benchmark``) and its
+subject (the run folder, the simulated file, or the sweep or benchmark folder itself). A
+folder without a marker (written before markers existed, or copied) is recognised by what
+only that kind of output holds (:data:`_SIGNATURES`: a run's ``checkpoints/``, a sweep's
+``.redun/``, a benchmark's ``benchmark.lock``); its subject is the folder itself. Files
+themselves appear under their final names only when complete (:mod:`gpo_vae.io`'s atomic
+writes).
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ from gpo_vae.errors import ConfigError
 from gpo_vae.io import is_temporary, require_writable_folder, write_json_atomic
 
 MARKER = ".gpo-vae-output.json"
+# how to write anyway: every writing command has --force, every writing API call force=
+HOW_TO_FORCE = "add --force (in Python: force=True)"
 FORCE_HELP = ("write even when the output holds files that are not this command's own "
               "output for this input (they may be replaced)")
 # entries that do not make a folder someone else's: our marker and a run's lock
 _HOUSEKEEPING = {MARKER, ".lock"}
+# what marks a folder written before markers existed as one kind of output about itself
+_SIGNATURES = (("checkpoints", "run"), (".redun", "sweep"), ("benchmark.lock", "benchmark"),
+               ("learning_curve.csv", "benchmark"))
 
 
 def _same(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -44,8 +52,9 @@ def folder_owner(folder: str | os.PathLike) -> tuple[str, Path] | None:
         record = json.loads((folder / MARKER).read_text())
         kind, subject = str(record["kind"]), str(record["subject"])
     except (OSError, ValueError, KeyError, TypeError):
-        if (folder / "checkpoints").is_dir():
-            return "run", folder  # a run folder trained (or copied) before markers existed
+        for entry, kind in _SIGNATURES:  # written (or copied) before markers existed
+            if (folder / entry).exists():
+                return kind, folder
         return None
     return kind, folder if subject == "." else Path(subject)
 
@@ -58,8 +67,8 @@ def _contents(folder: Path) -> list[str]:
 def check_output_folder(folder: str | os.PathLike, kind: str, subject: str | os.PathLike,
                         *, what: str = "--out", force: bool = False) -> Path:
     """``folder`` when it may take output of ``kind`` about ``subject`` (see the module
-    docstring); a :class:`~gpo_vae.errors.ConfigError` naming what it holds otherwise.
-    Nothing is written."""
+    docstring); a :class:`~gpo_vae.errors.ConfigError` naming what it holds otherwise,
+    and how to write anyway (:data:`HOW_TO_FORCE`). Nothing is written."""
     folder = require_writable_folder(folder, what)
     if force or not folder.is_dir():
         return folder
@@ -72,12 +81,12 @@ def check_output_folder(folder: str | os.PathLike, kind: str, subject: str | os.
     if owner is None:
         shown = ", ".join(contents[:3]) + (", ..." if len(contents) > 3 else "")
         holds = f"files gpo-vae did not write there ({shown})"
-    elif owner[0] == "run" and _same(owner[1], folder):
-        holds = "another run"
+    elif _same(owner[1], folder):
+        holds = "another run" if owner[0] == "run" else f"a {owner[0]}"
     else:
         holds = f"the {owner[0]} output of {str(owner[1])!r}"
     raise ConfigError(f"{what} {str(folder)!r} already holds {holds}; give a new or empty "
-                      "folder, or add --force to write into it anyway")
+                      f"folder, or {HOW_TO_FORCE} to write into it anyway")
 
 
 def mark_output_folder(folder: str | os.PathLike, kind: str,
@@ -103,5 +112,5 @@ def check_output_file(path: str | os.PathLike, *, what: str = "--out",
     require_writable_folder(path.parent, f"the folder of {what}")
     if path.exists() and not force:
         raise ConfigError(f"{what} {str(path)!r} already exists; give another file name, "
-                          "or add --force to replace it")
+                          f"or {HOW_TO_FORCE} to replace it")
     return path

@@ -300,10 +300,15 @@ def seeded_torch(seed: int) -> Iterator[None]:
     """Seed torch for a block, then restore the caller's CPU random state.
 
     ``torch.random.fork_rng`` saves and restores the state; as in the copies it
-    replaces, CUDA generators are seeded but not restored.
+    replaces, CUDA generators are seeded but not restored. A seed numpy could not take
+    (negative, fractional, over 2**32 - 1) is a one-line error here, the one place every
+    seeded prediction, sample, GRN draw and IWELBO passes (torch took -1 silently).
     """
     import torch
 
+    from gpo_vae.config import check_seed
+
+    seed = check_seed(seed, "seed")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield

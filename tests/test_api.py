@@ -205,6 +205,56 @@ def test_get_grn_top_k_is_none_or_a_positive_count(prepared):
             model.get_grn(top_k=top_k)
 
 
+def test_counts_seeds_and_globals_of_queries_are_checked(prepared):
+    # n_samples=-1 gave all-zero edge weights and 0 NaN ones, predict_ate(n_samples=0)
+    # answered as if 1, n_global=0 divided by zero, seed=-1 passed to torch, globals_
+    # and plot_grn's threshold were a ValueError or not checked
+    model = gv.GpoVae(prepared, **TINY)
+    gene = model.data_info.treatment_names[1]
+    for call, match in [
+        (lambda: model.get_grn(n_samples=0), r"^n_samples=0 must be a whole number"),
+        (lambda: model.get_grn(n_samples=-1), r"^n_samples=-1 must be a whole number"),
+        (lambda: model.get_grn(n_samples=2.5), r"^n_samples=2.5 must be a whole number"),
+        (lambda: model.get_grn(seed=-1), r"^seed=-1 must be >= 0"),
+        (lambda: model.predict_ate(gene, n_samples=0), r"^n_samples=0 must be"),
+        (lambda: model.predict_ate(gene, n_samples=10, n_global=0), r"^n_global=0 must be"),
+        (lambda: model.predict_ate(gene, n_samples=10, seed=-1), r"^seed=-1 must be >= 0"),
+        (lambda: model.predict_ate(gene, n_samples=10, seed=2**40), r"^seed=\d+ must be"),
+        (lambda: model.predict_ate(gene, n_samples=10, globals_="foo"),
+         r"^globals_='foo' must be 'mean' or 'sample'"),
+        (lambda: model.sample(gene, n_cells=2, seed=-1), r"^seed=-1 must be >= 0"),
+        (lambda: model.plot_grn(threshold=2), r"^threshold 2 is not an edge probability"),
+        (lambda: model.plot_grn(n_samples=-1), r"^n_samples=-1 must be"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            call()
+    assert model.predict_ate(gene, n_samples=4, n_global=np.int64(2)).shape[0] == 1
+
+
+def test_writing_calls_refuse_a_folder_of_someone_elses_files(prepared, tmp_path):
+    # gv.evaluate(out=) replaced a user's metrics.json and wrote one run's scores into
+    # another run's folder; save and train(run_dir=) told the user to add --force
+    model = gv.GpoVae(prepared, **TINY)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.json").write_text("my metrics")
+    for call in (lambda **kw: gv.evaluate(model, out=mine, n_samples=4, **kw),
+                 lambda **kw: model.save(mine, **kw),
+                 lambda **kw: model.train(run_dir=mine, **kw),
+                 lambda **kw: model.design(f"perturbation:{model.data_info.treatment_names[1]}",
+                                           out=mine, **kw)):
+        with pytest.raises(ConfigError, match=r"holds files gpo-vae did not write there "
+                                              r"\(metrics.json\).*force=True"):
+            call()
+    assert (mine / "metrics.json").read_text() == "my metrics"
+    assert sorted(p.name for p in mine.iterdir()) == ["metrics.json"]
+    saved = model.save(tmp_path / "saved")
+    with pytest.raises(ConfigError, match="the evaluation folder .* holds another run"):
+        gv.evaluate(gv.GpoVae.load(saved, prepared),
+                    out=model.save(tmp_path / "other"), n_samples=4)
+    assert model.save(mine, force=True) == mine
+
+
 @pytest.mark.integration
 def test_grn_stability_is_reproducible_and_counts_runs(trained):
     first = trained.grn_stability(2, threshold=0.3, max_epochs=1, seed=3)

@@ -150,3 +150,34 @@ def test_evaluate_export_and_design_refuse_another_runs_folder(two_runs, tmp_pat
                   "--quiet"], capsys, "the design folder")
     assert sorted(p.name for p in run_b.iterdir()) == before
     assert main(["export-grn", str(run_b), "--out", str(grn), "--force"]) == 0
+
+
+# --- sweep and benchmark folders -------------------------------------------------------
+def test_sweep_and_benchmark_folders_from_before_markers_are_recognised(tmp_path):
+    sweep, bench = tmp_path / "sweep", tmp_path / "bench"
+    (sweep / ".redun").mkdir(parents=True)
+    (sweep / "sweep.yaml").write_text("name: tiny")
+    (bench / "runs").mkdir(parents=True)
+    (bench / "benchmark.lock").write_text("")
+    assert folder_owner(sweep) == ("sweep", sweep)
+    assert folder_owner(bench) == ("benchmark", bench)
+    check_output_folder(sweep, "sweep", sweep)
+    check_output_folder(bench, "benchmark", bench)
+    with pytest.raises(ConfigError, match=r"'.*sweep' already holds a sweep; .*--force"):
+        check_output_folder(sweep, "benchmark", sweep)
+
+
+def test_benchmark_refuses_a_folder_of_someone_elses_files(tmp_path, capsys,
+                                                           small_screen_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "benchmark.md").write_text("my notes")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"name": "b", "data": {"path": str(small_screen_path)}}))
+    line = _clean_error(["benchmark", str(config), "--methods", "pert_mean", "--out",
+                         str(mine)], capsys, "the benchmark folder")
+    assert "benchmark.md" in line and "--force" in line
+    _clean_error(["benchmark", str(config), "--methods", "pert_mean", "--out", str(mine),
+                  "--cells-per-perturbation", "5"], capsys, "the benchmark folder")
+    assert (mine / "benchmark.md").read_text() == "my notes"
+    assert sorted(p.name for p in mine.iterdir()) == ["benchmark.md"]

@@ -62,18 +62,26 @@ def plan_learning_curve(config_path, cells: Sequence[int], *, out=None,
 
 def run_learning_curve(plans: Sequence[BenchmarkPlan], *, progress: bool = True,
                        log: Callable[[str], None] = print,
-                       metric: str = CURVE_METRIC) -> LearningCurve:
+                       metric: str = CURVE_METRIC, force: bool = False) -> LearningCurve:
     """Run every plan, then tabulate and plot ``metric`` by cells per perturbation
     (``learning_curve.csv``, ``learning_curve.md``, ``learning_curve.png`` beside the
-    per-point benchmark folders)."""
+    per-point benchmark folders). A folder holding anything but benchmark output is refused
+    unless ``force`` (:mod:`gpo_vae.outputs`)."""
     from gpo_vae.benchmarking.report import run_benchmark
-    from gpo_vae.io import write_text_atomic
+    from gpo_vae.io import save_figure_atomic, write_text_atomic
+    from gpo_vae.outputs import check_output_folder, mark_output_folder
 
+    out = plans[0].out.parent
+    check_output_folder(out, "benchmark", out, what="the benchmark folder", force=force)
+    for plan in plans:  # every point's folder before any work
+        check_output_folder(plan.out, "benchmark", plan.out, what="the benchmark folder",
+                            force=force)
+    mark_output_folder(out, "benchmark", out)
     rows, verdicts = [], {}
     for plan in plans:
         cells = int(plan.out.name.removeprefix("cells_"))
         log(f"learning curve: {cells} training cells per perturbation")
-        summary = run_benchmark(plan, progress=progress, log=log).summary
+        summary = run_benchmark(plan, progress=progress, log=log, force=force).summary
         for method in summary.methods:
             s = summary.by_method[method].get(metric)
             if s is not None:
@@ -82,13 +90,12 @@ def run_learning_curve(plans: Sequence[BenchmarkPlan], *, progress: bool = True,
                              "sd": s.sd, "ci_low": s.ci_low, "ci_high": s.ci_high})
         verdicts[cells] = [c[metric]["verdict"] for c in summary.comparisons.values()
                            if metric in c]
-    out = plans[0].out.parent
     curve = LearningCurve(pd.DataFrame(rows), verdicts, metric, out)
     csv = out / "learning_curve.csv"
     write_text_atomic(csv, curve.table.to_csv(index=False))
     write_text_atomic(out / "learning_curve.md", curve.markdown)
     figure = plot_learning_curve(curve)
-    figure.savefig(out / "learning_curve.png", dpi=120, bbox_inches="tight")
+    save_figure_atomic(figure, out / "learning_curve.png", dpi=120, bbox_inches="tight")
     curve.files = {"csv": csv, "markdown": out / "learning_curve.md",
                    "plot": out / "learning_curve.png"}
     return curve

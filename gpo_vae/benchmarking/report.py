@@ -46,11 +46,18 @@ class BenchmarkResult:
 
 
 def run_benchmark(plan: BenchmarkPlan, *, progress: bool = True,
-                  log: Callable[[str], None] = print) -> BenchmarkResult:
+                  log: Callable[[str], None] = print, force: bool = False) -> BenchmarkResult:
     """Run ``plan`` (:func:`gpo_vae.benchmarking.plan_benchmark`), write its results into
     ``plan.out`` and return them. Raises :class:`~gpo_vae.errors.GpoVaeError` when no
-    method could be scored at all; single failed runs are reported, not raised."""
+    method could be scored at all; single failed runs are reported, not raised.
+    ``plan.out`` holding anything but benchmark output is refused unless ``force``
+    (:mod:`gpo_vae.outputs`); a rerun into its own folder reuses finished runs."""
     from gpo_vae.io import atomic_path, json_safe, write_json_atomic, write_text_atomic
+    from gpo_vae.outputs import check_output_folder, mark_output_folder
+
+    check_output_folder(plan.out, "benchmark", plan.out, what="the benchmark folder",
+                        force=force)
+    mark_output_folder(plan.out, "benchmark", plan.out)
 
     start = time.perf_counter()
     labels = {m.name: m.label for m in plan.methods} | CEILINGS
@@ -95,7 +102,7 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
               out: str | os.PathLike | None = None, jobs: int | None = None,
               overrides: list[str] | None = None, n_samples: int = 1000,
               iwelbo_particles: int = 20, seed: int = 0,
-              progress: bool = True) -> BenchmarkResult:
+              progress: bool = True, force: bool = False) -> BenchmarkResult:
     """Benchmark methods on a screen, as ``gpo-vae benchmark CONFIG`` does.
 
     Parameters
@@ -124,6 +131,9 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
         IWELBO, and the sampling and bootstrap seed.
     progress
         Progress bars.
+    force
+        Write into an ``out`` that holds files other than benchmark output (refused
+        otherwise, :mod:`gpo_vae.outputs`).
 
     Returns
     -------
@@ -145,7 +155,7 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
     plan = plan_benchmark(config, method_names=methods, n_seeds=seeds, split=split,
                           n_splits=splits, out=out, jobs=jobs, overrides=overrides,
                           settings=settings)
-    return run_benchmark(plan, progress=progress)
+    return run_benchmark(plan, progress=progress, force=force)
 
 
 def _header(plan: BenchmarkPlan, results: list[JobResult]) -> list[str]:

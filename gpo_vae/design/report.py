@@ -23,7 +23,7 @@ from gpo_vae.io import (
     staged_folder,
     write_json_atomic,
 )
-from gpo_vae.outputs import check_output_folder, mark_output_folder
+from gpo_vae.outputs import HOW_TO_FORCE, check_output_folder, mark_output_folder
 
 SUMMARY_FILE = "design.json"
 
@@ -35,7 +35,7 @@ def check_design_folder(out: str | os.PathLike, force: bool = False) -> Path:
     out = check_output_folder(out, "design", out, what="the design folder", force=force)
     if (out / SUMMARY_FILE).exists() and not force:
         raise ConfigError(f"{str(out)!r} already holds a design ({SUMMARY_FILE}); give another "
-                          "--out folder, or add --force to replace it")
+                          f"--out folder, or {HOW_TO_FORCE} to replace it")
     return out
 
 

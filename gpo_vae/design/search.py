@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gpo_vae.config import check_seed
+from gpo_vae.config import MAX_SEED, check_seed
 from gpo_vae.constants import TARGET_SUM
 from gpo_vae.design.distance import get_distance
 from gpo_vae.design.targets import DesignTarget
@@ -281,7 +281,7 @@ def _score(problem: _Problem, interventions, searched: str):
     distances, mean_ate = [], np.zeros((len(rows), len(problem.genes)))
     for draw in range(s.n_draws):
         # one seed per draw: every call sees the same globals, z_basal and control cells
-        with seeded_torch(s.seed + 1 + draw):
+        with seeded_torch((s.seed + 1 + draw) % (MAX_SEED + 1)):  # a valid seed
             ate = next(ate_draws(problem.module, rows, n_draws=1,
                                  cells_per_draw=s.cells_per_draw, globals_="sample"))
             chosen = ate[:, problem.genes].float()

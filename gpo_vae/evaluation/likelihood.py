@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 
+from gpo_vae.config import check_count
 from gpo_vae.data.dataset import PerturbationDataset
 from gpo_vae.progress import progress as progress_bar
 from gpo_vae.stats import seeded_torch
@@ -23,6 +24,7 @@ def split_iwelbo(module, prepared, split: str = "test", n_particles: int = 100,
     sized so particles x cells x genes stays under ``max_elements``. Returns the mean, its
     standard error over cells and the number of cells.
     """
+    n_particles = check_count(n_particles, "n_particles")
     dataset = PerturbationDataset(prepared, split)
     if len(dataset) == 0:
         raise ValueError(f"the {split} split has no cells")

@@ -16,7 +16,9 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from gpo_vae.config import check_count
 from gpo_vae.constants import TARGET_SUM
+from gpo_vae.errors import ConfigError
 from gpo_vae.progress import progress as progress_bar
 from gpo_vae.stats import perturbseq_transform_torch, seeded_torch
 
@@ -36,7 +38,7 @@ def _nb_counts(module, proportions: torch.Tensor, library_size: float,
 def _globals_mode(module, how: str | None) -> str:
     how = how or getattr(module.config.model, "predict_globals", None) or "sample"
     if how not in ("mean", "sample"):
-        raise ValueError(f"globals must be 'mean' or 'sample', not {how!r}")
+        raise ConfigError(f"globals_={how!r} must be 'mean' or 'sample'")
     return how
 
 
@@ -80,6 +82,7 @@ def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int 
     global variables, when sampled, and of z_basal; each with ``n_samples / n_global``
     cells). ``globals_`` is ``mean`` or ``sample`` (default: the run's
     ``model.predict_globals``)."""
+    n_samples, n_global = check_count(n_samples, "n_samples"), check_count(n_global, "n_global")
     n_genes = module.data_info.n_genes
     total = torch.zeros((len(dosages), n_genes), dtype=torch.float64)
     total_sq = torch.zeros_like(total)
@@ -107,6 +110,7 @@ def sample_cells(module, dosages: np.ndarray, *, library_size: float = TARGET_SU
     """Sampled counts (cells x genes, sparse) for one cell per dosage row (N x T); each
     block of ``cells_per_draw`` cells shares one draw of the global variables (or their
     posterior mean; ``globals_`` as in :func:`model_ates`)."""
+    cells_per_draw = check_count(cells_per_draw, "cells_per_draw")
     how = _globals_mode(module, globals_)
     device = next(module.parameters()).device
     d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)

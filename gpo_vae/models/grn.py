@@ -80,9 +80,11 @@ def learned_grn(module, n_samples: int = 32, seed: int = 0) -> LearnedGrn:
     seed
         Seed of those draws (the caller's random state is restored).
     """
+    from gpo_vae.config import check_count
     from gpo_vae.errors import ConfigError
     from gpo_vae.stats import seeded_torch
 
+    n_samples = check_count(n_samples, "n_samples")  # 0 gave NaN weights, -1 all zero
     if not module.has_grn:
         raise ConfigError("this run is SAMS-VAE (model.variant=sams_vae), whose mask is over "
                           "latent dimensions, not genes: it has no GRN; train GPO-VAE "

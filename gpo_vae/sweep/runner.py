@@ -19,6 +19,7 @@ import yaml
 
 from gpo_vae.errors import ConfigError, InputFileError
 from gpo_vae.io import write_text_atomic
+from gpo_vae.outputs import check_output_folder, mark_output_folder
 from gpo_vae.sweep.search import expand_trials
 from gpo_vae.sweep.spec import SweepSpec
 from gpo_vae.sweep.trial import THREADS_ENV, Trial, make_trial
@@ -203,14 +204,25 @@ def _scheduler(config):
                           f"{exc}); fix the [executors.*] sections of --redun-config") from None
 
 
+def check_sweep_folder(plan: SweepPlan, force: bool = False) -> Path:
+    """The sweep's folder when it is new, empty or holds sweep output (a rerun resumes
+    there); a one-line error when it holds anything else, unless ``force``
+    (:mod:`gpo_vae.outputs`). Nothing is written."""
+    folder = plan.spec.output_dir
+    return check_output_folder(folder, "sweep", folder, what="the sweep folder", force=force)
+
+
 def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = None,
               quiet: bool = False, retry_failed: bool = False,
-              log: Callable[[str], None] = print) -> dict:
+              log: Callable[[str], None] = print, force: bool = False) -> dict:
     """Run a planned sweep through redun and return its summary (see
     :func:`gpo_vae.sweep.results.write_sweep_report`). ``retry_failed`` runs trials
-    that failed before again (redun caches failed trials like finished ones)."""
+    that failed before again (redun caches failed trials like finished ones); ``force``
+    writes into a folder holding files that are not sweep output (see
+    :func:`check_sweep_folder`)."""
     from gpo_vae.sweep import workflow
 
+    check_sweep_folder(plan, force)
     _check_data(plan)
     scheduler = _scheduler(redun_config(plan, redun_config_path))
     spec = plan.spec
@@ -225,6 +237,7 @@ def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = 
 
         check_wandb_server()
         counts = split_count(spec, plan.max_trials or spec.run_cap, plan.workers)
+    mark_output_folder(spec.output_dir, "sweep", spec.output_dir)
     with _sweep_lock(spec.output_dir / REDUN_DIR):
         if plan.controller == "wandb":
             sweep_id, project, entity = create_wandb_sweep(spec)

@@ -40,8 +40,23 @@ _LOAD_ERRORS = (RuntimeError, EOFError, KeyError, TypeError, ValueError,
                 pickle.UnpicklingError, zipfile.BadZipFile)
 
 
+def _load_reason(exc: Exception) -> str:
+    """What went wrong in a failed ``torch.load``, in a few words: the unpickler's own
+    error when torch wraps it in its weights_only advice (whose first line is about
+    PyTorch 2.6, cut mid-word before), else the first sentence."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        after = text.split("WeightsUnpickler error:", 1)[1]
+        text = next((line for line in after.splitlines() if line.strip()), "")
+    words = " ".join(text.split())
+    sentence = words.split(". ", 1)[0].rstrip(".")
+    if len(sentence) > 120:
+        sentence = sentence[:120].rsplit(" ", 1)[0] + " ..."
+    return sentence or type(exc).__name__
+
+
 def _corrupt(ckpt: Path, exc: Exception) -> InputFileError:
-    reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    reason = _load_reason(exc)
     return InputFileError(f"checkpoint {str(ckpt)!r} is corrupt or not a gpo-vae "
                           f"checkpoint ({reason}); use another one or train again")
 

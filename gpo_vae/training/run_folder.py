@@ -27,9 +27,19 @@ from gpo_vae.training.checkpoint import upgrade_config
 
 LOCK, SPLIT = ".lock", "split.json"
 # settings a resumed run may change: how long and how it trains, logs and loads batches
-_RESUMABLE_SECTIONS = ("training", "logging")
+# What --resume may change: the limits, where and how fast it runs (hardware, and the
+# batch size that goes with the device count), logging and file locations. Every other
+# training setting is either restored from the checkpoint and so silently ignored (lr and
+# mask_lr live in the optimizer state, early_stopping_patience and checkpoint_monitor in
+# the callbacks' state: config.yaml then claimed values the run never used) or makes the
+# resumed run another experiment (seed, n_particles, gradient_clip).
+_RESUMABLE_SECTIONS = ("logging",)
 _RESUMABLE_KEYS = {"name", "output_dir", "data.batch_size", "data.num_workers",
-                   "data.cache_dir", "data.backend", "data.path", "data.summary_stats"}
+                   "data.cache_dir", "data.backend", "data.path", "data.summary_stats",
+                   "training.max_epochs", "training.max_steps", "training.accelerator",
+                   "training.devices", "training.strategy", "training.num_nodes",
+                   "training.precision", "training.compile", "training.log_every_n_steps",
+                   "training.diagnostics_every_n_epochs"}
 
 
 @contextlib.contextmanager
@@ -81,9 +91,10 @@ def _flatten(values: dict, prefix: str = "") -> dict:
 
 
 def check_resume_settings(run_dir: Path, new: dict) -> None:
-    """Refuse to resume with a data, model, guide or loss setting that differs from the
-    run's ``config.yaml`` (the checkpoint would not fit, or the run would silently become
-    another experiment)."""
+    """Refuse to resume with a data, model, guide, loss or optimisation setting that
+    differs from the run's ``config.yaml`` (the checkpoint would not fit, the setting
+    would be silently ignored, or the run would silently become another experiment);
+    :data:`_RESUMABLE_KEYS` may change."""
     saved_file = Path(run_dir) / "config.yaml"
     if not saved_file.is_file():
         return
@@ -141,7 +152,7 @@ def check_split(run_dir: Path, adata, what: str) -> None:
                 "a new run")
 
 
-def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
+def save_run_folder(run_dir: Path, module, config, adata=None, *, force: bool = False) -> Path:
     """Write a run folder from a model in memory (the Python API's ``save``):
     ``config.yaml``, ``checkpoints/best.ckpt`` and, given the data, ``split.json``.
     Refuses a folder that already holds a trained run, or files of something else
@@ -151,7 +162,7 @@ def save_run_folder(run_dir: Path, module, config, adata=None) -> Path:
     from gpo_vae.outputs import check_output_folder, mark_output_folder
     from gpo_vae.training.checkpoint import BEST, LAST, save_module_checkpoint
 
-    run_dir = check_output_folder(run_dir, "run", run_dir, what="the run folder")
+    run_dir = check_output_folder(run_dir, "run", run_dir, what="the run folder", force=force)
     checkpoints = run_dir / "checkpoints"
     if (checkpoints / BEST).exists() or (checkpoints / LAST).exists():
         raise ConfigError(f"{run_dir} already holds a trained run; save into a new folder")

@@ -125,3 +125,17 @@ def test_workers_never_exceed_the_trials(base_config, tmp_path):
     assert plan_sweep(spec, workers=1).workers == 1
     with pytest.raises(Exception, match="--workers=0 must be at least 1"):
         plan_sweep(spec, workers=0)
+
+
+def test_a_folder_of_someone_elses_files_is_refused_even_in_a_dry_run(base_config, tmp_path,
+                                                                     capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sweep.yaml").write_text("my own sweep file")
+    sweep = write_sweep(tmp_path / "s.yaml", base_config, mine)
+    assert main(["sweep", str(sweep), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: the sweep folder") and "(sweep.yaml)" in err \
+        and "--force" in err and len(err.splitlines()) == 1
+    assert (mine / "sweep.yaml").read_text() == "my own sweep file"
+    assert main(["sweep", str(sweep), "--dry-run", "--force"]) == 0

@@ -157,3 +157,35 @@ def test_a_run_trained_on_a_relative_path_works_from_anywhere_and_names_moved_da
                                   ceiling_repeats=1)
     evaluate(run, settings=settings, progress=False, log=lambda m: None, data_path=moved)
     assert (run / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("key, value", [("lr", 0.01), ("mask_lr", 0.1), ("seed", 3),
+                                        ("n_particles", 7), ("gradient_clip", 1.0),
+                                        ("early_stopping_patience", 2),
+                                        ("checkpoint_monitor", "val_ate")])
+def test_resume_refuses_an_optimisation_setting_it_would_ignore_or_change(tmp_path, key,
+                                                                          value):
+    # --resume --set training.lr=0.01 trained on with the checkpoint's 0.003 (the
+    # optimizer state) while config.yaml recorded 0.01
+    from gpo_vae.config import Config, dump_config
+
+    saved = Config()
+    (tmp_path / "config.yaml").write_text(dump_config(saved))
+    new = saved.to_dict()
+    new["training"][key] = value
+    with pytest.raises(ConfigError, match=rf"--resume with training\.{key}=.*trained with"):
+        check_resume_settings(tmp_path, new)
+
+
+def test_resume_accepts_new_limits_hardware_batch_size_and_logging(tmp_path):
+    from gpo_vae.config import Config, dump_config
+
+    saved = Config()
+    (tmp_path / "config.yaml").write_text(dump_config(saved))
+    new = saved.to_dict()
+    new["training"].update(max_epochs=9, max_steps=50, accelerator="cpu", devices=1,
+                           precision="bf16-mixed", log_every_n_steps=1,
+                           diagnostics_every_n_epochs=0)
+    new["data"]["batch_size"] = 64
+    new["logging"]["wandb"] = True
+    check_resume_settings(tmp_path, new)
