@@ -84,6 +84,8 @@ SETTINGS = {
     "anchored+shrinkage": ("anchored with shrinkage of each condition's target toward the "
                            "features' prediction by its reliability",
                            ["loss.shrinkage=true"]),
+    "anchored+pseudobulk30": ("anchored with the pseudobulk term weighted 30 (default 10)",
+                              ["loss.pseudobulk_coeff=30"]),
     "anchored+authors_alignment": ("anchored with the authors' GRN alignment (the default "
                                    "until the direct alignment)", ["loss.alignment=authors"]),
     # the ATE levers below were measured with the authors' alignment, which they keep

@@ -1,3 +1,11 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # GPO-VAE from Python: a tutorial on the simulated screen
 #
@@ -10,20 +18,17 @@
 import os
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+try:
+    from IPython.display import display  # inline figures in a notebook
+except ImportError:                       # a plain script without IPython
+    display = print
 
 import gpo_vae as gv
 
 EPOCHS = int(os.environ.get("GPO_VAE_TUTORIAL_EPOCHS", "40"))
 OUT = Path(os.environ.get("GPO_VAE_TUTORIAL_OUT", "tutorial_output"))
-
-
-def show(png: Path) -> None:
-    """Display a plot the package wrote (inline in a notebook, a window elsewhere)."""
-    plt.figure(figsize=(10, 6))
-    plt.imshow(plt.imread(png))
-    plt.axis("off")
-    plt.show()
+# Plotting methods return matplotlib Figures (the package never switches your backend):
+# `display` shows them inline in a notebook; `fig.savefig(...)` writes them.
 
 
 # %% [markdown]
@@ -50,7 +55,7 @@ model.train(max_epochs=EPOCHS, lr=3e-3, batch_size=128, run_dir=OUT / "run",
             progress=False)
 print(model)
 print(model.history[["epoch", "train/loss_epoch", "val/loss"]].tail())
-show(OUT / "run" / "plots" / "training_curves.png")
+display(model.plot_training_curves())
 
 # %% [markdown]
 # ## 3. The learned GRN
@@ -60,8 +65,7 @@ show(OUT / "run" / "plots" / "training_curves.png")
 # %%
 grn = model.get_grn()
 print(grn.head(10))
-model.plot_grn(threshold=0.5)
-plt.show()
+display(model.plot_grn(threshold=0.5))
 truth = {tuple(edge) for edge in adata.uns["true_grn"][["source", "target"]].to_numpy()}
 top = grn.head(len(truth))
 hits = sum((s, t) in truth for s, t in zip(top["source"], top["target"], strict=True))
@@ -88,8 +92,8 @@ print(cells, z.shape)
 result = gv.evaluate(model, prepared, split="test", out=OUT / "evaluation")
 print(result.table())
 print(result.summary())
-show(OUT / "evaluation" / "plots" / "ate_comparison.png")
-show(OUT / "evaluation" / "plots" / "grn_precision_recall.png")
+display(result.plot_methods())
+display(result.plot_grn_precision_recall())
 
 # %% [markdown]
 # ## 6. Save and load

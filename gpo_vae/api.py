@@ -231,6 +231,7 @@ class GpoVae:
         self._untrained = True
         self.history: pd.DataFrame | None = None
         self.run_dir: Path | None = None
+        self._training_log: pd.DataFrame | None = None   # step-level metrics of train()
 
     def __repr__(self) -> str:
         if self.module is None:
@@ -300,6 +301,7 @@ class GpoVae:
             best = result.best_checkpoint or result.last_checkpoint
             self.module.load_state_dict(module_state(load_checkpoint_dict(best)))
             self.history = _read_history(folder)
+            self._training_log = _read_log(folder)   # the temporary folder goes
         self.module.eval()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         return self
@@ -337,6 +339,17 @@ class GpoVae:
 
         return grn_heatmap_figure(learned_grn(self.module, n_samples=n_samples, seed=seed),
                                   threshold)
+
+    def plot_training_curves(self):
+        """Losses, validation loss and IWELBO over training (and the learning
+        diagnostics, when logged): a matplotlib Figure read from the run folder's logs
+        (``plots/training_curves.png``), or None before training."""
+        from gpo_vae.training.curves import training_curves_figure
+
+        log = self._training_log
+        if log is None and self.run_dir is not None:
+            log = _read_log(self.run_dir)
+        return None if log is None else training_curves_figure(log)
 
     def grn_stability(self, n_runs: int = 5, *, threshold: float = 0.5,
                       max_epochs: int | None = None, seed: int = 0):
@@ -574,7 +587,7 @@ class GpoVae:
         module = load_trained(checkpoint)
         model = cls.__new__(cls)
         model.config, model.module, model.adata = module.config, module, adata
-        model._untrained = False
+        model._untrained, model._training_log = False, None
         model.history = _read_history(checkpoint.parent.parent) \
             if checkpoint.parent.name == "checkpoints" else None
         model.run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" \
@@ -657,14 +670,19 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     return result
 
 
-def _read_history(run_dir: Path) -> pd.DataFrame | None:
-    """Per-epoch metrics of a run folder's CSV log (None when it has none)."""
+def _read_log(run_dir: Path) -> pd.DataFrame | None:
+    """Every logged metric of a run folder, in step order (None when it has none)."""
     from gpo_vae.training.curves import read_metrics
 
     try:
-        metrics = read_metrics(run_dir)
+        return read_metrics(run_dir)
     except (FileNotFoundError, InputFileError, ValueError):
         return None
+
+
+def _read_history(run_dir: Path) -> pd.DataFrame | None:
+    """Per-epoch metrics of a run folder's CSV log (None when it has none)."""
+    metrics = _read_log(run_dir)
     if metrics is None or "epoch" not in metrics:
         return metrics
     return metrics.groupby("epoch").last().reset_index()

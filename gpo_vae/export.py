@@ -26,6 +26,7 @@ import pandas as pd
 
 from gpo_vae.config import check_seed
 from gpo_vae.errors import ConfigError
+from gpo_vae.figures import subplots
 from gpo_vae.io import atomic_path, save_figure_atomic, write_json_atomic
 from gpo_vae.models.grn import LearnedGrn, check_top_k, learned_grn
 from gpo_vae.outputs import check_output_folder, mark_output_folder
@@ -53,22 +54,15 @@ def _write_graphml(grn: LearnedGrn, edges: pd.DataFrame, path: Path) -> None:
 
 def plot_grn_heatmap(grn: LearnedGrn, path: Path, threshold: float) -> Path:
     """Save :func:`grn_heatmap_figure` to ``path`` (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     fig = grn_heatmap_figure(grn, threshold)
     save_figure_atomic(fig, path, dpi=130)
-    plt.close(fig)
     return path
 
 
 def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
     """q(M) as a heatmap (perturbed genes first) beside the histogram of probabilities;
     returns the matplotlib Figure (shown inline in a notebook)."""
-    import matplotlib.pyplot as plt
-
     from gpo_vae.models.grn import check_threshold
 
     threshold = check_threshold(threshold)
@@ -77,7 +71,7 @@ def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
     order = np.argsort(kinds != "perturbed", kind="stable")
     prob = grn.probabilities[np.ix_(order, order)]
     n_perturbed = int((kinds == "perturbed").sum())
-    fig, (ax, hist) = plt.subplots(1, 2, figsize=(13, 6), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax, hist) = subplots(1, 2, figsize=(13, 6), gridspec_kw={"width_ratios": [3, 2]})
     image = ax.imshow(prob, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
     if 0 < n_perturbed < len(order):
         for line in (ax.axhline, ax.axvline):

@@ -12,6 +12,7 @@ import pytest
 import gpo_vae as gv
 from gpo_vae.cli import main
 from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.evaluation.plots import METHOD_LABELS
 
 TINY = dict(n_latent=8, decoder_n_hidden=32, basal_encoder_n_hidden=32,
             embedding_encoder_n_hidden=32, embedding_encoder_n_layers=1)
@@ -112,6 +113,24 @@ def test_the_readme_snippet_runs_end_to_end(trained, prepared, tmp_path):
     assert written["ate"]["model"]["pearson_top20"] == pytest.approx(
         metrics["ate"]["model"]["pearson_top20"])
     assert isinstance(result.per_perturbation, pd.DataFrame)
+    # figures returned, not saved: the grouped bars name every method the metrics hold
+    bars = result.plot_methods()
+    labels = {t.get_text() for t in bars.axes[0].get_legend().get_texts()}
+    assert len(labels) == sum(m in metrics["ate"] for m in METHOD_LABELS)
+    curves = result.plot_grn_precision_recall()
+    assert curves is None or curves.axes[0].get_xlabel() == "recall"
+
+
+def test_plots_are_returned_without_switching_the_backend(trained, prepared, monkeypatch):
+    import matplotlib
+
+    calls = []
+    monkeypatch.setattr(matplotlib, "use", lambda *a, **k: calls.append(a))
+    curves = trained.plot_training_curves()
+    assert curves is not None and len(curves.axes) >= 3
+    assert trained.plot_grn() is not None and calls == []
+    untrained = gv.GpoVae(prepared, **TINY)
+    assert untrained.plot_training_curves() is None
 
 
 def test_design_from_python_takes_every_target_form(trained, prepared, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gpo_vae.evaluation.metrics import ATE_METRICS
-from gpo_vae.evaluation.plots import _pyplot
+from gpo_vae.figures import subplots
 from gpo_vae.io import save_figure_atomic
 
 PLOT_METRICS = ("pearson_top20", "pearson_specific_all", "mse_all", "rank", "de_overlap",
@@ -19,10 +19,9 @@ PLOT_METRICS = ("pearson_top20", "pearson_specific_all", "mse_all", "rank", "de_
 def plot_metrics_by_method(summary, scores: pd.DataFrame, path: Path) -> Path:
     """One panel per metric: each method's mean with its 95% bootstrap interval over
     perturbations (bar), and each seed's mean (dots)."""
-    plt = _pyplot()
     metrics = [m for m in PLOT_METRICS if any(m in summary.by_method[x] for x in summary.methods)]
     methods = summary.methods
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.45 * len(methods)
+    fig, axes = subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.45 * len(methods)
                                                        + 1.6), sharey=True, squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for row, method in enumerate(methods):
@@ -55,10 +54,9 @@ def plot_reference_vs_baseline(scores: pd.DataFrame, reference: str, baseline: s
     points above the diagonal are perturbations the reference predicts better."""
     from gpo_vae.benchmarking.summary import seed_averaged
 
-    plt = _pyplot()
     a = seed_averaged(scores, reference, metric)
     b = seed_averaged(scores, baseline, metric).reindex(a.index)
-    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    fig, ax = subplots(figsize=(4.6, 4.4))
     ax.scatter(b.to_numpy(), a.to_numpy(), s=14, alpha=0.7)
     finite = np.isfinite(a.to_numpy()) & np.isfinite(b.to_numpy())
     if finite.any():

@@ -15,7 +15,7 @@ import pandas as pd
 
 from gpo_vae.design.search import DesignResult
 from gpo_vae.errors import ConfigError
-from gpo_vae.evaluation.plots import _pyplot
+from gpo_vae.figures import subplots
 from gpo_vae.io import (
     atomic_path,
     json_safe,
@@ -41,10 +41,9 @@ def check_design_folder(out: str | os.PathLike, force: bool = False) -> Path:
 
 def plot_profiles(result: DesignResult, path: Path, n_designs: int = 3) -> Path:
     """Predicted against target ATE, gene by gene, for the best designs."""
-    plt = _pyplot()
     target = result.target.values.to_numpy()
     n = min(n_designs, len(result.designs))
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(4.2 * n, 4), squeeze=False)
     for ax, (_, row) in zip(axes[0], result.designs.head(n).iterrows(), strict=False):
         predicted = result.predicted.loc[row["intervention"]].to_numpy()
         ax.scatter(target, predicted, s=6, alpha=0.5)
@@ -62,8 +61,7 @@ def plot_profiles(result: DesignResult, path: Path, n_designs: int = 3) -> Path:
 
 def plot_optimisation(curve: pd.DataFrame, path: Path) -> Path:
     """The relaxed objective and distance over the Adam steps."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     ax.plot(curve["step"], curve["best_objective"], label="best restart: objective")
     ax.plot(curve["step"], curve["mean_objective"], label="mean over restarts", alpha=0.7)
     ax.plot(curve["step"], curve["best_distance"], label="best restart: distance", ls="--")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from gpo_vae.evaluation.metrics import top_genes
+from gpo_vae.figures import subplots
 from gpo_vae.io import save_figure_atomic
 
 METHOD_LABELS = {
@@ -25,22 +26,12 @@ METHOD_COLORS = {"model": "tab:red", "baseline_pert_mean": "tab:blue",
                  "ceiling_split_half": "black", "ceiling_noise_free": "tab:purple"}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_ate_scatter(model: pd.DataFrame, observed: pd.DataFrame, path: Path,
                      perturbations: list[str], n_top: int = 20) -> Path:
     """Model ATE vs data ATE for a few perturbations and for all of them together;
     the top genes by |data ATE| are highlighted."""
-    plt = _pyplot()
     panels = list(perturbations)[:5]
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.6 * (len(panels) + 1), 3.8),
+    fig, axes = subplots(1, len(panels) + 1, figsize=(3.6 * (len(panels) + 1), 3.8),
                              squeeze=False)
     axes = axes[0]
     for ax, name in zip(axes[:-1], panels, strict=True):
@@ -66,17 +57,24 @@ def plot_ate_scatter(model: pd.DataFrame, observed: pd.DataFrame, path: Path,
     fig.suptitle("GPO-VAE ATEs vs held-out data ATEs (log2 normalised expression)")
     fig.tight_layout()
     save_figure_atomic(fig, path, dpi=120)
-    plt.close(fig)
     return path
 
 
-def plot_method_comparison(ate: dict, path: Path,
-                           metrics=("pearson_all", "pearson_top20", "r2_top20",
-                                    "jaccard_top20", "jaccard_top50")) -> Path:
-    """Grouped bars: every method (model, baselines, ceiling) on every ATE metric."""
-    plt = _pyplot()
+COMPARED_METRICS = ("pearson_all", "pearson_top20", "r2_top20", "jaccard_top20",
+                    "jaccard_top50")
+
+
+def plot_method_comparison(ate: dict, path: Path, metrics=COMPARED_METRICS) -> Path:
+    """Save :func:`method_comparison_figure` to ``path``."""
+    save_figure_atomic(method_comparison_figure(ate, metrics), path, dpi=120)
+    return path
+
+
+def method_comparison_figure(ate: dict, metrics=COMPARED_METRICS):
+    """Grouped bars: every method (model, baselines, ceiling) on every ATE metric; ``ate``
+    is the ``ate`` block of ``metrics.json``. Returns the Figure."""
     methods = [m for m in METHOD_LABELS if m in ate]
-    fig, ax = plt.subplots(figsize=(2.0 * len(metrics) + 2, 4.2))
+    fig, ax = subplots(figsize=(2.0 * len(metrics) + 2, 4.2))
     width = 0.8 / len(methods)
     x = np.arange(len(metrics))
     for i, method in enumerate(methods):
@@ -92,17 +90,21 @@ def plot_method_comparison(ate: dict, path: Path,
            title="ATE prediction on held-out cells: model, baselines and ceiling")
     ax.legend(fontsize=8, ncols=2)
     fig.tight_layout()
-    save_figure_atomic(fig, path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def plot_precision_recall(curves: dict[str, tuple[np.ndarray, np.ndarray, float]],
                           random_precision: float, path: Path) -> Path:
+    """Save :func:`precision_recall_figure` to ``path``."""
+    save_figure_atomic(precision_recall_figure(curves, random_precision), path, dpi=120)
+    return path
+
+
+def precision_recall_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]],
+                            random_precision: float):
     """GRN precision-recall curves against the true network; ``curves`` maps a label to
-    (precision, recall, AUPRC)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    (precision, recall, AUPRC). Returns the Figure."""
+    fig, ax = subplots(figsize=(5.2, 4.4))
     for label, (precision, recall, auprc) in curves.items():
         ax.plot(recall, precision, label=f"{label} (AUPRC {auprc:.3f})", lw=1.4)
     ax.axhline(random_precision, color="0.5", ls="--",
@@ -111,18 +113,15 @@ def plot_precision_recall(curves: dict[str, tuple[np.ndarray, np.ndarray, float]
            title="GRN among perturbed genes vs the true network")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save_figure_atomic(fig, path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def plot_wasserstein_vs_k(statistical: dict, path: Path) -> Path:
     """Mean Wasserstein distance and Mann-Whitney precision of the top-K edges vs K
     (panels say so when no edge could be tested, e.g. unseen regulators)."""
-    plt = _pyplot()
     rows = {v["k_effective"]: v for v in statistical["top_k"].values() if v["k_effective"] > 0}
     thr = statistical["threshold"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig, axes = subplots(1, 2, figsize=(9, 3.8))
     for ax, key, label in ((axes[0], "mean_wasserstein", "mean Wasserstein distance"),
                            (axes[1], "precision", "precision (Mann-Whitney p < 0.05)")):
         points = sorted((k, v[key]) for k, v in rows.items() if v.get(key) is not None)
@@ -145,5 +144,4 @@ def plot_wasserstein_vs_k(statistical: dict, path: Path) -> Path:
     fig.suptitle("Statistical GRN evaluation on held-out cells (CausalBench)")
     fig.tight_layout()
     save_figure_atomic(fig, path, dpi=120)
-    plt.close(fig)
     return path

@@ -56,6 +56,22 @@ class EvaluationResult:
                              if m in self.metrics["ate"]}).T \
             .reindex(columns=[*ATE_METRICS, "n_scored"])
 
+    def plot_methods(self):
+        """Every method (model, baselines, ceilings) on every ATE metric, as grouped bars:
+        a matplotlib Figure (``plots/ate_comparison.png`` of the report folder)."""
+        from gpo_vae.evaluation.plots import method_comparison_figure
+
+        return method_comparison_figure(self.metrics["ate"])
+
+    def plot_grn_precision_recall(self):
+        """The GRN's precision-recall curves against the true network, beside the
+        baselines': a matplotlib Figure, or None when the data hold no true network."""
+        from gpo_vae.evaluation.plots import precision_recall_figure
+
+        if self.grn is None or not self.grn.pr_curves:
+            return None
+        return precision_recall_figure(self.grn.pr_curves, self.grn.truth["random_auprc"])
+
 
 def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
                    networks: Sequence = (), globals_: str | None = None,

@@ -1,12 +1,12 @@
 """Pseudobulk consistency: decoded effects should match every observed condition.
 
 The ELBO alone leaves the per-perturbation effect weakly identified: z_basal can carry
-which perturbation a cell got, and q(E | M) then stays at its prior (measured in the
-README's ablation: without this term the model's ATEs are near zero). This term anchors
-the decoder's treatment pathway: for a condition of the batch (one treatment or a
-combination), decode the same z_basal draws with the condition's latent offset (the sum
-of its treatments' rows) and with none, average ``log1p(1e4 x proportions)`` over those
-cells, and ask the difference to equal the pseudobulk shift of the training cells with
+which perturbation a cell got, and q(E | M) then stays at its prior (docs/results.md:
+without this term the model's ATEs are near zero). This term anchors the decoder's
+treatment pathway: for a condition of the batch (one treatment or a combination),
+decode the same z_basal draws with the condition's latent offset (the sum of its
+treatments' rows) and with none, average ``log1p(1e4 x proportions)`` over those cells,
+and ask the difference to equal the pseudobulk shift of the training cells with
 exactly that condition (:func:`gpo_vae.data.pseudobulk.condition_pseudobulk`). Every
 condition anchors, so a gene perturbed only inside combinations is learned too. It never
 sees a held-out cell.

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
 from gpo_vae.data.pseudobulk import group_means, log_normalize
+from gpo_vae.figures import subplots
 from gpo_vae.io import save_figure_atomic, write_json_atomic, write_text_atomic
 from gpo_vae.simulation.simulator import CONTROL_LABEL, SIMULATED_SCHEMA
 
@@ -101,12 +102,8 @@ def summarize_simulation(adata: ad.AnnData) -> dict:
 
 def plot_simulation_overview(adata: ad.AnnData, response: pd.DataFrame, path: str | os.PathLike):
     """Four panels: QC, knockdown per target, true GRN among targets, response by distance."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(12, 10))
+    fig, axes = subplots(2, 2, figsize=(12, 10))
     obs = adata.obs
     totals = np.asarray(adata.X.sum(axis=1)).ravel()
     mt = adata.var["gene_name"].astype(str).str.startswith("MT-").to_numpy()
@@ -153,7 +150,6 @@ def plot_simulation_overview(adata: ad.AnnData, response: pd.DataFrame, path: st
                  f"genes, {len(adata.uns['perturbations'])} perturbations")
     fig.tight_layout()
     save_figure_atomic(fig, path, dpi=110)
-    plt.close(fig)
     return Path(path)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gpo_vae.figures import subplots
 from gpo_vae.io import atomic_path, save_figure_atomic, write_json_atomic
 
 RESULTS_CSV = "sweep_results.csv"
@@ -77,13 +78,9 @@ def _test_lines(test_metrics: dict, metric: str) -> list[str]:
 def plot_sweep(table: pd.DataFrame, params: list[str], metric: str, path: Path,
                reference: dict[str, float]) -> Path:
     """The validation metric against each parameter, with baselines as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     ok = table[table["status"] == "ok"]
-    fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params), 3.2), squeeze=False,
+    fig, axes = subplots(1, len(params), figsize=(3.6 * len(params), 3.2), squeeze=False,
                              sharey=True)
     for ax, param in zip(axes[0], params, strict=True):
         values = ok[param]
@@ -105,7 +102,6 @@ def plot_sweep(table: pd.DataFrame, params: list[str], metric: str, path: Path,
     axes[0][-1].legend(fontsize=7, loc="best")
     fig.tight_layout()
     save_figure_atomic(fig, path, dpi=120)
-    plt.close(fig)
     return path
 
 

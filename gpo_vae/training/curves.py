@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gpo_vae.figures import subplots
 from gpo_vae.io import save_figure_atomic
 from gpo_vae.models.loss import LOSS_TERMS
 from gpo_vae.training.diagnostics import PREFIX as DIAG
@@ -22,22 +23,27 @@ def read_metrics(run_dir: Path) -> pd.DataFrame:
 
 
 def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
+    """Save :func:`training_curves_figure` as ``plots/training_curves.png`` (or ``out``).
+    Returns the path, or None without logs."""
+    fig = training_curves_figure(read_metrics(run_dir))
+    if fig is None:
+        return None
+    out = Path(out) if out else Path(run_dir) / "plots" / "training_curves.png"
+    save_figure_atomic(fig, out)
+    return out
+
+
+def training_curves_figure(metrics: pd.DataFrame):
     """Loss per step and per epoch, validation loss and IWELBO, each loss term and, when
     logged, the learning diagnostics (validation ATE Pearson beside the per-perturbation
-    mean, q(E) against its prior, z_basal's label share); saved as
-    ``plots/training_curves.png``. Returns the path, or None without logs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = read_metrics(run_dir)
+    mean, q(E) against its prior, z_basal's label share), from a run's
+    :func:`read_metrics`: a matplotlib Figure, or None when nothing was logged yet."""
     # short runs may log no step value (fewer steps than log_every_n_steps): use epochs
     loss_key = "train/loss_step" if "train/loss_step" in metrics else "train/loss_epoch"
     if metrics.empty or loss_key not in metrics:
         return None
     diagnostics = f"{DIAG}val_ate_pearson_top20" in metrics
-    fig, axes = plt.subplots(1, 5 if diagnostics else 3, figsize=(25 if diagnostics else 15, 4))
+    fig, axes = subplots(1, 5 if diagnostics else 3, figsize=(25 if diagnostics else 15, 4))
     steps = metrics.dropna(subset=[loss_key])
     few = len(steps) < 10  # a faint line of a few points would be invisible: mark them
     axes[0].plot(steps["step"], steps[loss_key], "o-" if few else "-", ms=3,
@@ -71,10 +77,7 @@ def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     if diagnostics:
         _plot_diagnostics(metrics, axes[3], axes[4])
     fig.tight_layout()
-    out = Path(out) if out else Path(run_dir) / "plots" / "training_curves.png"
-    save_figure_atomic(fig, out)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def _plot_diagnostics(metrics: pd.DataFrame, ate_axis, latent_axis) -> None:
