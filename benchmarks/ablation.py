@@ -248,11 +248,11 @@ BASELINE_LABELS = {"baseline_pert_mean": "per-perturbation mean",
                    "baseline_global_mean": "global mean"}
 
 
-def _per_perturbation(data: str, setting: str) -> pd.DataFrame | None:
-    """Seed-averaged per-perturbation Pearson top-20 of the model (last.ckpt) beside the
-    baselines (perturbations x methods), with each perturbation's kind."""
+def _per_perturbation(data: str, setting: str, which: str = "last") -> pd.DataFrame | None:
+    """Seed-averaged per-perturbation Pearson top-20 of the model (``which``.ckpt) beside
+    the baselines (perturbations x methods), with each perturbation's kind."""
     frames = [pd.read_csv(p) for p in sorted((OUT / data / setting).glob(
-        "seed*/eval_last/per_perturbation.csv"))]
+        f"seed*/eval_{which}/per_perturbation.csv"))]
     if not frames:
         return None
     wide = pd.concat(frames).groupby(["perturbation", "method"])["pearson_top20"].mean() \
@@ -278,12 +278,12 @@ def _kind(label: str, rows: pd.DataFrame, singles_in_training: bool = False) -> 
     return f"{prefix} of seen singles" if parts_seen else f"{prefix}, a gene never alone"
 
 
-def verdicts(data: str, setting: str) -> list[str]:
-    """Paired verdicts of the seed-averaged model against each baseline, per kind of
-    perturbation (bootstrap interval and signed-rank test over perturbations)."""
+def verdicts(data: str, setting: str, which: str = "last") -> list[str]:
+    """Paired verdicts of the seed-averaged model (``which``.ckpt) against each baseline,
+    per kind of perturbation (bootstrap interval and signed-rank test over perturbations)."""
     from gpo_vae.evaluation.compare import paired_comparison
 
-    wide = _per_perturbation(data, setting)
+    wide = _per_perturbation(data, setting, which)
     if wide is None:
         return []
     lines = []
@@ -316,6 +316,9 @@ def table(data: str) -> str:
     if not rows:
         return f"no finished runs for {data}"
     said = [f"- {setting}, {line}" for setting in SETTINGS for line in verdicts(data, setting)]
+    # best.ckpt is what `gpo-vae evaluate RUN` and GpoVae.train give a user by default
+    said_best = [f"- {setting}, {line}" for setting in SETTINGS
+                 for line in verdicts(data, setting, "best")]
     head = [f"ATE Pearson top-20 on held-out test cells ({data}); mean ± sd over seeds.",
             "Baselines (fitted on training cells, the same for every seed): "
             + ", ".join(f"{k} {np.mean(v):.3f}" if v else f"{k} -"
@@ -324,6 +327,9 @@ def table(data: str) -> str:
             "GRN AUPRC (truth) | train s |", "|---|---|---|---|---|---|---|"]
     tail = ["", "Paired verdicts (model averaged over seeds, last.ckpt; per kind of "
             "perturbation):", "", *said] if said else []
+    if said_best:
+        tail += ["", "The same with best.ckpt (lowest validation loss: what `gpo-vae "
+                 "evaluate RUN` and GpoVae.train give by default):", "", *said_best]
     return "\n".join(head + rows + tail)
 
 
