@@ -27,6 +27,8 @@ import gpo_vae as gv
 
 EPOCHS = int(os.environ.get("GPO_VAE_TUTORIAL_EPOCHS", "40"))
 OUT = Path(os.environ.get("GPO_VAE_TUTORIAL_OUT", "tutorial_output"))
+# The package never writes over a trained run: to run this again, delete OUT first (or
+# set GPO_VAE_TUTORIAL_OUT to a new folder).
 # Plotting methods return matplotlib Figures (the package never switches your backend):
 # `display` shows them inline in a notebook; `fig.savefig(...)` writes them.
 

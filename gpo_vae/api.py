@@ -343,7 +343,8 @@ class GpoVae:
     def plot_training_curves(self):
         """Losses, validation loss and IWELBO over training (and the learning
         diagnostics, when logged): a matplotlib Figure read from the run folder's logs
-        (``plots/training_curves.png``), or None before training."""
+        (``plots/training_curves.png``), or None when there are none: before training, or
+        for a model loaded from a folder written by :meth:`save` (which keeps no logs)."""
         from gpo_vae.training.curves import training_curves_figure
 
         log = self._training_log

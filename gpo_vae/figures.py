@@ -9,6 +9,7 @@ returns them, and they are freed with their last reference.
 
 from __future__ import annotations
 
+import io
 import sys
 
 _FIGURE_KEYS = ("figsize", "dpi", "layout", "constrained_layout", "tight_layout")
@@ -35,9 +36,10 @@ def subplots(*args, **kwargs):
 
 
 def _show_figures_inline() -> None:
-    """In IPython / Jupyter, let a returned Figure display as an image (what the inline
-    backend registers when pyplot is imported); elsewhere nothing. It adds a display
-    formatter only: the user's backend stays as it is."""
+    """In IPython / Jupyter, let a returned Figure display as a PNG image when nothing
+    displays figures yet (pyplot's inline backend registers the same when it is imported);
+    elsewhere nothing. It only adds a display formatter: the user's backend and figure
+    formats stay as they are, and pyplot is not imported."""
     if "IPython" not in sys.modules:
         return
     from IPython import get_ipython
@@ -45,19 +47,23 @@ def _show_figures_inline() -> None:
     shell = get_ipython()
     if shell is None or getattr(shell, "_gpo_vae_figure_formats", False):
         return
-    from IPython.core.pylabtools import select_figure_formats
+    from matplotlib.figure import Figure
 
-    formatter = shell.display_formatter.formatters["image/png"]
-    if not _has_figure_format(formatter):   # pyplot's inline backend may have done it
-        select_figure_formats(shell, {"png"})
+    formatters = shell.display_formatter.formatters
+    if not any(_displays(formatter, Figure) for formatter in formatters.values()):
+        formatters["image/png"].for_type(Figure, _png_bytes)
     shell._gpo_vae_figure_formats = True
 
 
-def _has_figure_format(formatter) -> bool:
-    from matplotlib.figure import Figure
-
+def _displays(formatter, kind) -> bool:
     try:
-        formatter.lookup_by_type(Figure)
+        formatter.lookup_by_type(kind)
     except KeyError:
         return False
     return True
+
+
+def _png_bytes(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
