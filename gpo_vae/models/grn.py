@@ -26,8 +26,9 @@ def check_top_k(top_k, name: str = "top_k") -> int | None:
     if top_k is None:
         return None
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        every = "leave it out" if name.startswith("--") else "None"   # a flag takes no None
         raise ConfigError(f"{name} {top_k!r} is not a number of edges; give a positive "
-                          "whole number, or None for every edge")
+                          f"whole number, or {every} for every edge")
     return int(top_k)
 
 

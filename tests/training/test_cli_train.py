@@ -87,6 +87,7 @@ def test_export_rejects_a_top_k_that_is_not_a_positive_count(tmp_path, capsys, t
                  "--top-k", top_k]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --top-k {top_k} is not a number of edges")
+    assert "leave it out" in err and "None" not in err     # a flag cannot take None
     assert len(err.strip().splitlines()) == 1
 
 
