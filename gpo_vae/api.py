@@ -300,8 +300,8 @@ class GpoVae:
             self.module, self._untrained = result.module, False
             best = result.best_checkpoint or result.last_checkpoint
             self.module.load_state_dict(module_state(load_checkpoint_dict(best)))
-            self.history = _read_history(folder)
-            self._training_log = _read_log(folder)   # the temporary folder goes
+            self._training_log = _read_log(folder)   # kept: the temporary folder goes
+            self.history = _per_epoch(self._training_log)
         self.module.eval()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         return self
@@ -589,7 +589,7 @@ class GpoVae:
         model = cls.__new__(cls)
         model.config, model.module, model.adata = module.config, module, adata
         model._untrained, model._training_log = False, None
-        model.history = _read_history(checkpoint.parent.parent) \
+        model.history = _per_epoch(_read_log(checkpoint.parent.parent)) \
             if checkpoint.parent.name == "checkpoints" else None
         model.run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" \
             else checkpoint.parent
@@ -681,9 +681,8 @@ def _read_log(run_dir: Path) -> pd.DataFrame | None:
         return None
 
 
-def _read_history(run_dir: Path) -> pd.DataFrame | None:
-    """Per-epoch metrics of a run folder's CSV log (None when it has none)."""
-    metrics = _read_log(run_dir)
+def _per_epoch(metrics: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The last logged value of every metric per epoch (``GpoVae.history``)."""
     if metrics is None or "epoch" not in metrics:
         return metrics
     return metrics.groupby("epoch").last().reset_index()

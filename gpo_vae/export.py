@@ -54,9 +54,7 @@ def _write_graphml(grn: LearnedGrn, edges: pd.DataFrame, path: Path) -> None:
 
 def plot_grn_heatmap(grn: LearnedGrn, path: Path, threshold: float) -> Path:
     """Save :func:`grn_heatmap_figure` to ``path`` (atomically)."""
-
-    fig = grn_heatmap_figure(grn, threshold)
-    save_figure_atomic(fig, path, dpi=130)
+    save_figure_atomic(grn_heatmap_figure(grn, threshold), path, dpi=130)
     return path
 
 
@@ -137,7 +135,7 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
 
     if not 0 <= threshold <= 1:
         raise ConfigError(f"--threshold {threshold} must be between 0 and 1")
-    check_top_k(top_k, "--top-k")
+    check_top_k(top_k, "--top-k", every="leave it out")  # a flag takes no None
     if stability and stability < 2:
         raise ConfigError(f"--stability {stability}: give at least 2 bootstrap runs (or 0)")
     if stability_epochs is not None and stability_epochs < 1:

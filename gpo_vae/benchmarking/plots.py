@@ -21,8 +21,9 @@ def plot_metrics_by_method(summary, scores: pd.DataFrame, path: Path) -> Path:
     perturbations (bar), and each seed's mean (dots)."""
     metrics = [m for m in PLOT_METRICS if any(m in summary.by_method[x] for x in summary.methods)]
     methods = summary.methods
-    fig, axes = subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.45 * len(methods)
-                                                       + 1.6), sharey=True, squeeze=False)
+    fig, axes = subplots(1, len(metrics), figsize=(3.2 * len(metrics),
+                                                   0.45 * len(methods) + 1.6),
+                         sharey=True, squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for row, method in enumerate(methods):
             s = summary.by_method[method].get(metric)

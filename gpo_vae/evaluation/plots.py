@@ -32,7 +32,7 @@ def plot_ate_scatter(model: pd.DataFrame, observed: pd.DataFrame, path: Path,
     the top genes by |data ATE| are highlighted."""
     panels = list(perturbations)[:5]
     fig, axes = subplots(1, len(panels) + 1, figsize=(3.6 * (len(panels) + 1), 3.8),
-                             squeeze=False)
+                         squeeze=False)
     axes = axes[0]
     for ax, name in zip(axes[:-1], panels, strict=True):
         o, m = observed.loc[name].to_numpy(), model.loc[name].to_numpy()

@@ -12,11 +12,12 @@ import pandas as pd
 from gpo_vae.errors import ConfigError
 
 
-def check_top_k(top_k, name: str = "top_k") -> int | None:
+def check_top_k(top_k, name: str = "top_k", every: str = "None") -> int | None:
     """``top_k`` as an edge count: None (every edge) or a positive whole number.
 
     The one rule behind :meth:`LearnedGrn.edges`, ``GpoVae.get_grn`` and ``gpo-vae
-    export-grn --top-k`` (a negative count sliced edges off the end, silently).
+    export-grn --top-k`` (a negative count sliced edges off the end, silently). ``every``
+    is how the caller asks for every edge (a command-line flag is left out instead).
 
     Raises
     ------
@@ -26,7 +27,6 @@ def check_top_k(top_k, name: str = "top_k") -> int | None:
     if top_k is None:
         return None
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-        every = "leave it out" if name.startswith("--") else "None"   # a flag takes no None
         raise ConfigError(f"{name} {top_k!r} is not a number of edges; give a positive "
                           f"whole number, or {every} for every edge")
     return int(top_k)
@@ -82,7 +82,6 @@ def learned_grn(module, n_samples: int = 32, seed: int = 0) -> LearnedGrn:
         Seed of those draws (the caller's random state is restored).
     """
     from gpo_vae.config import check_count
-    from gpo_vae.errors import ConfigError
     from gpo_vae.stats import seeded_torch
 
     n_samples = check_count(n_samples, "n_samples")  # 0 gave NaN weights, -1 all zero

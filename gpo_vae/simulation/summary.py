@@ -102,7 +102,6 @@ def summarize_simulation(adata: ad.AnnData) -> dict:
 
 def plot_simulation_overview(adata: ad.AnnData, response: pd.DataFrame, path: str | os.PathLike):
     """Four panels: QC, knockdown per target, true GRN among targets, response by distance."""
-
     fig, axes = subplots(2, 2, figsize=(12, 10))
     obs = adata.obs
     totals = np.asarray(adata.X.sum(axis=1)).ravel()

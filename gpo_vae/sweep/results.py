@@ -78,10 +78,9 @@ def _test_lines(test_metrics: dict, metric: str) -> list[str]:
 def plot_sweep(table: pd.DataFrame, params: list[str], metric: str, path: Path,
                reference: dict[str, float]) -> Path:
     """The validation metric against each parameter, with baselines as lines."""
-
     ok = table[table["status"] == "ok"]
     fig, axes = subplots(1, len(params), figsize=(3.6 * len(params), 3.2), squeeze=False,
-                             sharey=True)
+                         sharey=True)
     for ax, param in zip(axes[0], params, strict=True):
         values = ok[param]
         numeric = pd.api.types.is_numeric_dtype(values)

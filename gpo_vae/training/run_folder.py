@@ -26,7 +26,6 @@ from gpo_vae.io import check_name_length, process_alive, read_json, write_json_a
 from gpo_vae.training.checkpoint import upgrade_config
 
 LOCK, SPLIT = ".lock", "split.json"
-# settings a resumed run may change: how long and how it trains, logs and loads batches
 # What --resume may change: the limits, where and how fast it runs (hardware, and the
 # batch size that goes with the device count), logging and file locations. Every other
 # training setting is either restored from the checkpoint and so silently ignored (lr and
