@@ -5,11 +5,14 @@
         results/ablation/combinations_heldout/anchored/seed*/run
 
 A double's prediction is the sum of its singles' effects plus an interaction. This script
-splits the model's prediction the same way, ``I = model(A+B) - model(A) - model(B)``, and
+splits the model's latent composition the same way, ``I = model(A+B) - model(A) -
+model(B)``, and
 scores on the held-out doubles of seen singles (Pearson top-20 on test cells):
 
 - ``additive``: the training means of the singles, summed (the baseline);
-- ``model``: the model's own composition (latent rows summed, then decoded);
+- ``model (default)``: what ``predict_ate`` gives (``model.unseen_combinations``);
+- ``model, latent composition``: GPO-VAE's own composition (latent rows summed, then
+  decoded; ``model.unseen_combinations=latent``);
 - ``model's singles, summed``: the model's singles without its interaction;
 - ``additive + I``: the baseline plus the model's interaction.
 
@@ -43,7 +46,11 @@ def check_run(run: str, adata: ad.AnnData, cells: SplitCells) -> dict[str, float
     if not held_out:
         raise SystemExit(f"{run}: no held-out double of seen singles in the test split "
                          "(prepare with data.split=combinations)")
-    predicted = GpoVae.load(run, adata).predict_ate(singles + seen_pairs + held_out)
+    model = GpoVae.load(run, adata)
+    conditions = singles + seen_pairs + held_out
+    default = model.predict_ate(conditions)
+    model.module.config.model.unseen_combinations = "latent"
+    predicted = model.predict_ate(conditions)
 
     def interaction(table, pair):
         first, second = pair.split(sep)
@@ -51,13 +58,15 @@ def check_run(run: str, adata: ad.AnnData, cells: SplitCells) -> dict[str, float
 
     fit = np.corrcoef(np.ravel([interaction(predicted, p) for p in seen_pairs]),
                       np.ravel([interaction(train, p) for p in seen_pairs]))[0, 1]
-    scores: dict[str, list[float]] = {"additive": [], "model": [],
+    scores: dict[str, list[float]] = {"additive": [], "model (default)": [],
+                                      "model, latent composition": [],
                                       "model's singles, summed": [], "additive + I": []}
     for pair in held_out:
         first, second = pair.split(sep)
         observed = test.loc[pair].to_numpy()
         additive = (train.loc[first] + train.loc[second]).to_numpy()
-        for name, values in (("additive", additive), ("model", predicted.loc[pair]),
+        for name, values in (("additive", additive), ("model (default)", default.loc[pair]),
+                             ("model, latent composition", predicted.loc[pair]),
                              ("model's singles, summed",
                               predicted.loc[first] + predicted.loc[second]),
                              ("additive + I", additive + interaction(predicted, pair))):

@@ -131,6 +131,12 @@ class ModelConfig:
     # (M = q(M) probabilities, E = its mean) or sampled; None = the variant's default
     # (anchored: mean, authors: sample)
     predict_globals: Literal["mean", "sample"] | None = None
+    # how predictions compose a combination never seen in training: "additive" = the sum
+    # of its treatments' predicted effects (the model's interactions fit the training
+    # doubles but did not carry to held-out ones: docs/results.md), "latent" = decode the
+    # sum of their latent rows (GPO-VAE's own composition). None = the variant's default
+    # (anchored: additive, others: latent)
+    unseen_combinations: Literal["additive", "latent"] | None = None
     # gene features feeding each treatment row's effect (gpo_vae.models.features), so
     # unseen genes, genes with few cells and genes seen only in combinations get
     # predictions: "pca" = the top gene_feature_components principal components of the
@@ -401,6 +407,8 @@ class Config:
             self.model.predict_globals = "mean" if anchored else "sample"
         if self.model.gene_features is None:
             self.model.gene_features = "pca" if anchored else "none"
+        if self.model.unseen_combinations is None:
+            self.model.unseen_combinations = "additive" if anchored else "latent"
         if self.loss.shrinkage and self.model.gene_features == "none":
             raise ConfigError("loss.shrinkage pulls targets toward what gene features "
                               "predict, which model.gene_features=none turns off; set "

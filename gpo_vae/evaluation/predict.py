@@ -4,9 +4,11 @@ Cells are drawn from the generative model with the global variables (M, E, E_qc)
 the guide (at their posterior mean, or sampled: ``model.predict_globals``), z_basal from
 its N(0, I) prior, a good-quality cell (q = 0) and library size
 1e4; counts are negative binomial. Model ATEs use the same "perturbseq" transform as the
-data ATEs. For ATEs, control and perturbed cells share each draw of the globals, of z_basal and of
-the over-dispersion noise (common random numbers), so their difference carries less
-Monte Carlo noise; each set of cells on its own is still an exact sample.
+data ATEs. For ATEs, control and perturbed cells share each draw of the globals, of z_basal
+and of the over-dispersion noise (common random numbers), so their difference carries less
+Monte Carlo noise; each set of cells on its own is still an exact sample. The ATE of a
+combination never seen in training is, by default, the sum of its treatments' ATEs
+(``model.unseen_combinations``); sampled cells always compose in the latent space.
 """
 
 from __future__ import annotations
@@ -42,6 +44,46 @@ def _globals_mode(module, how: str | None) -> str:
     return how
 
 
+def composition(module, dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The dosage rows to decode for ``dosages`` (C, T), and the (C, R) matrix that sums
+    their ATEs back into one per condition (None: the rows themselves).
+
+    With ``model.unseen_combinations=additive`` a combination the model was not anchored
+    to in training is predicted as the sum of its treatments' effects, each decoded alone
+    at its dose; conditions seen in training (and every single) keep the model's own
+    composition. A model that keeps no list of its training conditions composes in the
+    latent space throughout.
+    """
+    dosages = np.asarray(dosages, dtype=np.float32)
+    config = getattr(getattr(module, "config", None), "model", None)
+    active = dosages != 0
+    combination = active.sum(1) > 1
+    if getattr(config, "unseen_combinations", None) != "additive" or not combination.any():
+        return dosages, None
+    observed = module.observed_conditions(torch.as_tensor(dosages, device=_device(module)))
+    if observed is None:
+        return dosages, None
+    split = combination & ~observed.cpu().numpy()
+    if not split.any():
+        return dosages, None
+    rows, owner = [], []
+    for i, row in enumerate(dosages):
+        for j in (np.flatnonzero(row) if split[i] else [None]):
+            if j is None:
+                rows.append(row)
+            else:
+                rows.append(np.zeros_like(row))
+                rows[-1][j] = row[j]
+            owner.append(i)
+    combine = np.zeros((len(dosages), len(rows)))
+    combine[owner, np.arange(len(rows))] = 1.0
+    return np.asarray(rows), combine
+
+
+def _device(module) -> torch.device:
+    return next(module.parameters()).device
+
+
 @torch.no_grad()
 def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
               library_size: float = TARGET_SUM, max_elements: int = 20_000_000,
@@ -49,11 +91,14 @@ def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
     """Model ATEs (C x G tensors) of the dosage rows ``dosages`` (C x T), one per draw
     of the global variables (or their mean) and of ``cells_per_draw`` z_basal cells, as
     a generator; the caller seeds torch. Within a draw every row shares the globals,
-    z_basal and over-dispersion noise of its control cells (common random numbers)."""
+    z_basal and over-dispersion noise of its control cells (common random numbers).
+    Combinations never seen in training are composed as :func:`composition` says."""
     how = _globals_mode(module, globals_)
-    device = next(module.parameters()).device
+    device = _device(module)
     n_genes = module.data_info.n_genes
-    d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
+    rows, combine = composition(module, dosages)
+    combine = None if combine is None else torch.as_tensor(combine, device=device)
+    d = torch.as_tensor(rows, device=device)
     chunk = max(1, max_elements // (cells_per_draw * n_genes))
     for _ in progress_bar(range(n_draws), desc="model ATEs", enabled=progress):
         sample = module.prediction_globals(how)
@@ -70,7 +115,8 @@ def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
             counts = _nb_counts(module, module.decode_conditions(sample, z, d[start:start + chunk]),
                                 library_size, gamma)
             ates.append((perturbseq_transform_torch(counts).mean(1) - control).double())
-        yield torch.cat(ates) if ates else control.new_zeros((0, n_genes)).double()
+        ate = torch.cat(ates) if ates else control.new_zeros((0, n_genes)).double()
+        yield ate if combine is None else combine @ ate
 
 
 def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int = 1000,
@@ -112,7 +158,7 @@ def sample_cells(module, dosages: np.ndarray, *, library_size: float = TARGET_SU
     posterior mean; ``globals_`` as in :func:`model_ates`)."""
     cells_per_draw = check_count(cells_per_draw, "cells_per_draw")
     how = _globals_mode(module, globals_)
-    device = next(module.parameters()).device
+    device = _device(module)
     d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
     blocks = []
     with seeded_torch(seed):

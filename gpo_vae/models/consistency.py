@@ -110,6 +110,15 @@ class PseudobulkConsistency(nn.Module):
             rows = rows[torch.randperm(rows.numel(), device=rows.device)[:self.n_perturbations]]
         return rows
 
+    def observed(self, dosages: Tensor) -> Tensor:
+        """Whether each dosage row's set of treatments (doses aside) is a condition with
+        training cells, (N,) bool."""
+        if self.n_conditions == 0:
+            return torch.zeros(dosages.shape[0], dtype=torch.bool, device=dosages.device)
+        keys = condition_keys(dosages, self.treatment_keys)
+        where = torch.searchsorted(self.sorted_keys, keys).clamp_max(self.n_conditions - 1)
+        return self.sorted_keys[where] == keys
+
     def forward(self, model, sample, z_basal: Tensor, dosages: Tensor) -> Tensor:
         """The term for one batch: ``model`` decodes, ``sample`` holds the globals (its
         first particle is used), ``z_basal`` (P, B, L) the batch's draws."""

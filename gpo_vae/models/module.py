@@ -117,6 +117,12 @@ class GpoVaeModule(nn.Module):
         inference = self.inference(batch, n_particles)
         return self.loss_fn.iwelbo(self, batch, inference, self.generative(inference, batch))
 
+    def observed_conditions(self, dosages: Tensor) -> Tensor | None:
+        """Whether each dosage row (N, T) is a condition the model was anchored to in
+        training, (N,) bool; None when the model keeps no list (no pseudobulk term)."""
+        consistency = getattr(self.loss_fn, "consistency", None)
+        return None if consistency is None else consistency.observed(dosages)
+
     def prediction_globals(self, how: str) -> GlobalSample:
         """One particle of the globals for predictions: ``mean`` (posterior mean) or
         ``sample`` (a draw from the guide)."""

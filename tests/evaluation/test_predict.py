@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from gpo_vae.evaluation.predict import model_ates, sample_cells
 from gpo_vae.training.checkpoint import load_trained
@@ -38,3 +39,15 @@ def test_sample_cells_one_per_dosage_row(module):
     assert (counts.data == np.round(counts.data)).all()      # integer counts
     same = sample_cells(module, dosages, cells_per_draw=32)
     assert (counts != same).nnz == 0
+
+
+def test_a_combination_never_seen_is_the_sum_of_its_singles(module):
+    assert module.config.model.unseen_combinations == "additive"
+    t = module.data_info.n_treatments
+    dosages = np.zeros((3, t), dtype=np.float32)
+    dosages[0, 0] = dosages[1, 1] = 1.0
+    dosages[2, [0, 1]] = 1.0                                 # never seen in training
+    assert not module.observed_conditions(torch.as_tensor(dosages))[2]
+    ates, se = model_ates(module, dosages, ["a", "b", "a+b"], n_samples=400, n_global=8)
+    gap = ates.loc["a+b"] - ates.loc["a"] - ates.loc["b"]
+    assert np.abs(gap).mean() < 4 * se.loc["a+b"].mean() + 1e-6
