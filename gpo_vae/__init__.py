@@ -14,9 +14,8 @@ The Python API (loaded on first use, so ``gpo-vae --help`` stays fast)::
     gv.download(["rpe1", "summary_stats"])   # benchmark data into datasets/
 """
 
-__version__ = "0.1.0"
-
-from gpo_vae.errors import (  # noqa: E402
+from gpo_vae._version import __version__
+from gpo_vae.errors import (
     ConfigError,
     GpoVaeError,
     InputDataError,

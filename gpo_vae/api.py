@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import pandas as pd
 
 from gpo_vae.config import Config, DataConfig, config_from_dict, load_config, section_settings
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL, DESIGN_TOP_GENES, UNS_PREPARE_SETTINGS
-from gpo_vae.errors import ConfigError, InputDataError, InputFileError, InputTypeError
+from gpo_vae.errors import ConfigError, InputDataError, InputTypeError
 from gpo_vae.io import require_input_file
 from gpo_vae.stats import seeded_torch
 
@@ -273,9 +272,10 @@ class GpoVae:
         GpoVae
             ``self``, so calls chain.
         """
+        from gpo_vae.evaluation.diagnostics import diagnostics_callback
         from gpo_vae.outputs import check_output_folder
-        from gpo_vae.training.checkpoint import load_checkpoint_dict, module_state
-        from gpo_vae.training.train import train
+        from gpo_vae.training.curves import per_epoch
+        from gpo_vae.training.train import fit_best
 
         if self.adata is None:
             raise InputDataError("this model has no data to train on; create it with "
@@ -293,16 +293,12 @@ class GpoVae:
         self.config = config_from_dict(values)
         if run_dir is not None:
             check_output_folder(run_dir, "run", run_dir, what="run_dir", force=force)
-        with tempfile.TemporaryDirectory(prefix="gpo_vae_") as scratch:
-            folder = Path(run_dir) if run_dir is not None else Path(scratch) / "run"
-            result = train(self.config, run_dir=folder, progress=progress, log=log or _quiet,
-                           prepared=self.adata, module=None if self._untrained else self.module)
-            self.module, self._untrained = result.module, False
-            best = result.best_checkpoint or result.last_checkpoint
-            self.module.load_state_dict(module_state(load_checkpoint_dict(best)))
-            self._training_log = _read_log(folder)   # kept: the temporary folder goes
-            self.history = _per_epoch(self._training_log)
-        self.module.eval()
+        self.module, self._training_log = fit_best(
+            self.config, self.adata, module=None if self._untrained else self.module,
+            run_dir=run_dir, progress=progress, log=log or _quiet,
+            diagnostics=diagnostics_callback)
+        self._untrained = False
+        self.history = per_epoch(self._training_log)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         return self
 
@@ -345,11 +341,11 @@ class GpoVae:
         diagnostics, when logged): a matplotlib Figure read from the run folder's logs
         (``plots/training_curves.png``), or None when there are none: before training, or
         for a model loaded from a folder written by :meth:`save` (which keeps no logs)."""
-        from gpo_vae.training.curves import training_curves_figure
+        from gpo_vae.training.curves import read_log, training_curves_figure
 
         log = self._training_log
         if log is None and self.run_dir is not None:
-            log = _read_log(self.run_dir)
+            log = read_log(self.run_dir)
         return None if log is None else training_curves_figure(log)
 
     def grn_stability(self, n_runs: int = 5, *, threshold: float = 0.5,
@@ -583,13 +579,14 @@ class GpoVae:
         checkpoint file; ``adata`` (the prepared data) is needed for training, latent
         representations of the training cells and evaluation."""
         from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint
+        from gpo_vae.training.curves import per_epoch, read_log
 
         checkpoint = resolve_checkpoint(path)
         module = load_trained(checkpoint)
         model = cls.__new__(cls)
         model.config, model.module, model.adata = module.config, module, adata
         model._untrained, model._training_log = False, None
-        model.history = _per_epoch(_read_log(checkpoint.parent.parent)) \
+        model.history = per_epoch(read_log(checkpoint.parent.parent)) \
             if checkpoint.parent.name == "checkpoints" else None
         model.run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" \
             else checkpoint.parent
@@ -669,23 +666,6 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
         write_report(result, model.module, adata, out, globals_=globals_, progress=progress,
                      log=log)
     return result
-
-
-def _read_log(run_dir: Path) -> pd.DataFrame | None:
-    """Every logged metric of a run folder, in step order (None when it has none)."""
-    from gpo_vae.training.curves import read_metrics
-
-    try:
-        return read_metrics(run_dir)
-    except (FileNotFoundError, InputFileError, ValueError):
-        return None
-
-
-def _per_epoch(metrics: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The last logged value of every metric per epoch (``GpoVae.history``)."""
-    if metrics is None or "epoch" not in metrics:
-        return metrics
-    return metrics.groupby("epoch").last().reset_index()
 
 
 __all__ = ["DEFAULT_CONTROL_LABEL", "GpoVae", "evaluate", "prepare", "simulate"]

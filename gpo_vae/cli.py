@@ -120,13 +120,15 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train GPO-VAE on a prepared (or to-be-prepared) screen."""
     from gpo_vae.config import load_config
+    from gpo_vae.evaluation.diagnostics import diagnostics_callback
     from gpo_vae.training.train import train
 
     config = load_config(args.config, args.set)
     run_dir = Path(args.out) if args.out else config.run_dir
     check_output_folder(run_dir, "run", run_dir, force=args.force,
                         what="--out" if args.out else "the run folder (output_dir/name)")
-    train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet)
+    train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet,
+          diagnostics=diagnostics_callback)
     return 0
 
 

@@ -66,3 +66,8 @@ BATCH_HAS_COUNTERFACTUAL = "has_counterfactual"
 BATCH_DELTA_X = "delta_x"
 BATCH_LIBRARY_SIZE = "library_size"
 BATCH_CELL_INDEX = "cell_index"
+
+# Metrics logged while training (CSV logs, W&B): the learning diagnostics'
+# (gpo_vae.evaluation.diagnostics) prefix, and the one a checkpoint can be chosen by.
+DIAGNOSTICS_PREFIX = "diag/"
+VAL_ATE_KEY = f"{DIAGNOSTICS_PREFIX}val_ate_pearson_top20"

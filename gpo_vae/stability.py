@@ -18,7 +18,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from gpo_vae.config import check_seed
+from gpo_vae.config import Config, check_seed, config_from_dict
 from gpo_vae.constants import OBS_PERTURBATION, OBS_QC, OBS_SPLIT, SPLITS, UNS_TRAIN_CELLS_PER_QC
 from gpo_vae.errors import ConfigError
 
@@ -113,8 +113,9 @@ def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 
     >>> stability = grn_stability(model.config, prepared, 5)       # doctest: +SKIP
     >>> stability.frequency.loc["GATA1", "TAL1"]                    # doctest: +SKIP
     """
-    from gpo_vae.api import GpoVae
+    from gpo_vae.evaluation.diagnostics import diagnostics_callback
     from gpo_vae.models.grn import learned_grn
+    from gpo_vae.training.train import fit_best
 
     check_seed(seed)
     if int(n_runs) < 2:
@@ -125,8 +126,9 @@ def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 
     for i in range(int(n_runs)):
         log(f"stability run {i + 1}/{n_runs}: bootstrap of the training cells, seed {seed + i}")
         sample = bootstrap_training_cells(adata, np.random.default_rng([seed, i]))
-        model = GpoVae(sample, config).train(max_epochs, seed=seed + i, progress=False)
-        grn = learned_grn(model.module)
+        module, _ = fit_best(_with_training(config, max_epochs, seed + i), sample,
+                             log=lambda message: None, diagnostics=diagnostics_callback)
+        grn = learned_grn(module)
         if names is None:
             names = grn.genes["name"].tolist()
             found = np.zeros_like(grn.probabilities, dtype=float)
@@ -135,3 +137,13 @@ def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 
         probability += grn.probabilities
     frame = lambda values: pd.DataFrame(values / n_runs, index=names, columns=names)  # noqa: E731
     return GrnStability(frame(found), frame(probability), int(n_runs), float(threshold), seed)
+
+
+def _with_training(config: Config, max_epochs: int | None, seed: int) -> Config:
+    """``config`` with one bootstrap run's seed (and epochs, when given)."""
+    values = config.to_dict()
+    values["training"]["seed"] = int(seed)
+    if max_epochs is not None:
+        values["training"]["max_epochs"] = int(max_epochs)
+    return config_from_dict(values)
+

@@ -243,8 +243,9 @@ def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
     the mean and direct shifts' top-K edges are also put through the statistical test on
     held-out cells, so q(M) is compared with them at matched K on any data.
     """
-    from gpo_vae.evaluation import grn_baselines, grn_reference, grn_statistical, grn_truth
+    from gpo_vae.evaluation import grn_reference, grn_statistical, grn_truth
     from gpo_vae.models.grn import learned_grn
+    from gpo_vae.stats import grn as grn_baselines
 
     s = settings
     grn = learned_grn(module)

@@ -3,7 +3,7 @@ counts and calibration of edge probabilities.
 
 Scores are ranked against the direct edges and, separately, against reachability (the
 transitive closure of the true network, :func:`reachability`). The model-free scores
-they are compared with live in :mod:`gpo_vae.evaluation.grn_baselines`.
+they are compared with live in :mod:`gpo_vae.stats.grn`.
 """
 
 from __future__ import annotations

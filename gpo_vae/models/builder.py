@@ -295,7 +295,7 @@ def direct_edge_targets(adata, threshold: float = 0.55,
     direct-shift score D (the mean shift of b in a-perturbed cells, in control standard
     deviations, with the best two-step path through another gene explained away and that
     path's factors shrunk by their standard errors; see
-    :func:`gpo_vae.evaluation.grn_baselines.direct_shift_scores`) becomes the probability
+    :func:`gpo_vae.stats.grn.direct_shift_scores`) becomes the probability
     ``sigmoid((D - threshold) / width)``: shifts well above ``threshold`` control sds are
     edges (the defaults are a logistic fit of the simulator's true edges on D, so the
     probabilities are calibrated there). Pairs the data cannot inform (a regulator without
@@ -306,12 +306,12 @@ def direct_edge_targets(adata, threshold: float = 0.55,
     from scipy.special import expit
 
     from gpo_vae.data.rows import counts_of
-    from gpo_vae.evaluation.grn_baselines import (
+    from gpo_vae.stats import perturbseq_transform
+    from gpo_vae.stats.grn import (
         direct_shift_scores,
         shift_scores_from_blocks,
         shift_standard_errors,
     )
-    from gpo_vae.stats import perturbseq_transform
 
     train = adata.obs["split"].astype(str).to_numpy() == "train"
     labels = adata.obs["perturbation"].astype(str).to_numpy()[train]

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 from scipy.special import logsumexp
 
-import gpo_vae
+from gpo_vae._version import __version__
 from gpo_vae.config import check_seed
 from gpo_vae.constants import DEFAULT_CONTROL_LABEL
 from gpo_vae.data.schema import PerturbationSchema
@@ -499,7 +499,7 @@ def _assemble(cfg, seed, genes: GeneTable, network: GeneNetwork, measured, guide
         "true_grn_perturbed": pd.DataFrame(adjacency, index=pert_symbols, columns=pert_symbols),
         "perturbations": perturbations,
         "guides": guides.drop(columns="perturbation"),
-        "simulation": {**cfg.to_dict(), "seed": int(seed), "gpo_vae_version": gpo_vae.__version__,
+        "simulation": {**cfg.to_dict(), "seed": int(seed), "gpo_vae_version": __version__,
                        "control_label": CONTROL_LABEL},
     }
     return AnnData(obs=obs, var=var, uns=uns)

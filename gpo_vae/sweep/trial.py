@@ -132,6 +132,7 @@ def run_trial(trial: dict, evaluation: dict, data_key: str | None = None) -> dic
     record that names it, so one bad corner of the search does not stop the sweep.
     """
     from gpo_vae.config import config_from_dict
+    from gpo_vae.evaluation.diagnostics import diagnostics_callback
     from gpo_vae.evaluation.report import EvaluationSettings, evaluate
     from gpo_vae.sweep.metrics import trial_metrics
     from gpo_vae.training.checkpoint import LAST
@@ -155,7 +156,8 @@ def run_trial(trial: dict, evaluation: dict, data_key: str | None = None) -> dic
             resume = (run_dir / "checkpoints" / LAST).is_file()
             if data_key is not None:
                 write_json_atomic(run_dir / DATA_MARKER, {"data_key": data_key})
-            train(config, run_dir=run_dir, resume=resume, progress=False, log=log)
+            train(config, run_dir=run_dir, resume=resume, progress=False, log=log,
+                  diagnostics=diagnostics_callback)
         summary = read_summary(run_dir)
         settings = {**evaluation, "split": "val"}
         out = run_dir / EVALUATION_DIR

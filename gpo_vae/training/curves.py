@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from gpo_vae.constants import DIAGNOSTICS_PREFIX as DIAG
 from gpo_vae.figures import subplots
 from gpo_vae.io import save_figure_atomic
 from gpo_vae.models.loss import LOSS_TERMS
-from gpo_vae.training.diagnostics import PREFIX as DIAG
 
 
 def read_metrics(run_dir: Path) -> pd.DataFrame:
@@ -20,6 +20,23 @@ def read_metrics(run_dir: Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True).sort_values("step", kind="stable")
+
+
+def read_log(run_dir: Path) -> pd.DataFrame | None:
+    """Every logged metric of a run folder, in step order (None when it has none)."""
+    from gpo_vae.errors import InputFileError
+
+    try:
+        return read_metrics(run_dir)
+    except (FileNotFoundError, InputFileError, ValueError):
+        return None
+
+
+def per_epoch(metrics: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The last logged value of every metric per epoch (``GpoVae.history``)."""
+    if metrics is None or "epoch" not in metrics:
+        return metrics
+    return metrics.groupby("epoch").last().reset_index()
 
 
 def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:

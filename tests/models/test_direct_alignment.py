@@ -126,8 +126,8 @@ def test_on_a_chain_the_learned_grn_ranks_direct_edges_above_the_two_step_path(t
     grn = model.get_grn().set_index(["source", "target"])["probability"]
     assert min(grn["GA", "GB"], grn["GB", "GC"]) > grn["GA", "GC"] + 0.3
     # the mean shift alone ranks the path GA -> GC with the edges
-    from gpo_vae.evaluation.grn_baselines import mean_shift_scores
     from gpo_vae.stats import perturbseq_transform
+    from gpo_vae.stats.grn import mean_shift_scores
 
     expression = perturbseq_transform(prepared.X, prepared.obs["library_size"].to_numpy())
     shift = mean_shift_scores(expression, prepared.var["gene_symbol"].tolist(),

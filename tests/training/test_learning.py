@@ -2,6 +2,7 @@
 
 import pytest
 
+from gpo_vae.evaluation.diagnostics import diagnostics_callback
 from gpo_vae.training.curves import read_metrics
 from gpo_vae.training.train import train
 
@@ -15,7 +16,8 @@ def _val_ate(tiny_config, screen, cache, out, variant: str, steps: int) -> list[
     config = tiny_config(out, screen, cache, model={"variant": variant},
                          training={"max_epochs": 1000, "max_steps": steps,
                                    "diagnostics_every_n_epochs": 3})
-    result = train(config, progress=False, log=lambda m: None)
+    result = train(config, progress=False, log=lambda m: None,
+                   diagnostics=diagnostics_callback)
     return read_metrics(result.run_dir).dropna(subset=[KEY])[KEY].tolist()
 
 

@@ -6,7 +6,8 @@ import torch
 
 from gpo_vae.config import config_from_dict
 from gpo_vae.data.dataset import PerturbationDataset
-from gpo_vae.errors import ConfigError
+from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.evaluation.diagnostics import diagnostics_callback
 from gpo_vae.training.checkpoint import load_trained
 from gpo_vae.training.curves import read_metrics
 from gpo_vae.training.plan import NonFiniteLossError, TrainingPlan
@@ -176,7 +177,8 @@ def test_learning_diagnostics_are_logged_finite_and_can_choose_the_best_checkpoi
         make_config, tmp_path):
     config = make_config(max_epochs=2, diagnostics_every_n_epochs=1,
                          checkpoint_monitor="val_ate")
-    result = train(config, run_dir=tmp_path / "diag", progress=False, log=lambda m: None)
+    result = train(config, run_dir=tmp_path / "diag", progress=False, log=lambda m: None,
+                   diagnostics=diagnostics_callback)
     metrics = read_metrics(result.run_dir)
     keys = ["diag/val_ate_pearson_top20", "diag/val_ate_pearson_top20_pert_mean",
             "diag/edge_mean_abs", "diag/edge_kl_from_prior", "diag/z_basal_label_share"]
@@ -227,3 +229,13 @@ def test_a_run_shorter_than_the_logging_interval_still_gets_its_training_plot(ma
                    progress=False, log=lambda m: None)
     assert "train/loss_step" not in read_metrics(result.run_dir)
     assert (result.run_dir / "plots" / "training_curves.png").is_file()
+
+
+def test_checkpoint_by_val_ate_needs_the_diagnostics_from_the_caller(make_config, tmp_path):
+    # training scores nothing itself (evaluation is a layer above): without the factory
+    # a val_ate checkpoint cannot be chosen, and nothing is trained
+    config = make_config(max_epochs=1, diagnostics_every_n_epochs=1,
+                         checkpoint_monitor="val_ate")
+    with pytest.raises(InputDataError, match="needs the learning diagnostics"):
+        train(config, run_dir=tmp_path / "no_diag", progress=False, log=lambda m: None)
+    assert not (tmp_path / "no_diag").exists() or not any((tmp_path / "no_diag").iterdir())

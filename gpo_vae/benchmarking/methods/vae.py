@@ -20,6 +20,7 @@ def train_and_predict(job: MethodJob, settings: list[str]) -> MethodOutput:
     from gpo_vae.config import dump_config
     from gpo_vae.constants import OBS_PERTURBATION
     from gpo_vae.data.prepare import prepare
+    from gpo_vae.evaluation.diagnostics import diagnostics_callback
     from gpo_vae.evaluation.evaluate import condition_dosages
     from gpo_vae.evaluation.likelihood import split_iwelbo
     from gpo_vae.evaluation.predict import model_ates
@@ -42,7 +43,7 @@ def train_and_predict(job: MethodJob, settings: list[str]) -> MethodOutput:
         write_text_atomic(marker, wanted)
         resume = (run_dir / "checkpoints" / LAST).is_file()
         adata = train(config, run_dir=run_dir, resume=resume, progress=False,
-                      log=job.log).adata
+                      log=job.log, diagnostics=diagnostics_callback).adata
     summary = read_summary(run_dir)
     module = load_trained(run_dir)
     s = job.settings

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from gpo_vae.evaluation.grn_baselines import (
+from gpo_vae.stats.grn import (
     correlation_scores,
     direct_shift_scores,
     direct_shifts_from_cells,

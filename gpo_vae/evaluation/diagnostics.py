@@ -5,6 +5,10 @@ the per-perturbation mean of the training cells (the model-free baseline it shou
 reach), the mean |E| and KL from the prior of q(E | M) on the rows training cells use
 (does q(E) leave its prior?), and the share of z_basal's variance explained by the
 perturbation label (a z_basal that carries the label leaves the offset nothing to do).
+
+Training takes :func:`diagnostics_callback` from its caller
+(:func:`gpo_vae.training.train.train`'s ``diagnostics``): scoring lives here, a layer
+above training.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gpo_vae.constants import DIAGNOSTICS_PREFIX as PREFIX
+from gpo_vae.evaluation.ate import perturbseq_transform
+from gpo_vae.evaluation.baselines import pert_mean_baseline
+from gpo_vae.evaluation.evaluate import condition_dosages, split_ates
+from gpo_vae.evaluation.metrics import aggregate_scores, score_ates
+from gpo_vae.evaluation.predict import model_ates
 from gpo_vae.models.distributions import normal_kl
-
-PREFIX = "diag/"
-VAL_ATE_KEY = f"{PREFIX}val_ate_pearson_top20"
 
 
 @dataclass
@@ -42,10 +49,6 @@ class DiagnosticsData:
         the z_basal share at most ``max_cells`` cells of the split, so memory stays bounded
         on large screens."""
         from gpo_vae.data.rows import counts_of
-        from gpo_vae.evaluation.ate import perturbseq_transform
-        from gpo_vae.evaluation.baselines import pert_mean_baseline
-        from gpo_vae.evaluation.evaluate import condition_dosages, split_ates
-        from gpo_vae.evaluation.metrics import aggregate_scores, score_ates
 
         rng = np.random.default_rng(seed)
         control = str(adata.uns["schema"]["control_label"])
@@ -103,9 +106,6 @@ def learning_diagnostics(module, data: DiagnosticsData, *, n_samples: int = 400,
                          n_global: int = 20, seed: int = 0) -> dict[str, float]:
     """The diagnostics of ``module`` (a :class:`~gpo_vae.models.module.GpoVaeModule`) on
     ``data``."""
-    from gpo_vae.evaluation.metrics import aggregate_scores, score_ates
-    from gpo_vae.evaluation.predict import model_ates
-
     was_training = module.training
     module.eval()
     try:
@@ -152,3 +152,14 @@ class LearningDiagnosticsCallback(L.Callback):
         values = learning_diagnostics(pl_module.module, self.data, seed=self.seed)
         pl_module.log_dict({PREFIX + k: v for k, v in values.items()}, on_epoch=True,
                            on_step=False)
+
+
+def diagnostics_callback(adata, config, log) -> LearningDiagnosticsCallback | None:
+    """The learning-diagnostics callback of a run on ``adata`` (a prepared AnnData), or
+    None when the validation split has nothing to score (said in ``log``)."""
+    data = DiagnosticsData.from_prepared(adata, "val", seed=config.training.seed)
+    if data is None:
+        log("learning diagnostics off: the validation split has no scorable perturbation")
+        return None
+    return LearningDiagnosticsCallback(data, config.training.diagnostics_every_n_epochs,
+                                       seed=config.training.seed)
