@@ -23,26 +23,19 @@ The prepared AnnData holds raw counts in X (CSR) and:
 from __future__ import annotations
 
 import dataclasses
-import gc
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
-import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from gpo_vae.config import Config, DataConfig
 from gpo_vae.data import cache as cache_mod
-from gpo_vae.data.counterfactual import counterfactual_profiles
-from gpo_vae.data.presets import SUMMARY_STATS_PRESETS, resolve_schema
+from gpo_vae.data import steps
 from gpo_vae.data.rows import RowMatrix, uniform_index_dtype
-from gpo_vae.data.schema import counts_matrix, gene_symbols, validate_anndata
-from gpo_vae.data.splits import SPLITS, assign_splits, subsample_training
-from gpo_vae.data.treatments import dosage_matrix, perturbed_genes, treatment_table
+from gpo_vae.data.splits import SPLITS
 from gpo_vae.errors import ConfigError, InputDataError, InputFileError, InputTypeError
 from gpo_vae.io import (
     read_h5ad,
@@ -53,9 +46,6 @@ from gpo_vae.io import (
     write_json_atomic,
 )
 from gpo_vae.memory import peak_memory_gb
-
-# what a simulated screen knows of itself; its settings let `design` simulate new cells
-TRUTH_KEYS = ("true_grn", "true_grn_perturbed", "simulation")
 
 
 @dataclass
@@ -117,56 +107,6 @@ def default_cache_dir(config: Config) -> Path:
     return Path(config.output_dir) / "cache"
 
 
-def _log_dropped(log: Callable[[str], None], step: str, names: list[str], why: str) -> None:
-    """Name every perturbation a filter removed entirely, and why."""
-    if names:
-        shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
-        log(f"  {step} removed {len(names)} perturbation(s): {shown}: {why}")
-
-
-def _log_step(report: list, log: Callable[[str], None], step: str, adata_or_n, start: float,
-              **extra) -> None:
-    # AnnData objects sit in reference cycles, so a replaced (filtered) copy is only freed
-    # by the cyclic collector; collect now so two full count matrices never pile up.
-    gc.collect()
-    n = adata_or_n if isinstance(adata_or_n, int) else adata_or_n.n_obs
-    entry = {"step": step, "cells": int(n), "seconds": round(time.perf_counter() - start, 2),
-             "peak_memory_gb": peak_memory_gb(), **extra}
-    report.append(entry)
-    details = "".join(f", {k.replace('_', ' ')} {v}" for k, v in extra.items()
-                      if not isinstance(v, (list, dict)))
-    log(f"  {step:<28} {n:>9,} cells ({entry['seconds']:.1f} s, peak "
-        f"{entry['peak_memory_gb']:.1f} GB{details})")
-
-
-def _train_log1p_stats(counts: RowMatrix, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and std of log1p(counts) over training cells (a block at a time)."""
-    total, squares = np.zeros(counts.shape[1]), np.zeros(counts.shape[1])
-    for _, block in counts.subset(np.flatnonzero(train)).blocks():
-        block.data = np.log1p(block.data)
-        total += np.asarray(block.sum(axis=0)).ravel()
-        squares += np.asarray(block.multiply(block).sum(axis=0)).ravel()
-    n = max(int(train.sum()), 1)
-    mean = total / n
-    std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
-    return mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32)
-
-
-def _open_input(cfg: DataConfig, layer: str | None, log: Callable[[str], None]
-                ) -> tuple[ad.AnnData, RowMatrix]:
-    """The input's annotations (backed AnnData) and its counts, left on disk when they
-    are stored as CSR (the usual h5ad layout), else read into memory."""
-    raw = read_h5ad(cfg.path, backed=True)
-    try:
-        counts = RowMatrix.from_h5ad(cfg.path, layer)
-    except InputDataError as exc:
-        log(f"note: reading the counts into memory ({str(exc).split(';')[0]})")
-        in_memory = read_h5ad(cfg.path)
-        counts = RowMatrix(counts_matrix(in_memory, layer))
-        del in_memory
-    return raw, counts
-
-
 def run_preparation(config: Config, *, progress: bool = True,
                     log: Callable[[str], None] = print,
                     raw: ad.AnnData | None = None) -> ad.AnnData:
@@ -184,176 +124,14 @@ def run_preparation(config: Config, *, progress: bool = True,
 def _prepare(config: Config, *, progress: bool, log: Callable[[str], None],
              raw: ad.AnnData | None = None) -> tuple[ad.AnnData, RowMatrix]:
     """The prepared annotations (an AnnData without X) and the rows of the input's
-    counts they describe (still on disk when the input was read from a file)."""
-    from gpo_vae.data import filters, pairing
-    from gpo_vae.data import qc as qc_mod
-    from gpo_vae.stats import log_normalize
-
-    cfg = config.data
-    if raw is None and not cfg.path:
+    counts they describe (still on disk when the input was read from a file): the steps
+    of :mod:`gpo_vae.data.steps`, in order."""
+    if raw is None and not config.data.path:
         raise ConfigError("data.path is not set; give the input file with --set data.path=FILE")
-    report: list[dict] = []
-    start = time.perf_counter()
-    if raw is None:
-        raw, counts = _open_input(cfg, cfg.counts_layer, log)
-    else:
-        counts = None
-    resolved = resolve_schema(cfg, raw)
-    schema = resolved.schema
-    if counts is None:
-        counts = RowMatrix(counts_matrix(raw, schema.counts_layer))
-    for warning in validate_anndata(raw, schema, counts=counts).warnings:
-        log(f"warning: {warning}")
-    key, control = schema.perturbation_key, schema.control_label
-    adata = ad.AnnData(
-        obs=pd.DataFrame({"cell_id": raw.obs_names.astype(str),
-                          "perturbation": raw.obs[key].astype(str).to_numpy()},
-                         index=raw.obs_names.astype(str)),
-        var=pd.DataFrame({"gene_symbol": gene_symbols(raw, schema.gene_symbol_key)},
-                         index=raw.var_names.astype(str)),
-    )
-    if resolved.gene_id_key:
-        adata.obs["target_gene_id"] = raw.obs[resolved.gene_id_key].astype(str).to_numpy()
-    truth = {k: raw.uns[k] for k in TRUTH_KEYS if k in raw.uns}
-    if raw.isbacked:
-        raw.file.close()
-    del raw
-    # Downstream code reads symbols from var_names; the input's var index is kept aside.
-    adata.var["input_var_name"] = adata.var_names
-    adata.var_names = adata.var["gene_symbol"].to_numpy()
-
-    def keep_cells(keep: np.ndarray) -> None:
-        nonlocal adata, counts
-        if not np.all(keep):
-            adata, counts = filters.subset_cells(adata, keep), counts.subset(keep)
-
-    keep_cells(np.asarray(counts.sum(axis=1)).ravel() > 0)
-    _log_step(report, log, "read and validate", adata, start)
-    step_schema = dict(perturbation_key="perturbation", control_label=control)
-
-    start = time.perf_counter()
-    qc = qc_mod.annotate_qc(adata, qc_threshold=cfg.qc_threshold, doublets=cfg.doublets,
-                            seed=cfg.seed, backend=cfg.backend, counts=counts)
-    for column in qc.columns:
-        adata.obs[column] = qc[column].to_numpy()
-    _log_step(report, log, "QC annotation", adata, start,
-              qc_failing=int(adata.obs["qc"].sum()))
-
-    if cfg.summary_stats:
-        start = time.perf_counter()
-        if cfg.preset not in SUMMARY_STATS_PRESETS:
-            raise ConfigError(
-                f"data.summary_stats is only read for presets {', '.join(SUMMARY_STATS_PRESETS)}"
-                f" (preset is {cfg.preset!r}); remove it or change data.preset")
-        stats = filters.load_summary_stats(cfg.summary_stats, cfg.preset)
-        keep, info = filters.strong_perturbation_mask(
-            adata, stats, **step_schema,
-            gene_id_key="target_gene_id" if "target_gene_id" in adata.obs else None,
-            min_degs=cfg.min_degs, max_knockdown=cfg.max_knockdown_pct,
-            min_cells=cfg.min_cells_filtered)
-        keep_cells(keep)
-        _log_step(report, log, "strong perturbations", adata, start,
-                  perturbations_kept=info.get("n_kept"))
-        _log_dropped(log, "strong-perturbation filter", info["dropped"],
-                     "not strong in the summary statistics (or absent from them)")
-
-    if cfg.knockdown_filter:
-        start = time.perf_counter()
-        direction = "up" if cfg.perturbation_type == "activation" else "down"
-        keep, info = filters.knockdown_mask(
-            adata, **step_schema, quantile=cfg.knockdown_quantile,
-            combination_separator=schema.combination_separator, direction=direction,
-            counts=counts)
-        keep_cells(keep)
-        _log_step(report, log, "knockdown filter", adata, start)
-        gone = sorted(p for p, v in info["per_perturbation"].items()
-                      if v["kept"] == 0 and v["dropped"] > 0)
-        _log_dropped(log, "knockdown filter", gone,
-                     f"no cell's target went {direction} enough vs controls "
-                     f"({cfg.perturbation_type} screen; set data.perturbation_type, or "
-                     "data.knockdown_filter=false)")
-
-    start = time.perf_counter()
-    keep, info = filters.small_perturbation_mask(adata, **step_schema, min_cells=cfg.min_cells)
-    keep_cells(keep)
-    labels = adata.obs["perturbation"]
-    n_perts = labels[labels != control].nunique()
-    _log_step(report, log, "minimum cells", adata, start, perturbations=int(n_perts))
-    _log_dropped(log, "minimum cells", [f"{k} ({v} cells)" for k, v in info["dropped"].items()],
-                 f"fewer than data.min_cells={cfg.min_cells} cells")
-
-    start = time.perf_counter()
-    lognorm = counts.map_blocks(log_normalize)  # per cell, so exact block by block
-    perturbed = perturbed_genes(labels, control, schema.combination_separator)
-    extra: list[str] = []
-    if cfg.extra_genes:
-        extra = filters.extra_de_genes(
-            adata, perturbation_key="perturbation", control_label=control,
-            perturbed_genes=perturbed, lfc_threshold=cfg.de_lfc_threshold,
-            pval_threshold=cfg.de_pval_threshold, seed=cfg.seed, expression=lognorm)
-        if cfg.max_extra_genes is not None:
-            extra = extra[: cfg.max_extra_genes]
-    treatments = treatment_table(perturbed, extra, set(adata.var_names))
-    dosages = dosage_matrix(labels, control, schema.combination_separator,
-                            treatments["name"].tolist())
-    _log_step(report, log, "treatment genes", adata, start, perturbed=len(perturbed),
-              extra=len(extra))
-
-    start = time.perf_counter()
-    split = assign_splits(labels, control, cfg.split, cfg.split_fractions, cfg.seed,
-                          schema.combination_separator)
-    if cfg.train_cells_per_perturbation:
-        keep = subsample_training(split, labels.to_numpy(), control,
-                                  cfg.train_cells_per_perturbation, cfg.seed)
-        keep_cells(keep)
-        split, dosages = split[keep], dosages[keep]
-        labels = adata.obs["perturbation"]
-        lognorm = counts.map_blocks(log_normalize)
-    adata.obs["split"] = pd.Categorical(split, categories=list(SPLITS))
-    _log_step(report, log, f"split ({cfg.split})", adata, start,
-              **{s: int((split == s).sum()) for s in SPLITS})
-
-    start = time.perf_counter()
-    in_treatment_space = pairing.TreatmentExpression(adata.var_names, treatments)
-    is_control = (labels == control).to_numpy()
-    matched = np.arange(adata.n_obs)
-    for name in SPLITS:  # one split's treatment-gene expression in memory at a time
-        rows = np.flatnonzero(split == name)
-        expr = in_treatment_space.of_lognorm(lognorm.subset(rows))
-        local = pairing.pair_all(expr, labels.to_numpy()[rows], is_control[rows],
-                                 cfg.pairing, seed=cfg.seed, progress=progress)
-        matched[rows] = rows[local]
-        del expr
-    adata.obs["matched_control"] = matched
-    _log_step(report, log, f"control pairing ({cfg.pairing})", adata, start)
-
-    start = time.perf_counter()
-    profiles, cf_index = counterfactual_profiles(
-        counts, labels.to_numpy(), adata.obs["qc"].to_numpy(), split,
-        max_cells=cfg.counterfactual_cells, seed=cfg.seed)
-    adata.obs["counterfactual_index"] = cf_index
-    _log_step(report, log, "counterfactuals", adata, start,
-              with_counterfactual=int((cf_index >= 0).sum()))
-
-    train = split == "train"
-    adata.obs["library_size"] = np.asarray(counts.sum(axis=1)).ravel().astype(np.float32)
-    mean, std = _train_log1p_stats(counts, train)
-    adata.var["train_log1p_mean"], adata.var["train_log1p_std"] = mean, std
-    treatments["train_cells"] = np.asarray((dosages[train] > 0).sum(axis=0)).ravel()
-    qc_train = adata.obs["qc"].to_numpy()[train]
-    adata.obsm["dosages"] = dosages
-    adata.uns["treatments"] = treatments
-    adata.uns["train_cells_per_qc"] = np.array([(~qc_train).sum(), qc_train.sum()])
-    adata.uns["counterfactual_profiles"] = profiles
-    adata.uns["prepare_report"] = pd.DataFrame(
-        [{k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in report])
-    adata.uns["schema"] = {"control_label": control, "preset": cfg.preset,
-                           "split": cfg.split, "pairing": cfg.pairing,
-                           "combination_separator": schema.combination_separator or ""}
-    # the data settings, so a model trained on this AnnData records how it was prepared
-    adata.uns["prepare_settings"] = json.dumps(dataclasses.asdict(cfg))
-    adata.uns.update(truth)
-    return adata, counts
+    state = steps.read_and_validate(config.data, raw, log)
+    for step in steps.STEPS:
+        step(state, progress)
+    return steps.finish(state), state.counts
 
 
 def prepared_key(cfg: DataConfig) -> str:

@@ -1,5 +1,5 @@
-"""The ``gpo-vae download`` command (its parser and body; light imports only, so
-``gpo-vae --help`` stays fast)."""
+"""The ``gpo-vae download`` command: its parser (``add_parser``) and its body (``run``).
+Light imports only at the top, so ``gpo-vae --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _describe() -> str:
     return "\n".join(lines)
 
 
-def cmd_download(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Fetch benchmark data sets into --dir."""
     if args.list:
         print(_describe())
@@ -33,7 +33,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_download_command(sub) -> None:
+def add_parser(sub) -> argparse.ArgumentParser:
     """Add ``download`` to the ``gpo-vae`` subcommands."""
     dl = sub.add_parser(
         "download",
@@ -53,4 +53,5 @@ def add_download_command(sub) -> None:
     dl.add_argument("--list", action="store_true",
                     help="list the data sets with their addresses, sizes and checksums")
     dl.add_argument("--quiet", action="store_true", help="no progress bars")
-    dl.set_defaults(func=cmd_download)
+    dl.set_defaults(func=run)
+    return dl

@@ -1,5 +1,5 @@
-"""The ``gpo-vae design`` command (its parser and body; light imports only, so
-``gpo-vae --help`` stays fast)."""
+"""The ``gpo-vae design`` command: its parser (``add_parser``) and its body (``run``).
+Light imports only at the top, so ``gpo-vae --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DEFAULTS = {"max_perturbations": 1, "budget": 50, "metric": "mix", "steps": 200,
             "n_draws": 8, "seed": 0}
 
 
-def cmd_design(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Rank interventions toward a target; optionally check them on the simulator."""
     from gpo_vae.design.report import check_design_folder
     from gpo_vae.design.search import DesignSettings
@@ -49,9 +49,9 @@ def cmd_design(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_design_command(sub) -> None:
+def add_parser(sub) -> argparse.ArgumentParser:
     """Add ``design`` to the ``gpo-vae`` subcommands."""
-    from gpo_vae.cli import add_data_argument
+    from gpo_vae.cli.common import add_data_argument
 
     ds = sub.add_parser(
         "design",
@@ -105,4 +105,5 @@ def add_design_command(sub) -> None:
     ds.add_argument("--force", action="store_true", help=FORCE_HELP)
     ds.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="random seed [default: 0]")
     ds.add_argument("--quiet", action="store_true", help="no progress messages")
-    ds.set_defaults(func=cmd_design)
+    ds.set_defaults(func=run)
+    return ds

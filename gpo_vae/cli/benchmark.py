@@ -1,5 +1,5 @@
-"""The ``gpo-vae benchmark`` command (its parser and body; light imports only, so
-``gpo-vae --help`` stays fast)."""
+"""The ``gpo-vae benchmark`` command: its parser (``add_parser``) and its body (``run``).
+Light imports only at the top, so ``gpo-vae --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from gpo_vae.io import require_writable_folder
 from gpo_vae.outputs import FORCE_HELP
 
 
-def cmd_benchmark(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Every method on the same data and splits, with seeds, intervals and verdicts."""
     from gpo_vae.benchmarking import plan_benchmark, run_benchmark
     from gpo_vae.evaluation.settings import default_global_draws
@@ -47,7 +47,7 @@ def _learning_curve(args: argparse.Namespace, plan_args: dict) -> int:
     return 0
 
 
-def add_benchmark_command(sub) -> None:
+def add_parser(sub) -> argparse.ArgumentParser:
     """Add ``benchmark`` to the ``gpo-vae`` subcommands."""
     bm = sub.add_parser(
         "benchmark",
@@ -91,5 +91,6 @@ def add_benchmark_command(sub) -> None:
                     help="seed of the sampling and the bootstrap [default: 0]")
     bm.add_argument("--force", action="store_true", help=FORCE_HELP)
     bm.add_argument("--quiet", action="store_true", help="no progress bars")
-    bm.set_defaults(func=cmd_benchmark)
+    bm.set_defaults(func=run)
 
+    return bm

@@ -1,0 +1,66 @@
+"""The ``gpo-vae`` command line: one module per command, each with ``add_parser`` (its
+options, defaults read from the settings classes) and ``run`` (its body).
+
+User errors (:class:`~gpo_vae.errors.GpoVaeError`) print ``error: <what and how to fix>``
+on stderr and exit non-zero without a traceback. Heavy libraries are imported inside
+the commands so ``gpo-vae --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gpo_vae._version import __version__
+from gpo_vae.cli import (
+    benchmark,
+    design,
+    download,
+    evaluate,
+    export_grn,
+    prepare,
+    simulate,
+    sweep,
+    train,
+    validate,
+)
+from gpo_vae.errors import GpoVaeError
+from gpo_vae.progress import log_to_stderr
+
+#: The commands in the order ``gpo-vae --help`` lists them.
+COMMANDS = (simulate, prepare, train, export_grn, evaluate, benchmark, design, download,
+            sweep, validate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="gpo-vae",
+        description="GPO-VAE for Perturb-seq: predict perturbation responses and infer a GRN.",
+    )
+    parser.add_argument("--version", action="version", version=f"gpo-vae {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``gpo-vae`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    log_to_stderr()  # progress lines of long steps when stderr is not a terminal
+    try:
+        return int(args.func(args) or 0)
+    except GpoVaeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; try a smaller preset or data set", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
