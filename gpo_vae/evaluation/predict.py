@@ -8,7 +8,8 @@ data ATEs. For ATEs, control and perturbed cells share each draw of the globals,
 and of the over-dispersion noise (common random numbers), so their difference carries less
 Monte Carlo noise; each set of cells on its own is still an exact sample. The ATE of a
 combination never seen in training is, by default, the sum of its treatments' ATEs
-(``model.unseen_combinations``); sampled cells always compose in the latent space.
+(``model.unseen_combinations``); sampled cells and :func:`ate_draws` (intervention design)
+always compose in the latent space.
 """
 
 from __future__ import annotations
@@ -92,13 +93,12 @@ def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
     of the global variables (or their mean) and of ``cells_per_draw`` z_basal cells, as
     a generator; the caller seeds torch. Within a draw every row shares the globals,
     z_basal and over-dispersion noise of its control cells (common random numbers).
-    Combinations never seen in training are composed as :func:`composition` says."""
+    Every row is decoded as it is (combinations in the latent space); :func:`model_ates`
+    applies :func:`composition`."""
     how = _globals_mode(module, globals_)
     device = _device(module)
     n_genes = module.data_info.n_genes
-    rows, combine = composition(module, dosages)
-    combine = None if combine is None else torch.as_tensor(combine, device=device)
-    d = torch.as_tensor(rows, device=device)
+    d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
     chunk = max(1, max_elements // (cells_per_draw * n_genes))
     for _ in progress_bar(range(n_draws), desc="model ATEs", enabled=progress):
         sample = module.prediction_globals(how)
@@ -115,8 +115,7 @@ def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
             counts = _nb_counts(module, module.decode_conditions(sample, z, d[start:start + chunk]),
                                 library_size, gamma)
             ates.append((perturbseq_transform_torch(counts).mean(1) - control).double())
-        ate = torch.cat(ates) if ates else control.new_zeros((0, n_genes)).double()
-        yield ate if combine is None else combine @ ate
+        yield torch.cat(ates) if ates else control.new_zeros((0, n_genes)).double()
 
 
 def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int = 1000,
@@ -127,17 +126,20 @@ def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int 
     Monte Carlo standard errors from the spread between the ``n_global`` draws (of the
     global variables, when sampled, and of z_basal; each with ``n_samples / n_global``
     cells). ``globals_`` is ``mean`` or ``sample`` (default: the run's
-    ``model.predict_globals``)."""
+    ``model.predict_globals``). Combinations never seen in training are composed as
+    :func:`composition` says."""
     n_samples, n_global = check_count(n_samples, "n_samples"), check_count(n_global, "n_global")
     n_genes = module.data_info.n_genes
     total = torch.zeros((len(dosages), n_genes), dtype=torch.float64)
     total_sq = torch.zeros_like(total)
+    rows, combine = composition(module, dosages)
+    combine = None if combine is None else torch.as_tensor(combine)
     with seeded_torch(seed):
-        for ate in ate_draws(module, dosages, n_draws=n_global,
+        for ate in ate_draws(module, rows, n_draws=n_global,
                              cells_per_draw=max(1, n_samples // n_global),
                              library_size=library_size, max_elements=max_elements,
                              globals_=globals_, progress=progress):
-            ate = ate.cpu()
+            ate = ate.cpu() if combine is None else combine @ ate.cpu()
             total += ate
             total_sq += ate * ate
     mean = total / n_global
