@@ -57,8 +57,7 @@ def composition(module, dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray | N
     """
     dosages = np.asarray(dosages, dtype=np.float32)
     config = getattr(getattr(module, "config", None), "model", None)
-    active = dosages != 0
-    combination = active.sum(1) > 1
+    combination = (dosages != 0).sum(1) > 1
     if getattr(config, "unseen_combinations", None) != "additive" or not combination.any():
         return dosages, None
     observed = module.observed_conditions(torch.as_tensor(dosages, device=_device(module)))
@@ -67,18 +66,13 @@ def composition(module, dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray | N
     split = combination & ~observed.cpu().numpy()
     if not split.any():
         return dosages, None
-    rows, owner = [], []
-    for i, row in enumerate(dosages):
-        for j in (np.flatnonzero(row) if split[i] else [None]):
-            if j is None:
-                rows.append(row)
-            else:
-                rows.append(np.zeros_like(row))
-                rows[-1][j] = row[j]
-            owner.append(i)
-    combine = np.zeros((len(dosages), len(rows)))
-    combine[owner, np.arange(len(rows))] = 1.0
-    return np.asarray(rows), combine
+    # an unseen combination becomes one row per treatment, at its dose
+    parts = [np.diag(row)[row != 0] if split[i] else row[None] for i, row in
+             enumerate(dosages)]
+    owner = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+    combine = np.zeros((len(dosages), owner.size))
+    combine[owner, np.arange(owner.size)] = 1.0
+    return np.concatenate(parts), combine
 
 
 def _device(module) -> torch.device:

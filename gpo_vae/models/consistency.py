@@ -102,9 +102,7 @@ class PseudobulkConsistency(nn.Module):
         if self.n_conditions == 0:
             return torch.zeros(0, dtype=torch.int64, device=dosages.device)
         keys = condition_keys(dosages, self.treatment_keys).unique()
-        keys = keys[keys != 0]
-        where = torch.searchsorted(self.sorted_keys, keys).clamp_max(self.n_conditions - 1)
-        found = self.sorted_keys[where] == keys
+        where, found = self._lookup(keys[keys != 0])
         rows = self.key_order[where[found]]
         if rows.numel() > self.n_perturbations:
             rows = rows[torch.randperm(rows.numel(), device=rows.device)[:self.n_perturbations]]
@@ -115,9 +113,13 @@ class PseudobulkConsistency(nn.Module):
         training cells, (N,) bool."""
         if self.n_conditions == 0:
             return torch.zeros(dosages.shape[0], dtype=torch.bool, device=dosages.device)
-        keys = condition_keys(dosages, self.treatment_keys)
+        return self._lookup(condition_keys(dosages, self.treatment_keys))[1]
+
+    def _lookup(self, keys: Tensor) -> tuple[Tensor, Tensor]:
+        """Positions of condition ``keys`` among the sorted keys, and whether each is
+        there (needs at least one condition)."""
         where = torch.searchsorted(self.sorted_keys, keys).clamp_max(self.n_conditions - 1)
-        return self.sorted_keys[where] == keys
+        return where, self.sorted_keys[where] == keys
 
     def forward(self, model, sample, z_basal: Tensor, dosages: Tensor) -> Tensor:
         """The term for one batch: ``model`` decodes, ``sample`` holds the globals (its

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from gpo_vae.constants import DIAGNOSTICS_PREFIX as DIAG
+from gpo_vae.errors import InputFileError
 from gpo_vae.figures import subplots
 from gpo_vae.io import save_figure_atomic
 from gpo_vae.models.loss import LOSS_TERMS
@@ -24,8 +25,6 @@ def read_metrics(run_dir: Path) -> pd.DataFrame:
 
 def read_log(run_dir: Path) -> pd.DataFrame | None:
     """Every logged metric of a run folder, in step order (None when it has none)."""
-    from gpo_vae.errors import InputFileError
-
     try:
         return read_metrics(run_dir)
     except (FileNotFoundError, InputFileError, ValueError):
