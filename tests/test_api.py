@@ -160,6 +160,11 @@ def test_save_and_load_give_identical_predictions_and_the_cli_reads_the_folder(
         pa = a.predict_ate(genes, n_samples=60, n_global=3)
         pb = b.predict_ate(genes, n_samples=60, n_global=3)
         assert np.array_equal(pa.to_numpy(), pb.to_numpy())
+    # one return type: the means; their Monte Carlo errors come from the sibling call
+    mean, error = loaded.predict_ate_with_error(genes, n_samples=60, n_global=3)
+    pd.testing.assert_frame_equal(mean, pb)
+    assert error.shape == mean.shape and (error.to_numpy() > 0).all()
+    assert not loaded._untrained and loaded.config == trained.config
     pd.testing.assert_frame_equal(trained.get_grn(), loaded.get_grn())
     with pytest.raises(ConfigError, match="already holds"):
         trained.save(folder)
