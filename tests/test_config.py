@@ -75,3 +75,24 @@ def test_bad_files(tmp_path):
         load_config(broken)
     with pytest.raises(ConfigError, match="--set expects"):
         load_config(None, ["data.split"])
+
+
+def test_every_settings_dataclass_shares_the_one_type_rule():
+    """The run config's sections, the simulation's, the evaluation's and the design's
+    settings all coerce through the Settings base: same conversions, same messages."""
+    from gpo_vae.config import Settings
+    from gpo_vae.config.sections import DataConfig, TrainingConfig
+    from gpo_vae.design.search import DesignSettings
+    from gpo_vae.evaluation.settings import EvaluationSettings
+    from gpo_vae.simulation.config import SimulationConfig
+
+    for cls in (DataConfig, TrainingConfig, DesignSettings, EvaluationSettings,
+                SimulationConfig):
+        assert issubclass(cls, Settings)
+    assert DesignSettings(lr="1e-3").lr == 0.001          # PyYAML's string for 1e-3
+    with pytest.raises(ConfigError, match=r"^design setting signed='yes' must be true"):
+        DesignSettings(signed="yes")
+    with pytest.raises(ConfigError, match=r"^simulation setting n_cells='many' must be an"):
+        SimulationConfig(n_cells="many")
+    chosen = EvaluationSettings(grn_top_k=[10, 20], linear_ridge="0.5").validate()
+    assert chosen.grn_top_k == (10, 20) and chosen.linear_ridge == 0.5

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gpo_vae.config import MAX_SEED, check_seed
+from gpo_vae.config import MAX_SEED, Settings, check_seed
 from gpo_vae.constants import TARGET_SUM
 from gpo_vae.design.distance import get_distance
 from gpo_vae.design.targets import DesignTarget
@@ -47,7 +47,7 @@ _TOP_GENES = 5
 
 
 @dataclass
-class DesignSettings:
+class DesignSettings(Settings):
     """How hard a design searches; every field has a sensible default."""
 
     max_perturbations: int = 1      # K: genes per intervention
@@ -66,6 +66,7 @@ class DesignSettings:
     seed: int = 0
 
     def __post_init__(self):
+        self.coerce_fields("design setting ")     # the run config's type rule
         checks = {"max_perturbations": self.max_perturbations >= 1, "budget": self.budget >= 1,
                   "steps": self.steps >= 0, "restarts": self.restarts >= 1,
                   "n_draws": self.n_draws >= 2, "cells_per_draw": self.cells_per_draw >= 1,

@@ -3,10 +3,9 @@ defaults from here without importing the evaluation code)."""
 
 from __future__ import annotations
 
-import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from gpo_vae.config import check_seed, coerce_setting
+from gpo_vae.config import Settings, check_seed
 from gpo_vae.constants import SPLITS
 from gpo_vae.errors import ConfigError
 
@@ -17,7 +16,7 @@ EVALUATION_SPLITS: tuple[str, ...] = tuple(s for s in SPLITS if s != TRAIN_SPLIT
 
 
 @dataclass
-class EvaluationSettings:
+class EvaluationSettings(Settings):
     """How much sampling and testing an evaluation does (defaults suit CPUs)."""
 
     split: str = "test"
@@ -34,11 +33,7 @@ class EvaluationSettings:
 
     def validate(self) -> EvaluationSettings:
         """Check the settings before any work (one-line errors)."""
-        hints = typing.get_type_hints(type(self))
-        for f in fields(self):  # the config's type rule: numbers, finite floats
-            if hints[f.name] in (int, float, str):
-                setattr(self, f.name, coerce_setting(getattr(self, f.name), hints[f.name],
-                                                     f.name))
+        self.coerce_fields()    # the config's type rule: numbers, finite floats
         check_seed(self.seed)
         if self.split == TRAIN_SPLIT:
             raise ConfigError(f"split {self.split!r} holds the cells the model was trained "

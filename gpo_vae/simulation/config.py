@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import typing
 from dataclasses import asdict, dataclass, fields, replace
 
-from gpo_vae.config import coerce_setting
+from gpo_vae.config import Settings
 from gpo_vae.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class SimulationConfig:
+class SimulationConfig(Settings):
     """Parameters of a simulated CRISPRi Perturb-seq screen with a known GRN.
 
     Sizes: ``n_genes`` measured genes (mitochondrial, ribosomal and hemoglobin genes
@@ -69,10 +68,7 @@ class SimulationConfig:
     chunk_entries: int = 8_000_000
 
     def __post_init__(self):
-        hints = typing.get_type_hints(type(self))
-        for f in fields(self):  # the run config's type rule: numbers, finite floats
-            object.__setattr__(self, f.name, coerce_setting(
-                getattr(self, f.name), hints[f.name], f"simulation setting {f.name}"))
+        self.coerce_fields("simulation setting ")  # the run config's type rule
         checks = {
             "n_cells": self.n_cells >= 50,
             "n_genes": self.n_genes >= 60,

@@ -1,35 +1,19 @@
-"""Typed, validated run configuration loaded from YAML.
-
-A config has a few top-level keys (``name``, ``output_dir``) and the sections ``data``,
-``model``, ``guide``, ``loss``, ``training`` and ``logging``. Unknown keys and values of
-the wrong type are errors that name the key. ``--set section.key=value`` overrides any
-key. Flat dotted keys (``data.split: cells`` at top level) load, and so do the GPO-VAE
-authors' own files (``model_kwargs.n_latent: 200``; see :mod:`gpo_vae.authors_config`).
-"""
+"""The sections of a run configuration: ``data``, ``model``, ``guide``, ``loss``,
+``training`` and ``logging``, each a dataclass with its defaults and range checks."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import math
-import numbers
-import os
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-
-from gpo_vae.constants import DATA_PRESETS  # noqa: F401  (re-exported)
+from gpo_vae.config._types import Settings, check_seed
 from gpo_vae.errors import ConfigError
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Settings):
     """Where the screen is and how to prepare it (``gpo-vae prepare``: QC, cell and
     perturbation filters, extra DE genes, splits and control pairing)."""
 
@@ -106,7 +90,7 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Settings):
     """The generative model (defaults: the authors' RPE1 run)."""
 
     # anchored: GPO-VAE whose decoded effects are anchored to the training cells
@@ -158,7 +142,7 @@ class ModelConfig:
 
 
 @dataclass
-class GuideConfig:
+class GuideConfig(Settings):
     """The variational distributions (the inference network)."""
 
     # q(z_basal | x) ("mean_field") or q(z_basal | x, D(M*E), q E_qc) ("correlated");
@@ -190,7 +174,7 @@ class GuideConfig:
 
 
 @dataclass
-class LossConfig:
+class LossConfig(Settings):
     """Weights of the loss terms."""
 
     beta: float = 0.1                  # counterfactual KL weight
@@ -242,7 +226,7 @@ class LossConfig:
 
 
 @dataclass
-class TrainingConfig:
+class TrainingConfig(Settings):
     """Optimisation, stopping and hardware."""
 
     max_epochs: int = 2000
@@ -306,7 +290,7 @@ class TrainingConfig:
 
 
 @dataclass
-class LoggingConfig:
+class LoggingConfig(Settings):
     """Where metrics go: CSV always, Weights & Biases on request."""
 
     wandb: bool = False                # WANDB_MODE=offline works without a network
@@ -314,31 +298,6 @@ class LoggingConfig:
     wandb_name: str | None = None      # default: the run name
     wandb_group: str | None = None
     progress_bar: bool = True
-
-
-MAX_SEED = 2**32 - 1
-
-
-def check_seed(seed: Any, where: str = "--seed") -> int:
-    """``seed`` as an int when numpy can seed with it (0 to 2**32 - 1); otherwise a
-    one-line :class:`ConfigError` naming ``where``."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or \
-            not 0 <= seed <= MAX_SEED:
-        sep = " " if where.startswith("-") else "="
-        raise ConfigError(f"{where}{sep}{seed!r} must be >= 0 and at most {MAX_SEED} (a whole "
-                          f"number used as a random seed), e.g. {where}{sep}0")
-    return int(seed)
-
-
-def check_count(value: Any, where: str, minimum: int = 1) -> int:
-    """``value`` as an int when it is a whole number of at least ``minimum`` (numpy
-    integers count, booleans and fractions do not); otherwise a one-line
-    :class:`ConfigError` naming ``where``. The rule of every count a Python call takes
-    (samples, draws, particles): a zero or negative count gave empty or silently
-    meaningless results (NaN or all-zero edge weights) instead of an error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{where}={value!r} must be a whole number of at least {minimum}")
-    return int(value)
 
 
 def _check_strategy(strategy: str) -> None:
@@ -361,306 +320,3 @@ def _positive(section: str, **values) -> None:
     for key, value in values.items():
         if value <= 0:
             raise ConfigError(f"{section}.{key}={value} must be positive")
-
-
-@dataclass
-class Config:
-    """A whole run: name, output folder and sections."""
-
-    name: str = "gpo_vae"
-    output_dir: str = "results"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    guide: GuideConfig = field(default_factory=GuideConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-
-    def validate(self) -> Config:
-        if self.name.strip() in ("", ".", "..") or Path(self.name).is_absolute():
-            # the run folder is output_dir/name: an empty name would write the run
-            # straight into output_dir, beside other runs and the prepared-data cache
-            raise ConfigError(f"name={self.name!r} must name a run folder inside output_dir; "
-                              "give a name such as 'gpo_vae_demo'")
-        for section in (self.data, self.model, self.guide, self.loss, self.training):
-            section.validate()
-        self._variant_defaults()
-        return self
-
-    def _variant_defaults(self) -> None:
-        """Fill the settings left empty with the model variant's choice."""
-        variant = self.model.variant
-        anchored = variant == "anchored"
-        sams = variant == "sams_vae"
-        if self.guide.encoder is None:
-            self.guide.encoder = "mean_field" if anchored else "correlated"
-        if self.loss.pseudobulk_coeff is None:
-            self.loss.pseudobulk_coeff = 10.0 if anchored else 0.0
-        if self.loss.alignment is None:
-            self.loss.alignment = {"anchored": "direct", "authors": "authors"}.get(variant,
-                                                                                  "none")
-        if self.loss.penalty_coeff is None:
-            self.loss.penalty_coeff = 0.0 if sams else 10.0
-        if self.model.latent_mode is None:
-            self.model.latent_mode = "sum" if sams else "concat"
-        if self.model.predict_globals is None:
-            self.model.predict_globals = "mean" if anchored else "sample"
-        if self.model.gene_features is None:
-            self.model.gene_features = "pca" if anchored else "none"
-        if self.model.unseen_combinations is None:
-            self.model.unseen_combinations = "additive" if anchored else "latent"
-        if self.loss.shrinkage and self.model.gene_features == "none":
-            raise ConfigError("loss.shrinkage pulls targets toward what gene features "
-                              "predict, which model.gene_features=none turns off; set "
-                              "model.gene_features=pca or loss.shrinkage=false")
-        if self.model.gene_features == "none" and (self.model.gene_embedding
-                                                   or self.model.gene_network):
-            raise ConfigError("model.gene_embedding and model.gene_network add gene features, "
-                              "which model.gene_features=none turns off; set "
-                              "model.gene_features=pca")
-        if sams and self.loss.alignment != "none":
-            raise ConfigError(f"loss.alignment={self.loss.alignment} aligns a GRN, and "
-                              "model.variant=sams_vae has none; use loss.alignment=none")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.output_dir) / self.name
-
-
-#: Settings that name input files (a run reads them again when it resumes, evaluates or
-#: designs); a run folder stores them as absolute paths.
-INPUT_PATH_KEYS: tuple[str, ...] = ("data.path", "data.summary_stats", "model.gene_embedding",
-                                    "model.gene_network", "guide.prior_network")
-
-
-def absolute_path(path: str | None) -> str | None:
-    """``path`` made absolute against the working directory (None stays None)."""
-    return None if not path else os.path.abspath(os.path.expanduser(path))
-
-
-def with_absolute_inputs(config: Config) -> Config:
-    """A copy of ``config`` whose input files (:data:`INPUT_PATH_KEYS`) are absolute paths.
-
-    A run folder's ``config.yaml`` and checkpoints hold this copy, so the run can be
-    evaluated, resumed or used for design from any working directory.
-    """
-    out = dataclasses.replace(config)
-    for key in INPUT_PATH_KEYS:
-        section, name = key.split(".")
-        values = dataclasses.replace(getattr(out, section))
-        setattr(values, name, absolute_path(getattr(values, name)))
-        setattr(out, section, values)
-    return out
-
-
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def coerce_setting(value: Any, tp, where: str) -> Any:
-    """Check ``value`` against a simple annotation, converting int -> float where natural
-    and numeric strings to floats; NaN and infinity are refused. The one type rule of
-    every settings dataclass (run config and simulation); errors name ``where``."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return coerce_setting(value, option, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if isinstance(value, int) and not isinstance(value, bool) and str(value) in allowed:
-            value = str(value)      # precision: 32 in YAML is the choice "32"
-        if value not in allowed:
-            raise ConfigError(
-                f"{where}={value!r} is not allowed; choose one of {', '.join(map(str, allowed))}")
-        return value
-    if origin is list:
-        (item_type,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}={value!r} must be a list")
-        return [coerce_setting(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}={value!r} must be true or false")
-        return value
-    if tp is int:  # numpy integers count (numbers.Integral), booleans do not
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"{where}={value!r} must be an integer")
-        return int(value)
-    if tp is float:
-        return _coerce_float(value, where)
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{where}={value!r} must be a string")
-        return str(value)
-    raise ConfigError(f"{where}: unsupported setting type {_type_name(tp)}")  # pragma: no cover
-
-
-def _coerce_float(value: Any, where: str) -> float:
-    """A finite float from a number or a numeric string: PyYAML reads ``1e-3`` (no dot)
-    as a string, and learning rates are written that way. NaN and infinity are refused
-    for every float setting (they would pass ``<= 0`` checks and ruin training)."""
-    number = None
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            number = float(value.strip())
-    if number is None:
-        raise ConfigError(f"{where}={value!r} must be a number, such as 0.001 or 1e-3")
-    if not math.isfinite(number):
-        raise ConfigError(f"{where}={value!r} must be a finite number (not nan or inf), "
-                          "such as 0.001 or 1e-3")
-    return number
-
-
-def _build(cls, values: dict, where: str):
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]}; valid keys"
-            f"{' in ' + where if where else ''}: "
-            f"{', '.join(sorted(known))}"
-        )
-    kwargs = {}
-    for name, value in values.items():
-        tp = hints[name]
-        key = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(tp):
-            if not isinstance(value, dict):
-                raise ConfigError(f"config section {key!r} must be a mapping of keys to values")
-            kwargs[name] = _build(tp, value, key)
-        else:
-            kwargs[name] = coerce_setting(value, tp, key)
-    return cls(**kwargs)
-
-
-def _nest(flat: dict) -> dict:
-    """Turn dotted keys (``data.split``) into nested sections; nested input passes through."""
-    nested: dict = {}
-    for key, value in flat.items():
-        parts = str(key).split(".")
-        node = nested
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"config key {key!r} conflicts with a value set for {part!r}")
-        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
-            node[parts[-1]].update(value)
-        else:
-            node[parts[-1]] = value
-    return nested
-
-
-def parse_overrides(pairs: list[str] | None) -> dict:
-    """``["data.split=cells", ...]`` to a nested dict; values parsed as YAML scalars."""
-    flat = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects section.key=value, got {pair!r}")
-        try:
-            flat[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {pair!r}: the value is not valid YAML; quote it or "
-                              "fix its brackets, e.g. data.split_fractions=[0.6,0.2,0.2]") from None
-    return _nest(flat)
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def config_from_dict(values: dict, overrides: list[str] | None = None) -> Config:
-    """Build and validate a :class:`Config` from a (nested or flat dotted) mapping; the
-    authors' flat files are translated first."""
-    from gpo_vae.authors_config import is_authors_config, translate_authors_config
-
-    values = values or {}
-    if is_authors_config(values):
-        values = translate_authors_config(values)
-    merged = _merge(_nest(values), parse_overrides(overrides))
-    return _build(Config, merged, "").validate()
-
-
-def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config file (or defaults when ``path`` is None) and apply ``--set``s."""
-    values: dict = {}
-    if path is not None:
-        p = Path(path)
-        if p.is_dir():
-            raise ConfigError(f"config file {str(p)!r} is a folder; give the YAML file "
-                              "inside it (e.g. its config.yaml)")
-        if not p.is_file():
-            raise ConfigError(f"config file {str(p)!r} not found; check the --config path")
-        values = read_yaml(p, "config file") or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"config file {str(p)!r} must hold a mapping of keys to values")
-    return config_from_dict(values, overrides)
-
-
-def read_yaml(path: Path, what: str):
-    """Parse a YAML file; a syntax error is a one-line error naming the file and line."""
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what} {str(path)!r} is not a text file (binary content); give "
-                          "a YAML file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{what} {str(path)!r} is not valid YAML{line}; fix its syntax") \
-            from None
-
-
-def dump_config(config: Config) -> str:
-    """The resolved config as YAML (what a run folder's ``config.yaml`` holds)."""
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)
-
-
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "guide": GuideConfig,
-             "loss": LossConfig, "training": TrainingConfig, "logging": LoggingConfig}
-
-
-def section_settings(settings: dict, sections: tuple[str, ...]) -> dict:
-    """Keyword settings to a nested mapping: a bare name (``n_latent=32``) goes to the one
-    section among ``sections`` that has it, a dotted one (``"loss.beta"``) where it says.
-    An unknown or ambiguous name is a one-line error listing where to look."""
-    nested: dict = {}
-    for key, value in settings.items():
-        if "." in key:
-            section, name = key.split(".", 1)
-        else:
-            owners = [s for s in sections
-                      if key in {f.name for f in dataclasses.fields(_SECTIONS[s])}]
-            if len(owners) != 1:
-                where = "no section" if not owners else f"sections {', '.join(owners)}"
-                raise ConfigError(
-                    f"setting {key!r} is in {where} of {', '.join(sections)}; check the name, "
-                    "or write it as 'section.name' in a config dict")
-            section, name = owners[0], key
-        nested.setdefault(section, {})[name] = value
-    return nested
