@@ -19,8 +19,9 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from gpo_vae.errors import InputDataError
+from gpo_vae.simulation.cells import design_cells
 from gpo_vae.simulation.config import SimulationConfig
-from gpo_vae.simulation.simulator import CONTROL_LABEL, _design_cells, screen_structure
+from gpo_vae.simulation.simulator import CONTROL_LABEL, screen_structure
 from gpo_vae.stats import group_means, perturbseq_transform
 
 #: the simulator's cells carry at most two perturbations (``perturbation2``)
@@ -52,7 +53,7 @@ class InterventionSimulator:
         self.cfg, self.seed = config_of_screen(simulation)
         self.structure = screen_structure(self.cfg, self.seed)
         structure = self.structure
-        guides, _ = _design_cells(np.random.default_rng(structure.design_seq), self.cfg,
+        guides, _ = design_cells(np.random.default_rng(structure.design_seq), self.cfg,
                                   structure.network, structure.genes)
         symbols = structure.genes.symbols[structure.network.perturbed]
         self.index = {str(s): i for i, s in enumerate(symbols)}

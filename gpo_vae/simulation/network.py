@@ -89,6 +89,38 @@ def sample_network(
     no_effect = targets[:n_no_effect]
     unmeasured = set(rng.choice(pert_reg, size=n_unmeasured, replace=False).tolist())
 
+    sources, dests = _draw_edges(rng, cfg, regulators, targets, pert_reg)
+    src = np.asarray(sources, dtype=np.int64)
+    dst = np.asarray(dests, dtype=np.int64)
+    _, first = np.unique(src * n_genes + dst, return_index=True)
+    first.sort()
+    src, dst = src[first], dst[first]
+    weight = _draw_weights(rng, cfg, src.size)
+    src, dst, weight, feedback = _add_feedback(rng, cfg, src, dst, weight, regulators)
+
+    perturbed = np.concatenate([pert_reg, no_effect])
+    kinds = np.array(
+        [KIND_UNMEASURED if g in unmeasured else KIND_REGULATOR for g in pert_reg]
+        + [KIND_NO_EFFECT] * n_no_effect
+    )
+    return GeneNetwork(
+        n_genes=n_genes,
+        source=src,
+        target=dst,
+        weight=weight,
+        feedback=feedback,
+        regulators=regulators,
+        perturbed=perturbed,
+        perturbed_kind=kinds,
+    )
+
+
+def _draw_edges(rng, cfg: SimulationConfig, regulators: np.ndarray, targets: np.ndarray,
+                pert_reg: np.ndarray) -> tuple[list, list]:
+    """Sources and targets of the edges (duplicates possible): regulator -> regulator in
+    topological order, regulator -> target by hubness, two targets per perturbed
+    regulator at least."""
+    n_reg = regulators.size
     hubness = rng.lognormal(0.0, 1.0, size=n_reg)
     sources, dests = [], []
     # Regulator -> regulator edges only point forward in the topological order (acyclic).
@@ -110,15 +142,13 @@ def sample_network(
         if missing > 0:
             sources.extend([gene] * missing)
             dests.extend(rng.choice(targets, size=missing, replace=False))
+    return sources, dests
 
-    src = np.asarray(sources, dtype=np.int64)
-    dst = np.asarray(dests, dtype=np.int64)
-    _, first = np.unique(src * n_genes + dst, return_index=True)
-    first.sort()
-    src, dst = src[first], dst[first]
-    weight = _draw_weights(rng, cfg, src.size)
+
+def _add_feedback(rng, cfg: SimulationConfig, src, dst, weight, regulators):
+    """``cfg.n_feedback_edges`` weak feedback edges reversing regulator -> regulator ones;
+    returns the extended edges and the feedback flags."""
     feedback = np.zeros(src.size, dtype=bool)
-
     # Negative feedback: reverse a few regulator -> regulator edges with a weak, mostly
     # repressive edge. Loop gain stays below one, so the steady state is unique.
     is_reg = np.isin(dst, regulators)
@@ -132,19 +162,4 @@ def sample_network(
         dst = np.concatenate([dst, src[picked]])
         weight = np.concatenate([weight, fb_weight])
         feedback = np.concatenate([feedback, np.ones(n_fb, dtype=bool)])
-
-    perturbed = np.concatenate([pert_reg, no_effect])
-    kinds = np.array(
-        [KIND_UNMEASURED if g in unmeasured else KIND_REGULATOR for g in pert_reg]
-        + [KIND_NO_EFFECT] * n_no_effect
-    )
-    return GeneNetwork(
-        n_genes=n_genes,
-        source=src,
-        target=dst,
-        weight=weight,
-        feedback=feedback,
-        regulators=regulators,
-        perturbed=perturbed,
-        perturbed_kind=kinds,
-    )
+    return src, dst, weight, feedback
