@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gpo_vae.config import DataConfig
-from gpo_vae.data import filters, pairing
+from gpo_vae.data import filters, knockdown, pairing
 from gpo_vae.data import qc as qc_mod
 from gpo_vae.data.counterfactual import counterfactual_profiles
 from gpo_vae.data.presets import SUMMARY_STATS_PRESETS, resolve_schema
@@ -192,7 +192,7 @@ def keep_knocked_down_cells(state: Preparation, progress: bool = False) -> None:
     if not cfg.knockdown_filter:
         return
     direction = "up" if cfg.perturbation_type == "activation" else "down"
-    keep, info = filters.knockdown_mask(
+    keep, info = knockdown.knockdown_mask(
         state.adata, perturbation_key="perturbation", control_label=state.control,
         quantile=cfg.knockdown_quantile,
         combination_separator=state.schema.combination_separator, direction=direction,
