@@ -79,7 +79,7 @@ MAX_MODULE_LINES = 400
 #: Still too long, to be split (docs/developer.md): the list only shrinks. A piece that
 #: grows past the limit fails; one that is split must leave the list.
 TOO_LONG_FUNCTIONS: set[str] = {
-    "data/schema.py:validate_anndata", "sweep/spec.py:load_sweep",
+    "sweep/spec.py:load_sweep",
     "sweep/spec.py:parse_parameter",
     "export.py:export_grn",
 }

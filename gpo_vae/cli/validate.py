@@ -12,7 +12,8 @@ def run(args: argparse.Namespace) -> int:
     """Check a user's AnnData against the schema and print what was found."""
     import dataclasses
 
-    from gpo_vae.data.schema import FLAG_NAMES, PerturbationSchema, validate_anndata
+    from gpo_vae.data.schema import PerturbationSchema
+    from gpo_vae.data.validation import FLAG_NAMES, validate_anndata
     from gpo_vae.io import read_h5ad
 
     adata = read_h5ad(args.path)

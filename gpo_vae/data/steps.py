@@ -31,10 +31,10 @@ from gpo_vae.data.schema import (
     PerturbationSchema,
     counts_matrix,
     gene_symbols,
-    validate_anndata,
 )
 from gpo_vae.data.splits import SPLITS, assign_splits, subsample_training
 from gpo_vae.data.treatments import dosage_matrix, perturbed_genes, treatment_table
+from gpo_vae.data.validation import validate_anndata
 from gpo_vae.errors import ConfigError, InputDataError
 from gpo_vae.io import read_h5ad
 from gpo_vae.memory import peak_memory_gb

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from gpo_vae.data.schema import PerturbationSchema, validate_anndata
+from gpo_vae.data.schema import PerturbationSchema
+from gpo_vae.data.validation import validate_anndata
 from gpo_vae.errors import GpoVaeError, InputDataError
 from gpo_vae.simulation import SIMULATED_SCHEMA
 
@@ -132,7 +133,8 @@ def test_errors_share_one_family():
 
 
 def test_bare_number_gene_names_and_unmeasured_targets_are_warned_about(small_copy):
-    from gpo_vae.data.schema import PerturbationSchema, validate_anndata
+    from gpo_vae.data.schema import PerturbationSchema
+    from gpo_vae.data.validation import validate_anndata
 
     small_copy.var_names = [str(i) for i in range(small_copy.n_vars)]
     report = validate_anndata(small_copy, PerturbationSchema())
