@@ -1,4 +1,5 @@
-"""A swept parameter and W&B's distributions for it.
+"""A swept parameter, W&B's distributions for it, and the reading of its spec from a
+sweep file (:func:`parse_parameter`).
 
 Shared by the sweep file (:mod:`gpo_vae.sweep.spec` checks each key with a value it can
 take) and the local controller (:mod:`gpo_vae.sweep.search` draws trials), so neither
@@ -12,11 +13,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gpo_vae.errors import ConfigError
+
+# W&B's distributions and the bounds each needs
+# (https://docs.wandb.ai/guides/sweeps/sweep-config-keys#distribution-options-for-random-and-bayesian-search)
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "constant": ("value",),
+    "categorical": ("values",),
+    "int_uniform": ("min", "max"),
+    "uniform": ("min", "max"),
+    "q_uniform": ("min", "max"),
+    "log_uniform": ("min", "max"),
+    "log_uniform_values": ("min", "max"),
+    "q_log_uniform": ("min", "max"),
+    "q_log_uniform_values": ("min", "max"),
+    "inv_log_uniform": ("min", "max"),
+    "inv_log_uniform_values": ("min", "max"),
+    "normal": (),
+    "q_normal": (),
+    "log_normal": (),
+    "q_log_normal": (),
+    "beta": ("a", "b"),
+    "q_beta": ("a", "b"),
+}
+# W&B's defaults for the optional bounds
+DEFAULT_BOUNDS = {"mu": 0.0, "sigma": 1.0, "q": 1}
+OPTIONAL_BOUNDS = {"normal": ("mu", "sigma"), "q_normal": ("mu", "sigma"),
+                   "log_normal": ("mu", "sigma"), "q_log_normal": ("mu", "sigma")}
+PARAMETER_KEYS = {"distribution", "value", "values", "probabilities", "min", "max", "mu",
+                  "sigma", "a", "b", "q"}
+VALUES_DISTRIBUTIONS = ("constant", "categorical")
 
 __all__ = ["Parameter", "representative_value", "sample_value"]
 
@@ -96,3 +127,120 @@ def sample_value(p: Parameter, rng: np.random.Generator):
 def representative_value(p: Parameter):
     """A value ``p`` can take (for checking the key before any trial runs)."""
     return sample_value(p, np.random.default_rng(0))
+
+
+# --- reading a parameter's spec from a sweep file ---------------------------------------
+def fail(path: Path, message: str) -> ConfigError:
+    """A sweep-file error naming the file."""
+    return ConfigError(f"sweep file {str(path)!r}: {message}")
+
+
+def yaml_number(value):
+    """PyYAML reads ``1e-5`` (no dot) as text; read such strings as the numbers meant."""
+    if isinstance(value, list):
+        return [yaml_number(v) for v in value]
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _number(path: Path, key: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise fail(path, f"parameter {key!r}: {name}={value!r} must be a finite number")
+    return value
+
+
+def parse_parameter(key: str, spec: dict, path: Path) -> Parameter:
+    """Check one parameter's W&B spec; infer the distribution as W&B does."""
+    unknown = sorted(set(spec) - PARAMETER_KEYS)
+    if unknown:
+        raise fail(path, f"parameter {key!r} has unknown field {unknown[0]!r}; use value, "
+                    "values, or distribution with its bounds (min/max, mu/sigma, a/b, q)")
+    distribution = _distribution(key, spec, path)
+    bounds = {b: yaml_number(spec[b]) for b in spec if b != "distribution"}
+    for b in OPTIONAL_BOUNDS.get(distribution, ()):
+        bounds.setdefault(b, DEFAULT_BOUNDS[b])
+    if distribution.startswith("q_"):
+        bounds.setdefault("q", DEFAULT_BOUNDS["q"])
+    if distribution == "categorical":
+        _check_categorical(key, bounds, path)
+    elif distribution != "constant":
+        _check_bounds(key, distribution, bounds, path)
+    return Parameter(key, distribution, bounds)
+
+
+def _distribution(key: str, spec: dict, path: Path) -> str:
+    """The parameter's distribution (inferred as W&B does when not given), checked against
+    the fields the spec holds."""
+    distribution = spec.get("distribution")
+    if distribution is None:  # W&B's inference
+        if "value" in spec:
+            distribution = "constant"
+        elif "values" in spec:
+            distribution = "categorical"
+        elif "min" in spec and "max" in spec:
+            both_int = all(isinstance(spec[b], int) and not isinstance(spec[b], bool)
+                           for b in ("min", "max"))
+            distribution = "int_uniform" if both_int else "uniform"
+        else:
+            raise fail(path, f"parameter {key!r} needs 'value', 'values', or a "
+                        "'distribution' with its bounds (e.g. min and max)")
+    if distribution not in DISTRIBUTIONS:
+        raise fail(path, f"parameter {key!r}: unknown distribution {distribution!r}; choose "
+                    f"one of {', '.join(DISTRIBUTIONS)}")
+    needed = DISTRIBUTIONS[distribution]
+    missing = [b for b in needed if b not in spec]
+    if missing:
+        raise fail(path, f"parameter {key!r}: distribution {distribution} needs "
+                    f"{' and '.join(needed)} (missing {missing[0]})")
+    allowed = set(needed) | set(OPTIONAL_BOUNDS.get(distribution, ())) | {"distribution"}
+    if distribution.startswith("q_"):
+        allowed.add("q")
+    if distribution == "categorical":
+        allowed.add("probabilities")
+    extra = sorted(set(spec) - allowed)
+    if extra:
+        raise fail(path, f"parameter {key!r}: {extra[0]!r} does not belong to distribution "
+                    f"{distribution} (it takes {', '.join(needed)})")
+    return distribution
+
+
+def _check_categorical(key: str, bounds: dict, path: Path) -> None:
+    values = bounds["values"]
+    if not isinstance(values, list) or not values:
+        raise fail(path, f"parameter {key!r}: values must be a non-empty list")
+    if "probabilities" in bounds:
+        probs = bounds["probabilities"]
+        if not isinstance(probs, list) or len(probs) != len(values) or \
+                any(_number(path, key, "probabilities", p) < 0 for p in probs) or \
+                abs(sum(probs) - 1) > 1e-6:
+            raise fail(path, f"parameter {key!r}: probabilities must be one non-negative "
+                        "number per value, summing to 1")
+
+
+def _check_bounds(key: str, distribution: str, bounds: dict, path: Path) -> None:
+    """Numeric, ordered and positive where the distribution needs it; log-scale bounds
+    that look like values in value space are refused with the fix."""
+    for b in bounds:
+        _number(path, key, b, bounds[b])
+    if "min" in bounds and bounds["min"] > bounds["max"]:
+        raise fail(path, f"parameter {key!r}: min={bounds['min']} is above "
+                    f"max={bounds['max']}")
+    if distribution == "int_uniform" and not all(
+            isinstance(bounds[b], int) and not isinstance(bounds[b], bool)
+            for b in ("min", "max")):
+        raise fail(path, f"parameter {key!r}: int_uniform needs integer min and max")
+    if distribution.endswith("_values") and bounds["min"] <= 0:
+        raise fail(path, f"parameter {key!r}: {distribution} needs min > 0 (it samples "
+                    "on a log scale)")
+    for b in ("sigma", "a", "b", "q"):
+        if b in bounds and bounds[b] <= 0:
+            raise fail(path, f"parameter {key!r}: {b}={bounds[b]} must be positive")
+    if distribution in ("log_uniform", "q_log_uniform", "inv_log_uniform") and \
+            max(abs(bounds["min"]), abs(bounds["max"])) > 700:
+        raise fail(path, f"parameter {key!r}: {distribution} takes its bounds as "
+                    "natural logarithms (min=-9.2 means 1e-4); for bounds in value space "
+                    f"use {distribution}_values")

@@ -20,14 +20,19 @@ so a bad key or distribution fails before any trial runs.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpo_vae.config import config_from_dict, load_config, read_yaml
 from gpo_vae.errors import ConfigError
-from gpo_vae.sweep.parameter import Parameter, representative_value
+from gpo_vae.sweep.parameter import (
+    Parameter,
+    fail,
+    parse_parameter,
+    representative_value,
+    yaml_number,
+)
 
 WANDB_KEYS = ("name", "description", "program", "command", "project", "entity", "method",
               "metric", "parameters", "early_terminate", "run_cap")
@@ -35,36 +40,8 @@ OUR_KEYS = ("base_config", "output_dir", "seed", "evaluation")
 METHODS = ("grid", "random", "bayes")
 GOALS = ("maximize", "minimize")
 
-# W&B's distributions and the bounds each needs
-# (https://docs.wandb.ai/guides/sweeps/sweep-config-keys#distribution-options-for-random-and-bayesian-search)
-DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "constant": ("value",),
-    "categorical": ("values",),
-    "int_uniform": ("min", "max"),
-    "uniform": ("min", "max"),
-    "q_uniform": ("min", "max"),
-    "log_uniform": ("min", "max"),
-    "log_uniform_values": ("min", "max"),
-    "q_log_uniform": ("min", "max"),
-    "q_log_uniform_values": ("min", "max"),
-    "inv_log_uniform": ("min", "max"),
-    "inv_log_uniform_values": ("min", "max"),
-    "normal": (),
-    "q_normal": (),
-    "log_normal": (),
-    "q_log_normal": (),
-    "beta": ("a", "b"),
-    "q_beta": ("a", "b"),
-}
-# W&B's defaults for the optional bounds
-DEFAULT_BOUNDS = {"mu": 0.0, "sigma": 1.0, "q": 1}
-OPTIONAL_BOUNDS = {"normal": ("mu", "sigma"), "q_normal": ("mu", "sigma"),
-                   "log_normal": ("mu", "sigma"), "q_log_normal": ("mu", "sigma")}
 # the split decides which cells validate and test a trial: trials must share it
 FIXED_KEYS = ("data.split", "data.split_fractions", "data.seed", "data.path")
-PARAMETER_KEYS = {"distribution", "value", "values", "probabilities", "min", "max", "mu",
-                  "sigma", "a", "b", "q"}
-VALUES_DISTRIBUTIONS = ("constant", "categorical")
 
 
 @dataclass(frozen=True)
@@ -113,10 +90,6 @@ def trial_config_dict(base: dict, params: dict) -> dict:
     return config
 
 
-def _fail(path: Path, message: str) -> ConfigError:
-    return ConfigError(f"sweep file {str(path)!r}: {message}")
-
-
 def _flatten_parameters(raw: dict, path: Path, prefix: str = "") -> dict[str, dict]:
     """Dotted keys from either form: ``{"loss.beta": {...}}`` or W&B's nested
     ``{"loss": {"parameters": {"beta": {...}}}}``."""
@@ -124,119 +97,25 @@ def _flatten_parameters(raw: dict, path: Path, prefix: str = "") -> dict[str, di
     for key, spec in raw.items():
         full = f"{prefix}{key}"
         if not isinstance(spec, dict):
-            raise _fail(path, f"parameter {full!r} must be a mapping such as "
+            raise fail(path, f"parameter {full!r} must be a mapping such as "
                         "{values: [1, 2]} or {distribution: uniform, min: 0, max: 1}")
         if "parameters" in spec:
             if set(spec) != {"parameters"} or not isinstance(spec["parameters"], dict):
-                raise _fail(path, f"nested parameter {full!r} may hold only 'parameters:'")
+                raise fail(path, f"nested parameter {full!r} may hold only 'parameters:'")
             flat.update(_flatten_parameters(spec["parameters"], path, f"{full}."))
         else:
             flat[full] = spec
     return flat
 
 
-def _yaml_number(value):
-    """PyYAML reads ``1e-5`` (no dot) as text; read such strings as the numbers meant."""
-    if isinstance(value, list):
-        return [_yaml_number(v) for v in value]
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _number(path: Path, key: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _fail(path, f"parameter {key!r}: {name}={value!r} must be a finite number")
-    return value
-
-
-def parse_parameter(key: str, spec: dict, path: Path) -> Parameter:
-    """Check one parameter's W&B spec; infer the distribution as W&B does."""
-    unknown = sorted(set(spec) - PARAMETER_KEYS)
-    if unknown:
-        raise _fail(path, f"parameter {key!r} has unknown field {unknown[0]!r}; use value, "
-                    "values, or distribution with its bounds (min/max, mu/sigma, a/b, q)")
-    distribution = spec.get("distribution")
-    if distribution is None:  # W&B's inference
-        if "value" in spec:
-            distribution = "constant"
-        elif "values" in spec:
-            distribution = "categorical"
-        elif "min" in spec and "max" in spec:
-            both_int = all(isinstance(spec[b], int) and not isinstance(spec[b], bool)
-                           for b in ("min", "max"))
-            distribution = "int_uniform" if both_int else "uniform"
-        else:
-            raise _fail(path, f"parameter {key!r} needs 'value', 'values', or a "
-                        "'distribution' with its bounds (e.g. min and max)")
-    if distribution not in DISTRIBUTIONS:
-        raise _fail(path, f"parameter {key!r}: unknown distribution {distribution!r}; choose "
-                    f"one of {', '.join(DISTRIBUTIONS)}")
-    needed = DISTRIBUTIONS[distribution]
-    missing = [b for b in needed if b not in spec]
-    if missing:
-        raise _fail(path, f"parameter {key!r}: distribution {distribution} needs "
-                    f"{' and '.join(needed)} (missing {missing[0]})")
-    allowed = set(needed) | set(OPTIONAL_BOUNDS.get(distribution, ())) | {"distribution"}
-    if distribution.startswith("q_"):
-        allowed.add("q")
-    if distribution == "categorical":
-        allowed.add("probabilities")
-    extra = sorted(set(spec) - allowed)
-    if extra:
-        raise _fail(path, f"parameter {key!r}: {extra[0]!r} does not belong to distribution "
-                    f"{distribution} (it takes {', '.join(needed)})")
-    bounds = {b: _yaml_number(spec[b]) for b in spec if b != "distribution"}
-    for b in OPTIONAL_BOUNDS.get(distribution, ()):
-        bounds.setdefault(b, DEFAULT_BOUNDS[b])
-    if distribution.startswith("q_"):
-        bounds.setdefault("q", DEFAULT_BOUNDS["q"])
-    if distribution == "categorical":
-        values = bounds["values"]
-        if not isinstance(values, list) or not values:
-            raise _fail(path, f"parameter {key!r}: values must be a non-empty list")
-        if "probabilities" in bounds:
-            probs = bounds["probabilities"]
-            if not isinstance(probs, list) or len(probs) != len(values) or \
-                    any(_number(path, key, "probabilities", p) < 0 for p in probs) or \
-                    abs(sum(probs) - 1) > 1e-6:
-                raise _fail(path, f"parameter {key!r}: probabilities must be one non-negative "
-                            "number per value, summing to 1")
-    elif distribution != "constant":
-        for b in bounds:
-            _number(path, key, b, bounds[b])
-        if "min" in bounds and bounds["min"] > bounds["max"]:
-            raise _fail(path, f"parameter {key!r}: min={bounds['min']} is above "
-                        f"max={bounds['max']}")
-        if distribution == "int_uniform" and not all(
-                isinstance(bounds[b], int) and not isinstance(bounds[b], bool)
-                for b in ("min", "max")):
-            raise _fail(path, f"parameter {key!r}: int_uniform needs integer min and max")
-        if distribution.endswith("_values") and bounds["min"] <= 0:
-            raise _fail(path, f"parameter {key!r}: {distribution} needs min > 0 (it samples "
-                        "on a log scale)")
-        for b in ("sigma", "a", "b", "q"):
-            if b in bounds and bounds[b] <= 0:
-                raise _fail(path, f"parameter {key!r}: {b}={bounds[b]} must be positive")
-        if distribution in ("log_uniform", "q_log_uniform", "inv_log_uniform") and \
-                max(abs(bounds["min"]), abs(bounds["max"])) > 700:
-            raise _fail(path, f"parameter {key!r}: {distribution} takes its bounds as "
-                        "natural logarithms (min=-9.2 means 1e-4); for bounds in value space "
-                        f"use {distribution}_values")
-    return Parameter(key, distribution, bounds)
-
-
 def _resolve_base_config(value, path: Path) -> Path:
     if not isinstance(value, str) or not value:
-        raise _fail(path, "needs 'base_config: <gpo-vae config YAML>' naming the config "
+        raise fail(path, "needs 'base_config: <gpo-vae config YAML>' naming the config "
                     "every trial starts from, e.g. base_config: demo/gpo_vae_demo.yaml")
     for candidate in (Path(value), path.parent / value):
         if candidate.is_file():
             return candidate
-    raise _fail(path, f"base_config {value!r} not found (looked in the working directory "
+    raise fail(path, f"base_config {value!r} not found (looked in the working directory "
                 f"and next to the sweep file); fix the path")
 
 
@@ -244,23 +123,23 @@ def _check_keys(parameters: tuple[Parameter, ...], base: dict, path: Path) -> No
     """Every parameter must name a config key; a value it can take must be valid."""
     for p in parameters:
         if p.key in FIXED_KEYS:
-            raise _fail(path, f"parameter {p.key!r} cannot be swept: it changes which cells "
+            raise fail(path, f"parameter {p.key!r} cannot be swept: it changes which cells "
                         "validate and test each trial, so trials would not be comparable "
                         "(and one trial's test cells could train another); set it in the base "
                         "config instead")
         section, _, name = p.key.partition(".")
         if not name or section not in base or not isinstance(base[section], dict):
             sections = [k for k, v in base.items() if isinstance(v, dict)]
-            raise _fail(path, f"parameter {p.key!r} is not a config key; write "
+            raise fail(path, f"parameter {p.key!r} is not a config key; write "
                         f"section.key with a section among {', '.join(sections)}")
         if name not in base[section]:
-            raise _fail(path, f"parameter {p.key!r} is not a config key; valid keys in "
+            raise fail(path, f"parameter {p.key!r} is not a config key; valid keys in "
                         f"{section}: {', '.join(sorted(base[section]))}")
         for value in (p.values or [representative_value(p)]):
             try:
                 config_from_dict(trial_config_dict(base, {p.key: value}))
             except ConfigError as exc:
-                raise _fail(path, f"parameter {p.key!r} value {value!r} is invalid: {exc}") \
+                raise fail(path, f"parameter {p.key!r} value {value!r} is invalid: {exc}") \
                     from None
 
 
@@ -271,17 +150,17 @@ def _evaluation_settings(raw, path: Path) -> dict:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise _fail(path, "evaluation must be a mapping, e.g. {n_samples: 500}")
+        raise fail(path, "evaluation must be a mapping, e.g. {n_samples: 500}")
     defaults = EvaluationSettings()
     known = {f.name for f in dataclasses.fields(EvaluationSettings)} - {"split"}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise _fail(path, f"unknown evaluation setting {unknown[0]!r}; choose among "
+        raise fail(path, f"unknown evaluation setting {unknown[0]!r}; choose among "
                     f"{', '.join(sorted(known))} (trials are always scored on the val split)")
     settings = {}
     for name, value in raw.items():
         default = getattr(defaults, name)
-        value = _yaml_number(value)
+        value = yaml_number(value)
         if isinstance(default, tuple):
             ok = isinstance(value, list) and all(isinstance(v, int) for v in value)
             value = list(value) if ok else value
@@ -292,14 +171,14 @@ def _evaluation_settings(raw, path: Path) -> dict:
         if not ok:
             kind = ("a list of integers" if isinstance(default, tuple) else
                     "an integer" if isinstance(default, int) else "a number")
-            raise _fail(path, f"evaluation.{name}={value!r} must be {kind}")
+            raise fail(path, f"evaluation.{name}={value!r} must be {kind}")
         settings[name] = value
     if "n_samples" in settings and "n_global" not in settings:
         settings["n_global"] = default_global_draws(settings["n_samples"])
     try:
         EvaluationSettings(**{**settings, "split": "val"}).validate()
     except ConfigError as exc:
-        raise _fail(path, f"evaluation: {exc}") from None
+        raise fail(path, f"evaluation: {exc}") from None
     return settings
 
 
@@ -308,76 +187,87 @@ def load_sweep(path: str | os.PathLike, *, output_dir: str | os.PathLike | None 
     """Read and check a sweep file: method, metric, every parameter (key, distribution and
     a value it can take) and the base config. ``overrides`` (``section.key=value``) apply
     to the base config, as ``--set`` does for ``gpo-vae train``."""
-    from gpo_vae.sweep.metrics import check_metric_name, metric_goal
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sweep file {str(path)!r} not found; check the path")
     raw = read_yaml(path, "sweep file")
     if not isinstance(raw, dict):
-        raise _fail(path, "must hold a mapping (method, metric, parameters, base_config)")
+        raise fail(path, "must hold a mapping (method, metric, parameters, base_config)")
     unknown = sorted(set(raw) - set(WANDB_KEYS) - set(OUR_KEYS))
     if unknown:
-        raise _fail(path, f"unknown key {unknown[0]!r}; W&B keys: {', '.join(WANDB_KEYS)}; "
+        raise fail(path, f"unknown key {unknown[0]!r}; W&B keys: {', '.join(WANDB_KEYS)}; "
                     f"gpo-vae keys: {', '.join(OUR_KEYS)}")
-
     method = raw.get("method")
     if method not in METHODS:
-        raise _fail(path, f"method={method!r}; choose one of {', '.join(METHODS)}")
-    metric = raw.get("metric")
+        raise fail(path, f"method={method!r}; choose one of {', '.join(METHODS)}")
+    metric_name, goal = _metric(raw.get("metric"), path)
+    parameters = _parameters(raw.get("parameters"), method, path)
+    base_path = _resolve_base_config(raw.get("base_config"), path)
+    base = load_config(base_path, overrides).to_dict()
+    _check_keys(parameters, base, path)
+    name, run_cap, seed, out = _run_settings(raw, path, output_dir)
+    extra = {k: raw[k] for k in WANDB_KEYS
+             if k in raw and k not in ("name", "method", "metric", "parameters")}
+    return SweepSpec(path=path, name=name, method=method, metric_name=metric_name,
+                     metric_goal=goal, parameters=parameters, base_config_path=base_path,
+                     base_config=base, output_dir=Path(out), seed=seed, run_cap=run_cap,
+                     evaluation=_evaluation_settings(raw.get("evaluation"), path),
+                     wandb_extra=extra)
+
+
+def _metric(metric, path: Path) -> tuple[str, str]:
+    """The metric's name and goal; a goal that would pick the worst trial is refused."""
+    from gpo_vae.sweep.metrics import check_metric_name, metric_goal
+
     if not isinstance(metric, dict) or not isinstance(metric.get("name"), str):
-        raise _fail(path, "needs 'metric: {name: ..., goal: maximize|minimize}', e.g. "
+        raise fail(path, "needs 'metric: {name: ..., goal: maximize|minimize}', e.g. "
                     "name: ate.model.pearson_top20")
     extra = sorted(set(metric) - {"name", "goal", "target"})
     if extra:
-        raise _fail(path, f"metric has unknown field {extra[0]!r}; it takes name and goal")
+        raise fail(path, f"metric has unknown field {extra[0]!r}; it takes name and goal")
     try:
         check_metric_name(metric["name"])
     except ConfigError as exc:
-        raise _fail(path, str(exc)) from None
+        raise fail(path, str(exc)) from None
     known = metric_goal(metric["name"])
     goal = metric.get("goal", known or "minimize")  # W&B's default when nothing is known
     if goal not in GOALS:
-        raise _fail(path, f"metric.goal={goal!r}; choose maximize or minimize")
+        raise fail(path, f"metric.goal={goal!r}; choose maximize or minimize")
     if known is not None and goal != known:
-        raise _fail(path, f"metric {metric['name']} is better when "
+        raise fail(path, f"metric {metric['name']} is better when "
                     f"{'higher' if known == 'maximize' else 'lower'}, so goal: {goal} would "
                     f"pick the worst trial; use goal: {known} (or leave it out)")
+    return metric["name"], goal
 
-    raw_params = raw.get("parameters")
+
+def _parameters(raw_params, method: str, path: Path) -> tuple[Parameter, ...]:
     if not isinstance(raw_params, dict) or not raw_params:
-        raise _fail(path, "needs 'parameters:' with at least one config key to sweep, e.g. "
+        raise fail(path, "needs 'parameters:' with at least one config key to sweep, e.g. "
                     "loss.gloss_coeff: {values: [10, 100]}")
     parameters = tuple(parse_parameter(k, v, path)
                        for k, v in _flatten_parameters(raw_params, path).items())
     if method == "grid":
         continuous = [p.key for p in parameters if p.values is None]
         if continuous:
-            raise _fail(path, f"grid search needs 'values' or 'value' for every parameter; "
+            raise fail(path, f"grid search needs 'values' or 'value' for every parameter; "
                         f"{continuous[0]!r} has a distribution (use method: random or bayes)")
+    return parameters
 
-    base_path = _resolve_base_config(raw.get("base_config"), path)
-    base = load_config(base_path, overrides).to_dict()
-    _check_keys(parameters, base, path)
 
+def _run_settings(raw: dict, path: Path, output_dir) -> tuple[str, int | None, int, object]:
+    """The sweep's name, run cap, seed and output folder, checked."""
     name = raw.get("name") or path.stem
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
-        raise _fail(path, f"name={name!r} must be letters, digits, '-' or '_'")
+        raise fail(path, f"name={name!r} must be letters, digits, '-' or '_'")
     run_cap = raw.get("run_cap")
     if run_cap is not None and (not isinstance(run_cap, int) or isinstance(run_cap, bool)
                                 or run_cap < 1):
-        raise _fail(path, f"run_cap={run_cap!r} must be a positive integer")
+        raise fail(path, f"run_cap={run_cap!r} must be a positive integer")
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise _fail(path, f"seed={seed!r} must be an integer")
+        raise fail(path, f"seed={seed!r} must be an integer")
     out = output_dir or raw.get("output_dir") or Path("results") / "sweeps" / name
     if not isinstance(out, (str, Path)):
-        raise _fail(path, f"output_dir={out!r} must be a folder path")
-    extra = {k: raw[k] for k in WANDB_KEYS
-             if k in raw and k not in ("name", "method", "metric", "parameters")}
-    return SweepSpec(path=path, name=name, method=method, metric_name=metric["name"],
-                     metric_goal=goal, parameters=parameters, base_config_path=base_path,
-                     base_config=base, output_dir=Path(out), seed=seed, run_cap=run_cap,
-                     evaluation=_evaluation_settings(raw.get("evaluation"), path),
-                     wandb_extra=extra)
+        raise fail(path, f"output_dir={out!r} must be a folder path")
+    return name, run_cap, seed, out
 

@@ -10,7 +10,8 @@ from sweep_files import write_sweep
 
 from gpo_vae.errors import ConfigError
 from gpo_vae.sweep.search import expand_trials, sample_value
-from gpo_vae.sweep.spec import load_sweep, parse_parameter
+from gpo_vae.sweep.parameter import parse_parameter
+from gpo_vae.sweep.spec import load_sweep
 
 
 def _spec(tmp_path, base, **overrides):
