@@ -225,7 +225,7 @@ def test_get_grn_top_k_is_none_or_a_positive_count(prepared):
     assert len(model.get_grn(top_k=3, n_samples=2)) == 3
     assert len(model.get_grn(top_k=None, n_samples=2)) == len(every)
     for top_k in (-1, 0, 1.5):        # -1 used to drop the last edge silently
-        with pytest.raises(ConfigError, match=f"top_k {top_k} is not a number of edges"):
+        with pytest.raises(ConfigError, match=f"top_k={top_k} is not a number of edges"):
             model.get_grn(top_k=top_k)
 
 
@@ -247,7 +247,7 @@ def test_counts_seeds_and_globals_of_queries_are_checked(prepared):
         (lambda: model.predict_ate(gene, n_samples=10, globals_="foo"),
          r"^globals_='foo' must be 'mean' or 'sample'"),
         (lambda: model.sample(gene, n_cells=2, seed=-1), r"^seed=-1 must be >= 0"),
-        (lambda: model.plot_grn(threshold=2), r"^threshold 2 is not an edge probability"),
+        (lambda: model.plot_grn(threshold=2), r"^threshold=2 is not an edge probability"),
         (lambda: model.plot_grn(n_samples=-1), r"^n_samples=-1 must be"),
     ]:
         with pytest.raises(ConfigError, match=match):

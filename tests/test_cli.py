@@ -193,3 +193,15 @@ def test_validate_reads_the_schema_from_a_config(tmp_path, capsys, small_copy):
                          "ctrl"], capsys)
     _assert_clean_error(code, err)
     assert "--control-label" in err
+
+
+def test_library_errors_name_parameters_and_the_cli_says_flags():
+    """One rule: the library says ``top_k=-1`` (what a Python caller passes); the command
+    line says its flag; config keys and words that are not the command's options stay."""
+    from gpo_vae.cli import build_parser, in_flags
+
+    args = build_parser().parse_args(["export-grn", "run", "--out", "o"])
+    message = "top_k=-1 is not a number of edges; data.seed=1 and seed=-1, also stability=1"
+    assert in_flags(message, args.flag_of) == ("--top-k -1 is not a number of edges; "
+                                               "data.seed=1 and --seed -1, also --stability 1")
+    assert in_flags(message, {}) == message

@@ -39,7 +39,7 @@ class GrnMixin:
     def plot_grn(self, threshold: float = 0.5, n_samples: int = 32, seed: int = 0):
         """The q(M) heatmap beside the histogram of edge probabilities (a matplotlib
         Figure; ``gpo-vae export-grn`` saves the same plot as ``heatmap.png``)."""
-        from gpo_vae.export import grn_heatmap_figure
+        from gpo_vae.grn.export import grn_heatmap_figure
         from gpo_vae.models.grn import learned_grn
 
         return grn_heatmap_figure(learned_grn(self.module, n_samples=n_samples, seed=seed),
@@ -71,7 +71,7 @@ class GrnMixin:
         >>> stability = model.grn_stability(5)                         # doctest: +SKIP
         >>> stability.frequency.loc["GATA1", "TAL1"]                    # doctest: +SKIP
         """
-        from gpo_vae.stability import grn_stability
+        from gpo_vae.grn.stability import grn_stability
 
         if self.adata is None:
             raise InputDataError("this model has no data to resample; create it with "

@@ -53,7 +53,7 @@ def plan_learning_curve(config_path, cells: Sequence[int], *, out=None,
     """One benchmark plan per number of training cells, in ``<out>/cells_<N>/``."""
     cells = sorted({int(n) for n in cells})
     if not cells or cells[0] < 1:
-        raise ConfigError(f"--cells-per-perturbation {cells}: give numbers of cells >= 1")
+        raise ConfigError(f"cells_per_perturbation={cells}: give numbers of cells >= 1")
     base = plan_benchmark(config_path, out=out, overrides=list(overrides), **plan_args)
     return [plan_benchmark(config_path, out=base.out / f"cells_{n}",
                            overrides=[*overrides, f"data.train_cells_per_perturbation={n}"],

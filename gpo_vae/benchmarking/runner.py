@@ -115,11 +115,11 @@ def plan_benchmark(config_path: str | os.PathLike, *, method_names: list[str] | 
     overrides = list(overrides or [])
     config = load_config(config_path, overrides)
     if n_seeds < 1 or n_splits < 1:
-        raise ConfigError(f"--seeds {n_seeds} and --splits {n_splits} must be at least 1")
+        raise ConfigError(f"seeds={n_seeds} and splits={n_splits} must be at least 1")
     if split is not None and split not in SPLIT_KINDS:
-        raise ConfigError(f"--split {split!r}; choose one of {', '.join(SPLIT_KINDS)}")
+        raise ConfigError(f"split={split!r}; choose one of {', '.join(SPLIT_KINDS)}")
     if jobs is not None and jobs < 1:
-        raise ConfigError(f"--jobs {jobs} must be at least 1")
+        raise ConfigError(f"jobs={jobs} must be at least 1")
     chosen = methods(list(method_names) if method_names else list(DEFAULT_METHODS))
     if not config.data.path:
         raise ConfigError(f"data.path is not set in {config_path}; point it at the screen")

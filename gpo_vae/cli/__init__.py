@@ -2,13 +2,15 @@
 options, defaults read from the settings classes) and ``run`` (its body).
 
 User errors (:class:`~gpo_vae.errors.GpoVaeError`) print ``error: <what and how to fix>``
-on stderr and exit non-zero without a traceback. Heavy libraries are imported inside
-the commands so ``gpo-vae --help`` stays fast.
+on stderr and exit non-zero without a traceback. The library's messages name Python
+parameters (``top_k=-1``); here they name the command's flags (``--top-k -1``). Heavy
+libraries are imported inside the commands so ``gpo-vae --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from gpo_vae._version import __version__
@@ -41,8 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gpo-vae {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        command.add_parser(sub)
+        command_parser = command.add_parser(sub)
+        command_parser.set_defaults(flag_of=_flags(command_parser))
     return parser
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each option's parameter name and its long flag (``top_k`` -> ``--top-k``)."""
+    return {action.dest: action.option_strings[-1] for action in parser._actions
+            if action.option_strings and action.dest != "help"}
+
+
+def in_flags(message: str, flag_of: dict[str, str]) -> str:
+    """``message`` with each ``parameter=value`` of a command's option written as the
+    flag (``--top-k -1``); config keys (``data.seed=1``) and other words stay."""
+    if not flag_of:
+        return message
+    names = "|".join(map(re.escape, sorted(flag_of, key=len, reverse=True)))
+    return re.sub(rf"(?<![\w.\-])({names})=", lambda m: f"{flag_of[m.group(1)]} ", message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GpoVaeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {in_flags(str(exc), getattr(args, 'flag_of', {}))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; no partial output was kept", file=sys.stderr)

@@ -12,7 +12,7 @@ from gpo_vae.outputs import FORCE_HELP
 
 def run(args: argparse.Namespace) -> int:
     """Write the learned GRN as CSV, edge list, GraphML and a heatmap."""
-    from gpo_vae.export import export_grn
+    from gpo_vae.grn.export import export_grn
 
     check_name_length(args.out, "--out")
     summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k,

@@ -27,7 +27,7 @@ def check_top_k(top_k, name: str = "top_k", every: str = "None") -> int | None:
     if top_k is None:
         return None
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-        raise ConfigError(f"{name} {top_k!r} is not a number of edges; give a positive "
+        raise ConfigError(f"{name}={top_k!r} is not a number of edges; give a positive "
                           f"whole number, or {every} for every edge")
     return int(top_k)
 
@@ -36,7 +36,7 @@ def check_threshold(threshold, name: str = "threshold") -> float:
     """``threshold`` as an edge probability in [0, 1] (above 1 no edge passes, silently)."""
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
             or not 0 <= threshold <= 1:
-        raise ConfigError(f"{name} {threshold!r} is not an edge probability; give a number "
+        raise ConfigError(f"{name}={threshold!r} is not an edge probability; give a number "
                           "between 0 and 1")
     return float(threshold)
 

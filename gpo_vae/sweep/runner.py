@@ -52,9 +52,9 @@ def plan_sweep(spec: SweepSpec, *, controller: str = "local", executor: str = LO
                workers: int | None = None, max_trials: int | None = None) -> SweepPlan:
     """Expand the trials (local controller) and settle the worker count."""
     if controller not in CONTROLLERS:
-        raise ConfigError(f"--controller {controller!r}; choose local or wandb")
+        raise ConfigError(f"controller={controller!r}; choose local or wandb")
     if workers is not None and workers < 1:
-        raise ConfigError(f"--workers={workers} must be at least 1")
+        raise ConfigError(f"workers={workers} must be at least 1")
     trials: list[Trial] = []
     if controller == "local":
         seen = set()
@@ -65,7 +65,7 @@ def plan_sweep(spec: SweepSpec, *, controller: str = "local", executor: str = LO
                 trials.append(trial)
         _check_trial_configs(trials)
     elif max_trials is not None and max_trials < 1:
-        raise ConfigError(f"--max-trials={max_trials} must be at least 1")
+        raise ConfigError(f"max_trials={max_trials} must be at least 1")
     n = len(trials) or max_trials or spec.run_cap or 1
     workers = workers or max(1, min(n, os.cpu_count() or 1, 4))
     return SweepPlan(spec, trials, controller, executor, workers, max_trials)

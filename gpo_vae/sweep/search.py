@@ -41,14 +41,14 @@ def expand_trials(spec: SweepSpec, max_trials: int | None = None) -> list[dict]:
     """The parameter sets the local controller proposes (grid, or random with a cap)."""
     cap = max_trials or spec.run_cap
     if max_trials is not None and max_trials < 1:
-        raise ConfigError(f"--max-trials={max_trials} must be at least 1")
+        raise ConfigError(f"max_trials={max_trials} must be at least 1")
     if spec.method == "grid":
         trials = grid_trials(spec)
         return trials[:cap] if cap else trials
     if spec.method == "random":
         if not cap:
             raise ConfigError(f"sweep {spec.name!r} uses random search, which never ends on "
-                              "its own; give --max-trials N (or run_cap: N in the sweep file)")
+                              "its own; give max_trials=N (or run_cap: N in the sweep file)")
         return random_trials(spec, cap)
     raise ConfigError(f"sweep {spec.name!r} uses method: bayes, which needs the W&B server's "
                       "model of past trials; run it with --controller wandb (after wandb "

@@ -69,7 +69,7 @@ def split_count(spec: SweepSpec, cap: int | None, workers: int) -> list[int | No
     grid (the server ends it); random and bayes never end without a cap."""
     if cap is None and spec.method != "grid":
         raise ConfigError(f"sweep {spec.name!r} uses {spec.method} search, which never ends on "
-                          "its own; give --max-trials N (or run_cap: N in the sweep file)")
+                          "its own; give max_trials=N (or run_cap: N in the sweep file)")
     if cap is None:
         return [None] * workers
     workers = min(workers, cap)

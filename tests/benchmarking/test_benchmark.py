@@ -83,7 +83,7 @@ def test_bad_benchmark_input_is_a_one_line_error(benchmark_config, tmp_path, cap
     config = benchmark_config()
     assert main(["benchmark", str(config), "--methods", "nope"]) != 0
     assert capsys.readouterr().err.strip().startswith("error: unknown method 'nope'")
-    with pytest.raises(ConfigError, match="--seeds 0"):
+    with pytest.raises(ConfigError, match="seeds=0"):
         plan_benchmark(config, n_seeds=0)
     missing = tmp_path / "missing.h5ad"
     assert main(["benchmark", str(config), "--set", f"data.path={missing}"]) != 0

@@ -16,9 +16,9 @@ def test_a_plan_checks_its_input_and_names_each_data_split(benchmark_config, tmp
     assert "--split perturbations" in plan.command() and "--set training.lr=0.001" in plan.command()
     single = plan_benchmark(config, method_names=["pert_mean"], n_seeds=1)
     assert single.split_overrides(0) == [] and single.jobs == 1
-    with pytest.raises(ConfigError, match="--split 'genes'"):
+    with pytest.raises(ConfigError, match="split='genes'"):
         plan_benchmark(config, split="genes")
-    with pytest.raises(ConfigError, match="--jobs 0"):
+    with pytest.raises(ConfigError, match="jobs=0"):
         plan_benchmark(config, jobs=0)
     with pytest.raises(InputFileError, match="does not exist"):
         plan_benchmark(config, overrides=[f"data.path={tmp_path / 'none.h5ad'}"])

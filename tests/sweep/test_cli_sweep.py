@@ -123,7 +123,7 @@ def test_workers_never_exceed_the_trials(base_config, tmp_path):
     spec = load_sweep(write_sweep(tmp_path / "s.yaml", base_config, tmp_path / "out"))
     assert 1 <= plan_sweep(spec).workers <= 2
     assert plan_sweep(spec, workers=1).workers == 1
-    with pytest.raises(Exception, match="--workers=0 must be at least 1"):
+    with pytest.raises(Exception, match="workers=0 must be at least 1"):
         plan_sweep(spec, workers=0)
 
 

@@ -9,8 +9,8 @@ import pytest
 from sweep_files import write_sweep
 
 from gpo_vae.errors import ConfigError
-from gpo_vae.sweep.search import expand_trials, sample_value
 from gpo_vae.sweep.parameter import parse_parameter
+from gpo_vae.sweep.search import expand_trials, sample_value
 from gpo_vae.sweep.spec import load_sweep
 
 

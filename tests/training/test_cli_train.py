@@ -195,12 +195,12 @@ def test_export_stability_needs_two_runs(cli_run, tmp_path, capsys):
 
 
 def test_a_failing_stability_run_writes_nothing(cli_run, tmp_path, monkeypatch, capsys):
-    import gpo_vae.stability
+    import gpo_vae.grn.stability
 
     def fail(*args, **kwargs):
         raise InputDataError("bootstrap run 2 failed")
 
-    monkeypatch.setattr(gpo_vae.stability, "grn_stability", fail)
+    monkeypatch.setattr(gpo_vae.grn.stability, "grn_stability", fail)
     run, _ = cli_run
     assert main(["export-grn", str(run), "--out", str(tmp_path / "x"), "--stability", "2"]) == 2
     assert "bootstrap run 2 failed" in capsys.readouterr().err

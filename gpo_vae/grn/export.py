@@ -1,4 +1,4 @@
-"""``gpo-vae export-grn``: the learned GRN as files other tools read.
+"""The learned GRN as files other tools read (what ``gpo-vae export-grn`` writes).
 
 Writes into one folder (each file atomically):
 - ``probabilities.csv``: the T x T q(M) edge probabilities, row = regulator, column =
@@ -9,9 +9,9 @@ Writes into one folder (each file atomically):
 - ``grn.graphml``: the same edges and every treatment gene as a node (Cytoscape,
   networkx, Gephi);
 - ``treatment_genes.csv`` and ``heatmap.png``;
-- with ``--stability N``: ``stability.csv``, how often each pair reaches the threshold
-  when the model is trained again on N bootstrap resamples of its training cells, and a
-  ``stability`` column in the edge list (which edges to trust).
+- with ``stability=N`` (``--stability N``): ``stability.csv``, how often each pair reaches
+  the threshold when the model is trained again on N bootstrap resamples of its training
+  cells, and a ``stability`` column in the edge list (which edges to trust).
 The diagonal (a perturbation's effect on its own gene's latent dimension) is kept in the
 matrix but is not a regulatory edge, so edge lists leave it out.
 """
@@ -28,7 +28,7 @@ from gpo_vae.config import check_seed
 from gpo_vae.errors import ConfigError
 from gpo_vae.figures import subplots
 from gpo_vae.io import atomic_path, save_figure_atomic, write_json_atomic
-from gpo_vae.models.grn import LearnedGrn, check_top_k, learned_grn
+from gpo_vae.models.grn import LearnedGrn, check_threshold, check_top_k, learned_grn
 from gpo_vae.outputs import check_output_folder, mark_output_folder
 
 
@@ -61,8 +61,6 @@ def plot_grn_heatmap(grn: LearnedGrn, path: Path, threshold: float) -> Path:
 def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
     """q(M) as a heatmap (perturbed genes first) beside the histogram of probabilities;
     returns the matplotlib Figure (shown inline in a notebook)."""
-    from gpo_vae.models.grn import check_threshold
-
     threshold = check_threshold(threshold)
 
     kinds = grn.genes["kind"].to_numpy()
@@ -112,7 +110,7 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         Draws of M behind the mean edge weights.
     stability
         0, or N >= 2: also train the run's configuration on N bootstrap resamples of its
-        training cells (:func:`gpo_vae.stability.grn_stability`) and write each pair's
+        training cells (:func:`gpo_vae.grn.stability.grn_stability`) and write each pair's
         recurrence (the fraction of runs with q(M) >= ``threshold``) to
         ``stability.csv`` and as a ``stability`` column / attribute of the edges.
     stability_epochs
@@ -133,15 +131,7 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
     """
     from gpo_vae.training.checkpoint import load_trained, resolve_checkpoint, run_folder_of
 
-    if not 0 <= threshold <= 1:
-        raise ConfigError(f"--threshold {threshold} must be between 0 and 1")
-    check_top_k(top_k, "--top-k", every="leave it out")  # a flag takes no None
-    if stability and stability < 2:
-        raise ConfigError(f"--stability {stability}: give at least 2 bootstrap runs (or 0)")
-    if stability_epochs is not None and stability_epochs < 1:
-        raise ConfigError(f"--stability-epochs {stability_epochs} must be at least 1")
-    if stability:
-        check_seed(seed)
+    _check_settings(threshold, top_k, stability, stability_epochs, seed)
     checkpoint = resolve_checkpoint(run)
     run_folder = run_folder_of(checkpoint)
     out = check_output_folder(out, "run", run_folder, what="the GRN folder", force=force)
@@ -149,22 +139,62 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
     grn = learned_grn(module, n_samples=n_samples)
     recurrence = None
     if stability:
-        from gpo_vae.evaluation.report import prepared_data_of
-        from gpo_vae.stability import grn_stability
-        from gpo_vae.training.run_folder import check_split
-
-        adata = prepared_data_of(module, progress=False, log=log, python_instead=(
-            "gv.GpoVae.load(RUN, prepared).grn_stability(N)"), data_path=data_path)
-        check_split(run_folder, adata, "export-grn --stability")
-        recurrence = grn_stability(module.config, adata, stability, threshold=threshold,
-                                   max_epochs=stability_epochs, seed=seed, log=log)
+        recurrence = _bootstrap(module, run_folder, stability, threshold=threshold,
+                                max_epochs=stability_epochs, seed=seed, log=log,
+                                data_path=data_path)
     mark_output_folder(out, "run", run_folder)
+    edges = grn.edges(threshold, top_k)
+    files = _write_files(out, grn, edges, recurrence, threshold)
+    summary = {"checkpoint": str(checkpoint), "n_treatment_genes": len(grn.genes),
+               "n_perturbed": int((grn.genes["kind"] == "perturbed").sum()),
+               "threshold": threshold, "top_k": top_k, "n_edges": len(edges),
+               "files": files}
+    if recurrence is not None:
+        summary["stability"] = {
+            "n_runs": recurrence.n_runs, "seed": recurrence.seed,
+            "n_edges_in_every_run": int((edges["stability"] == 1).sum()),
+            "n_edges_in_at_least_half": int((edges["stability"] >= 0.5).sum())}
+    write_json_atomic(out / "export_summary.json", summary)
+    return summary
+
+
+def _check_settings(threshold, top_k, stability: int, stability_epochs, seed) -> None:
+    """Every setting before any work; errors name the parameters (the command line says
+    its flags instead)."""
+    check_threshold(threshold)
+    check_top_k(top_k, every="leave it out")
+    if stability and stability < 2:
+        raise ConfigError(f"stability={stability}: give at least 2 bootstrap runs (or 0)")
+    if stability_epochs is not None and stability_epochs < 1:
+        raise ConfigError(f"stability_epochs={stability_epochs} must be at least 1")
+    if stability:
+        check_seed(seed, "seed")
+
+
+def _bootstrap(module, run_folder: Path, n_runs: int, *, threshold: float, max_epochs,
+               seed: int, log, data_path):
+    """Edge recurrence over ``n_runs`` bootstrap trainings of the run (its prepared data
+    read back from the stored path, or ``data_path`` when it moved)."""
+    from gpo_vae.evaluation.report import prepared_data_of
+    from gpo_vae.grn.stability import grn_stability
+    from gpo_vae.training.run_folder import check_split
+
+    adata = prepared_data_of(module, progress=False, log=log, python_instead=(
+        "gv.GpoVae.load(RUN, prepared).grn_stability(N)"), data_path=data_path)
+    check_split(run_folder, adata, "export-grn --stability")
+    return grn_stability(module.config, adata, n_runs, threshold=threshold,
+                         max_epochs=max_epochs, seed=seed, log=log)
+
+
+def _write_files(out: Path, grn: LearnedGrn, edges: pd.DataFrame, recurrence,
+                 threshold: float) -> list[str]:
+    """Write the matrix, edge list, GraphML, gene table, heatmap (and the stability
+    table); returns the file names."""
     names = grn.genes["name"].tolist()
     matrix = pd.DataFrame(grn.probabilities.round(6), index=pd.Index(names, name="regulator"),
                           columns=names)
     matrix.insert(0, "kind", grn.genes["kind"].to_numpy())
     _write_csv(matrix, out / "probabilities.csv")
-    edges = grn.edges(threshold, top_k)
     files = ["probabilities.csv", "edges.csv", "grn.graphml", "treatment_genes.csv",
              "heatmap.png"]
     if recurrence is not None:
@@ -182,14 +212,4 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
     _write_graphml(grn, edges, out / "grn.graphml")
     _write_csv(grn.genes, out / "treatment_genes.csv", index=False)
     plot_grn_heatmap(grn, out / "heatmap.png", threshold)
-    summary = {"checkpoint": str(checkpoint), "n_treatment_genes": len(names),
-               "n_perturbed": int((grn.genes["kind"] == "perturbed").sum()),
-               "threshold": threshold, "top_k": top_k, "n_edges": len(edges),
-               "files": files}
-    if recurrence is not None:
-        summary["stability"] = {
-            "n_runs": recurrence.n_runs, "seed": recurrence.seed,
-            "n_edges_in_every_run": int((edges["stability"] == 1).sum()),
-            "n_edges_in_at_least_half": int((edges["stability"] >= 0.5).sum())}
-    write_json_atomic(out / "export_summary.json", summary)
-    return summary
+    return files

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from gpo_vae.stability import bootstrap_training_cells
+from gpo_vae.grn.stability import bootstrap_training_cells
 
 
 def test_bootstrap_resamples_training_cells_within_perturbations(small_prepared):

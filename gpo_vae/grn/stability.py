@@ -21,6 +21,7 @@ import pandas as pd
 from gpo_vae.config import Config, check_seed, config_from_dict
 from gpo_vae.constants import OBS_PERTURBATION, OBS_QC, OBS_SPLIT, SPLITS, UNS_TRAIN_CELLS_PER_QC
 from gpo_vae.errors import ConfigError
+from gpo_vae.models.grn import check_threshold, learned_grn
 
 TRAIN = SPLITS[0]
 
@@ -109,19 +110,17 @@ def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 
 
     Examples
     --------
-    >>> from gpo_vae.stability import grn_stability                # doctest: +SKIP
+    >>> from gpo_vae.grn import grn_stability                # doctest: +SKIP
     >>> stability = grn_stability(model.config, prepared, 5)       # doctest: +SKIP
     >>> stability.frequency.loc["GATA1", "TAL1"]                    # doctest: +SKIP
     """
     from gpo_vae.evaluation.diagnostics import diagnostics_callback
-    from gpo_vae.models.grn import learned_grn
     from gpo_vae.training.train import fit_best
 
-    check_seed(seed)
+    check_seed(seed, "seed")
     if int(n_runs) < 2:
-        raise ConfigError(f"--stability {n_runs}: give at least 2 bootstrap runs")
-    if not 0 <= threshold <= 1:
-        raise ConfigError(f"threshold {threshold} must be between 0 and 1")
+        raise ConfigError(f"n_runs={n_runs}: give at least 2 bootstrap runs")
+    threshold = check_threshold(threshold)
     found = probability = names = None
     for i in range(int(n_runs)):
         log(f"stability run {i + 1}/{n_runs}: bootstrap of the training cells, seed {seed + i}")
