@@ -3,8 +3,8 @@
 # Extra arguments go to pytest. Exits with pytest's status; "no tests collected" (5) is a
 # failure.
 #   bash scripts/test.sh                        everything but the `slow` tests
-#   bash scripts/test.sh -m "not integration"   unit tests only (no training, no sweeps)
-#   bash scripts/test.sh -m integration         the tests that train, sweep or run `train`
+#   bash scripts/test.sh -m "not integration"   unit tier (< 2 min: no training, sweeps or whole preparations)
+#   bash scripts/test.sh -m integration         the tests that train, sweep, run `train` or prepare to disk
 #   bash scripts/test.sh -m slow                the slow tests only
 # `slow` tests stay out of every run whose -m expression does not name `slow`: the
 # pytest_collection_modifyitems hook in tests/conftest.py deselects them (an addopts

@@ -36,6 +36,7 @@ def _no_cache_left(tmp_path):
     return not cache.exists() or not any(cache.iterdir())
 
 
+@pytest.mark.integration   # the whole preparation, written to disk
 def test_prepare_then_cached(tmp_path, capsys, small_screen_path):
     path = small_screen_path
     config = _write_config(tmp_path, path=str(path))
@@ -122,6 +123,7 @@ def test_missing_path_and_missing_config(tmp_path, capsys):
     assert code != 0 and "not found" in err
 
 
+@pytest.mark.integration   # the whole preparation, written to disk
 def test_a_truncated_cache_says_to_prepare_again_with_force(tmp_path, capsys, small_screen_path):
     path = small_screen_path
     config = _write_config(tmp_path, path=str(path))

@@ -76,6 +76,7 @@ def test_no_module_draws_tqdm_bars_itself(module):
     assert "tqdm" not in inspect.getsource(importlib.import_module(module))
 
 
+@pytest.mark.integration   # the whole preparation, written to disk
 def test_prepare_writes_no_carriage_returns_into_a_log(tmp_path, small_screen_path):
     """`gpo-vae prepare > prepare.log 2>&1`: plain lines, the pairing step among them."""
     result = subprocess.run(

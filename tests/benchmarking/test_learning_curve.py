@@ -2,10 +2,12 @@
 nothing trains; the same held-out cells at every point)."""
 
 import pandas as pd
+import pytest
 
 from gpo_vae.cli import main
 
 
+@pytest.mark.integration   # prepares, benchmarks and writes the whole curve
 def test_learning_curve_scores_every_point_on_the_same_test_cells(benchmark_config, tmp_path,
                                                                   capsys):
     out = tmp_path / "curve"

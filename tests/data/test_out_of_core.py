@@ -40,6 +40,7 @@ def test_chunked_qc_equals_in_memory(small_screen, small_screen_path, small_bloc
     assert in_memory["qc"].any()
 
 
+@pytest.mark.integration   # the whole preparation, written to disk
 def test_prepared_file_equals_in_memory_preparation(tmp_path, small_screen,
                                                     small_screen_path, small_blocks):
     config = _config(tmp_path, small_screen_path)

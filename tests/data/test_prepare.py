@@ -82,6 +82,7 @@ def test_qc_flags_track_the_simulated_truth(prepared_cells, small_file):
     assert flagged[truth].mean() > 0.8 and flagged[~truth].mean() < 0.15
 
 
+@pytest.mark.integration   # the whole preparation, written to disk
 def test_second_prepare_uses_the_cache(tmp_path, small_file):
     config = _config(tmp_path, small_file)
     first = prepare(config, progress=False, log=lambda m: None)
@@ -215,6 +216,7 @@ def test_real_papalexi_screen(tmp_path, papalexi_path):
     assert a.obs["qc"].mean() < 0.3
 
 
+@pytest.mark.integration   # the whole preparation, written to disk
 def test_prepare_names_every_perturbation_a_filter_removes(tmp_path, small_copy):
     adata = small_copy
     target = adata.uns["perturbations"].query("measured").index[0]
