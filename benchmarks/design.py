@@ -87,7 +87,7 @@ def _load(run: Path):
     from gpo_vae.evaluation.report import prepared_data_of
 
     model = gv.GpoVae.load(run)
-    model.adata = prepared_data_of(model.module, progress=False, log=lambda m: None)
+    model.adata = prepared_data_of(model.module)
     return model
 
 

@@ -39,7 +39,7 @@ def _data_settings(dataset: str, workdir: Path) -> dict:
         from gpo_vae.simulation import simulate_to_h5ad
 
         start = time.perf_counter()
-        simulate_to_h5ad(path, dataset, seed=0, progress=True)
+        simulate_to_h5ad(path, dataset, seed=0)
         print(f"simulated {dataset} in {time.perf_counter() - start:.0f} s -> {path}",
               file=sys.stderr)
     return {"preset": "simulated", "path": str(path)}
@@ -52,7 +52,7 @@ def _child(settings: dict, cache_dir: str) -> dict:
     config = config_from_dict({"output_dir": cache_dir, "data": {**settings,
                                                                   "cache_dir": cache_dir}})
     start = time.perf_counter()
-    result = prepare(config, progress=False, log=lambda m: print(m, file=sys.stderr))
+    result = prepare(config)
     return {
         "seconds": round(time.perf_counter() - start, 1),
         "from_cache": result.from_cache,

@@ -21,7 +21,7 @@ def _run_one(preset: str, seed: int, write: str | None) -> dict:
     from gpo_vae.simulation import simulate_perturbseq
 
     start = time.perf_counter()
-    adata = simulate_perturbseq(preset, seed=seed, progress=True)
+    adata = simulate_perturbseq(preset, seed=seed)
     seconds = time.perf_counter() - start
     result = {
         "preset": preset,

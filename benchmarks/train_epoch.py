@@ -33,7 +33,7 @@ def _prepared_config(args):
     path = Path(args.data) if args.data else workdir / f"simulated_{args.preset}.h5ad"
     if not path.exists():
         start = time.perf_counter()
-        simulate_to_h5ad(path, args.preset, seed=0, progress=True)
+        simulate_to_h5ad(path, args.preset, seed=0)
         print(f"simulated {args.preset} in {time.perf_counter() - start:.0f} s -> {path}",
               file=sys.stderr)
     return config_from_dict({
@@ -69,7 +69,7 @@ def main() -> None:
     from gpo_vae.models.builder import build_for_prepared
 
     config = _prepared_config(args)
-    dm = PerturbationDataModule(config, progress=False, log=lambda m: print(m, file=sys.stderr))
+    dm = PerturbationDataModule(config)
     dm.prepare_data()
     dm.setup("fit")
     torch.manual_seed(0)

@@ -25,6 +25,9 @@ except ImportError:                       # a plain script without IPython
 
 import gpo_vae as gv
 
+# One settings object (scvi-tools' style): no progress bars in these executed docs; messages
+# go through Python's logging (gv.settings.verbosity = "info" shows the step-by-step ones).
+gv.settings.progress_bar = False
 EPOCHS = int(os.environ.get("GPO_VAE_TUTORIAL_EPOCHS", "40"))
 OUT = Path(os.environ.get("GPO_VAE_TUTORIAL_OUT", "tutorial_output"))
 # The package never writes over a trained run: to run this again, delete OUT first (or
@@ -53,8 +56,7 @@ print(prepared.obs["split"].value_counts())
 
 # %%
 model = gv.GpoVae(prepared, n_latent=32)
-model.train(max_epochs=EPOCHS, lr=3e-3, batch_size=128, run_dir=OUT / "run",
-            progress=False)
+model.train(max_epochs=EPOCHS, lr=3e-3, batch_size=128, run_dir=OUT / "run")
 print(model)
 print(model.history[["epoch", "train/loss_epoch", "val/loss"]].tail())
 display(model.plot_training_curves())

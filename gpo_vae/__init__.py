@@ -12,6 +12,8 @@ The Python API (loaded on first use, so ``gpo-vae --help`` stays fast)::
     table = gv.benchmark("demo/gpo_vae_demo.yaml", seeds=3).table   # methods x seeds
     model.save("run/"); model = gv.GpoVae.load("run/", prepared)
     gv.download(["rpe1", "summary_stats"])   # benchmark data into datasets/
+    gv.settings.verbosity = "info"           # step-by-step messages (standard logging)
+    gv.settings.progress_bar = False         # no progress bars
 """
 
 from gpo_vae._version import __version__
@@ -27,7 +29,7 @@ _API = ("GpoVae", "evaluate", "prepare", "simulate")
 
 __all__ = ["ConfigError", "GpoVae", "GpoVaeError", "InputDataError", "InputFileError",
            "InputTypeError", "__version__", "benchmark", "download", "evaluate", "prepare",
-           "simulate"]
+           "settings", "simulate"]
 
 
 def __getattr__(name: str):
@@ -35,6 +37,10 @@ def __getattr__(name: str):
         from gpo_vae import api
 
         return getattr(api, name)
+    if name == "settings":
+        from gpo_vae._settings import settings
+
+        return settings
     if name == "benchmark":
         from gpo_vae.benchmarking import benchmark
 

@@ -6,15 +6,18 @@ that decides: on a terminal (or in a Jupyter kernel) it returns a tqdm bar; othe
 object with the same use (iterate, ``update``, ``close``, ``with``) that logs a start
 line, a line at each quarter of the way (on steps that take a while) and a done line
 through :mod:`logging` (logger ``gpo_vae.progress``; ``gpo-vae`` sends it to stderr, see
-:func:`log_to_stderr`).
+:func:`log_to_console`). Whether anything is shown at all is ``gv.settings.progress_bar``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 logger = logging.getLogger("gpo_vae.progress")
@@ -39,7 +42,7 @@ def interactive(stream: IO | None = None) -> bool:
 
 
 def progress(iterable: Iterable | None = None, *, desc: str, total: int | None = None,
-             unit: str = "steps", enabled: bool = True, stream: IO | None = None):
+             unit: str = "steps", enabled: bool | None = None, stream: IO | None = None):
     """A progress report over ``iterable`` (or ``total`` steps counted with ``update``).
 
     Parameters
@@ -50,7 +53,8 @@ def progress(iterable: Iterable | None = None, *, desc: str, total: int | None =
         The label, the number of steps (default: ``len(iterable)`` when it has one) and
         what the steps are (plural: ``"chunks"``).
     enabled
-        False: no output at all (``--quiet``).
+        False: no output at all; default: ``gv.settings.progress_bar`` (``--quiet`` turns
+        it off).
     stream
         Where a bar would draw (default: stderr); it decides between bar and lines.
 
@@ -61,11 +65,33 @@ def progress(iterable: Iterable | None = None, *, desc: str, total: int | None =
     """
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)
+    enabled = showing_progress() if enabled is None else enabled and showing_progress()
     if enabled and interactive(stream):
         from tqdm.auto import tqdm
 
         return tqdm(iterable, desc=desc, total=total, unit=unit, file=stream)
     return PlainProgress(iterable, desc=desc, total=total, unit=unit, enabled=enabled)
+
+
+def showing_progress() -> bool:
+    """Whether long steps show progress here: ``gv.settings.progress_bar``, and not in a
+    job whose lines go to its own log file (:func:`job_log`)."""
+    from gpo_vae._settings import settings
+
+    ident = threading.get_ident()
+    return settings.progress_bar and ident not in _JOB_THREADS and not _QUIET.get(ident)
+
+
+@contextlib.contextmanager
+def no_progress() -> Iterator[None]:
+    """No progress from this thread while the block runs: the inner steps of a larger one
+    (the learning diagnostics inside training, the scoring inside a design)."""
+    ident = threading.get_ident()
+    _QUIET[ident] = _QUIET.get(ident, 0) + 1
+    try:
+        yield
+    finally:
+        _QUIET[ident] -= 1
 
 
 class PlainProgress:
@@ -119,24 +145,91 @@ class PlainProgress:
         self.close()
 
 
-class _CurrentStderr(logging.Handler):
-    """Writes each record to the stderr of the moment (tests swap sys.stderr)."""
+class _Console(logging.Handler):
+    """Writes each record to the streams of the moment (tests swap them): messages on
+    stdout, progress lines and warnings on stderr (``warning: `` before a warning)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            print(self.format(record), file=sys.stderr, flush=True)
+            if record.thread in _JOB_THREADS:
+                return                    # a job's lines go to its own log file
+            to_stderr = record.levelno >= logging.WARNING or record.name == logger.name
+            prefix = "warning: " if record.levelno == logging.WARNING else ""
+            print(prefix + self.format(record), file=sys.stderr if to_stderr else sys.stdout,
+                  flush=True)
         except Exception:  # pragma: no cover - logging must never raise
             self.handleError(record)
 
 
-def log_to_stderr(level: int = logging.INFO) -> None:
-    """Send the package's log records (progress lines, warnings) to stderr as bare
-    lines; what the command line does. Idempotent; leaves a configured root logger be."""
+@contextlib.contextmanager
+def console_logging(level: int = logging.INFO) -> Iterator[None]:
+    """Show the package's log records as bare lines while the block runs (what the
+    command line does): messages on stdout, progress lines and warnings on stderr. The
+    logger's level and handlers are put back after, so a Python session that called the
+    command line in-process is left as it was."""
     package = logging.getLogger("gpo_vae")
-    if logging.getLogger().handlers or \
-            any(isinstance(h, _CurrentStderr) for h in package.handlers):
-        return
-    handler = _CurrentStderr()
+    handler = _Console()
     handler.setFormatter(logging.Formatter("%(message)s"))
+    before = package.level
     package.addHandler(handler)
     package.setLevel(level)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(before)
+
+
+#: Threads inside :func:`no_progress` blocks (how deep).
+_QUIET: dict[int, int] = {}
+#: Threads running a job (a benchmark job, a sweep trial): their records go to the job's
+#: log file only, and they draw no progress.
+_JOB_THREADS: set[int] = set()
+_JOB_LOCK = threading.Lock()
+_JOB_LEVEL: list = []          # the package level before the first job, while jobs run
+
+
+@contextlib.contextmanager
+def job_log(path: str | Path) -> Iterator[None]:
+    """Send what this thread logs (the package's messages) to ``path`` while the block
+    runs, as timestamped lines appended to the file, and draw no progress: parallel jobs
+    would interleave on one terminal. Thread-safe (a sweep's trials may run in threads)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ident = threading.get_ident()
+    handler = logging.FileHandler(path, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.addFilter(lambda record: record.thread == ident)
+    package = logging.getLogger("gpo_vae")
+    with _JOB_LOCK:
+        if not _JOB_THREADS:
+            _JOB_LEVEL.append(package.level)
+            package.setLevel(min(package.getEffectiveLevel(), logging.INFO))
+        _JOB_THREADS.add(ident)
+        package.addHandler(handler)
+    try:
+        yield
+    finally:
+        with _JOB_LOCK:
+            package.removeHandler(handler)
+            handler.close()
+            _JOB_THREADS.discard(ident)
+            if not _JOB_THREADS:
+                package.setLevel(_JOB_LEVEL.pop())
+
+
+@contextlib.contextmanager
+def quiet_steps(*names: str) -> Iterator[None]:
+    """Only warnings from the loggers ``names`` (e.g. ``gpo_vae.training``) and no
+    progress from this thread while the block runs: the inner trainings of a larger step
+    (bootstrap runs) say what they do in one line each, not in every detail."""
+    loggers = [logging.getLogger(name) for name in names]
+    before = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with no_progress():
+            yield
+    finally:
+        for lg, level in zip(loggers, before, strict=True):
+            lg.setLevel(level)

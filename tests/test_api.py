@@ -32,7 +32,7 @@ def prepared(small_screen):
 def trained(prepared, tmp_path_factory):
     model = gv.GpoVae(prepared, **TINY)
     run = tmp_path_factory.mktemp("api") / "run"
-    assert model.train(max_epochs=3, accelerator="cpu", run_dir=run, progress=False) is model
+    assert model.train(max_epochs=3, accelerator="cpu", run_dir=run) is model
     return model
 
 
@@ -304,7 +304,7 @@ def test_held_out_combinations_are_scored_beside_the_additive_baseline():
     split = prepared.obs["split"].astype(str)
     test = prepared.obs["perturbation"].astype(str)[split == "test"]
     assert set(test) - {"non-targeting"} and all("+" in t for t in set(test) - {"non-targeting"})
-    model = gv.GpoVae(prepared, **TINY).train(max_epochs=1, progress=False)
+    model = gv.GpoVae(prepared, **TINY).train(max_epochs=1)
     result = gv.evaluate(model, prepared, n_samples=50)
     additive = result.to_dict()["ate"]["baseline_additive"]
     assert additive["pearson_top20"] > 0.5            # the sum of the singles predicts well

@@ -105,7 +105,7 @@ def test_every_float_setting_refuses_nan_and_inf(value):
 def test_an_infinite_learning_rate_stops_before_training(small_prepared, tiny_settings):
     model = gv.GpoVae(small_prepared, tiny_settings())
     with pytest.raises(ConfigError, match=r"training.lr=inf must be a finite number"):
-        model.train(max_epochs=1, lr=float("inf"), progress=False)
+        model.train(max_epochs=1, lr=float("inf"))
     assert model.history is None
 
 

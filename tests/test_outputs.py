@@ -131,7 +131,7 @@ def two_runs(tiny_config, small_screen_path, shared_cache, tmp_path_factory):
     for name in ("run_a", "run_b"):
         config = tiny_config(out, small_screen_path, shared_cache, name=name,
                              model={"n_latent": 4}, training={"max_steps": 4})
-        runs.append(train(config, progress=False, log=lambda m: None).run_dir)
+        runs.append(train(config).run_dir)
     return runs
 
 

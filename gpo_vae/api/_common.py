@@ -14,10 +14,6 @@ from gpo_vae.constants import UNS_PREPARE_SETTINGS
 from gpo_vae.errors import ConfigError, InputTypeError
 
 
-def quiet(message: str) -> None:
-    """The default ``log`` of the API: notebooks get progress bars, not chatter."""
-
-
 def data_settings(adata: ad.AnnData) -> dict:
     """The data settings an AnnData was prepared with (empty when it does not say)."""
     raw = adata.uns.get(UNS_PREPARE_SETTINGS)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from gpo_vae.api._common import quiet
 from gpo_vae.constants import DESIGN_TOP_GENES
 from gpo_vae.errors import ConfigError
 
@@ -18,8 +17,7 @@ class DesignMixin:
                signed: bool = False, strength: float = 1.0, split: str = "test",
                top_genes: int | None = DESIGN_TOP_GENES, spare_others: bool = False,
                validate_with_simulator: bool = False, out: str | os.PathLike | None = None,
-               seed: int = 0, log: Callable[[str], None] | None = None,
-               force: bool = False, **settings):
+               seed: int = 0, force: bool = False, **settings):
         """In-silico intervention design: the perturbations of at most
         ``max_perturbations`` genes whose predicted effect is closest to ``target``
         (what ``gpo-vae design`` runs; see :mod:`gpo_vae.design.search`).
@@ -54,8 +52,8 @@ class DesignMixin:
         out
             Also write the design's files here (a folder holding anything else, or a
             finished design, is refused unless ``force``).
-        seed, log, **settings
-            Random seed, a message sink, and other :class:`~gpo_vae.design.DesignSettings`
+        seed, **settings
+            Random seed and other :class:`~gpo_vae.design.DesignSettings`
             (``steps``, ``n_draws``, ``restarts``, ``risk``, ...).
 
         Returns
@@ -82,6 +80,5 @@ class DesignMixin:
         return run_design(self.module, target, prepared=self.adata, allowed=genes_allowed,
                           settings=chosen, target_options=TargetOptions(
                               split, strength, top_genes, spare_others),
-                          validate=validate_with_simulator, out=out, log=log or quiet,
-                          force=force)
+                          validate=validate_with_simulator, out=out, force=force)
 

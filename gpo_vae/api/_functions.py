@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import anndata as ad
 
-from gpo_vae.api._common import quiet
 from gpo_vae.api._model import GpoVae
 from gpo_vae.config import DataConfig, config_from_dict
 from gpo_vae.errors import ConfigError, InputDataError, InputTypeError
@@ -46,7 +45,6 @@ def simulate(preset: str = "default", seed: int = 0, **settings) -> ad.AnnData:
 def prepare(adata: ad.AnnData | str | os.PathLike, *, preset: str = "generic",
             perturbation_key: str | None = None, control_label: str | None = None,
             split: str = "cells", cache_dir: str | os.PathLike | None = None,
-            progress: bool = False, log: Callable[[str], None] | None = None,
             **settings) -> ad.AnnData:
     """Prepare a raw Perturb-seq screen for GPO-VAE, in memory.
 
@@ -73,8 +71,6 @@ def prepare(adata: ad.AnnData | str | os.PathLike, *, preset: str = "generic",
         perturbations, for predicting unseen ones).
     cache_dir
         Cache the prepared data here (needs ``adata`` to be a path).
-    progress, log
-        Progress bars, and a function receiving the step-by-step report (default: none).
     **settings
         Any other data setting (``min_cells=10``, ``split_fractions=[0.7, 0.1, 0.2]``,
         ``knockdown_filter=False``, ...; see ``gpo-vae`` configs' ``data`` section).
@@ -107,17 +103,14 @@ def prepare(adata: ad.AnnData | str | os.PathLike, *, preset: str = "generic",
         raise ConfigError(f"{unknown[0]!r} is not a data setting; see the data section of a "
                           "gpo-vae config for the names")
     config = config_from_dict({"data": values})
-    log = log or quiet
     if cache_dir is not None:
-        return prepare_cached(config, progress=progress, log=log).adata
-    return run_preparation(config, progress=progress, log=log,
-                           raw=adata if in_memory else None)
+        return prepare_cached(config).adata
+    return run_preparation(config, raw=adata if in_memory else None)
 
 
 def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test", *,
              references: Sequence = (), out: str | os.PathLike | None = None,
-             globals_: str | None = None, progress: bool = False,
-             log: Callable[[str], None] | None = None, force: bool = False, **settings):
+             globals_: str | None = None, force: bool = False, **settings):
     """Score a model on held-out cells beside the baselines and the split-half ceiling.
 
     Parameters
@@ -137,8 +130,6 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
         run) is refused before any work unless ``force`` (:mod:`gpo_vae.outputs`).
     globals_
         ``mean`` or ``sample`` (default: the config's ``model.predict_globals``).
-    progress, log
-        Progress bars and messages.
     **settings
         Evaluation effort: ``n_samples``, ``n_global``, ``iwelbo_particles``, ``seed``, ...
 
@@ -172,18 +163,15 @@ def evaluate(model: GpoVae, adata: ad.AnnData | None = None, split: str = "test"
     chosen.validate()  # before any work: e.g. the training split is refused
     specs = [parse_reference_argument(r) if isinstance(r, str) else r for r in references]
     networks = [load_reference_network(spec) for spec in specs]
-    log = log or quiet
     # the output's subject: the model's run folder, or the report folder itself for a model
     # that has none (trained in memory)
     subject = model.run_dir if model.run_dir is not None else out
     if out is not None:
         check_output_folder(out, "run", subject, what="the evaluation folder", force=force)
-    result = evaluate_model(model.module, adata, chosen, networks=networks, globals_=globals_,
-                            progress=progress, log=log)
+    result = evaluate_model(model.module, adata, chosen, networks=networks, globals_=globals_)
     if out is not None:
         mark_output_folder(out, "run", subject)
-        write_report(result, model.module, adata, out, globals_=globals_, progress=progress,
-                     log=log)
+        write_report(result, model.module, adata, out, globals_=globals_)
     return result
 
 

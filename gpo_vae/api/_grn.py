@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gpo_vae.api._common import quiet
 from gpo_vae.errors import InputDataError
 
 
@@ -77,5 +76,5 @@ class GrnMixin:
             raise InputDataError("this model has no data to resample; create it with "
                                  "GpoVae(prepared) or load it with GpoVae.load(run, adata)")
         return grn_stability(self.config, self.adata, n_runs, threshold=threshold,
-                             max_epochs=max_epochs, seed=seed, log=quiet)
+                             max_epochs=max_epochs, seed=seed)
 

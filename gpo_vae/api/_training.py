@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpo_vae.api._common import quiet
 from gpo_vae.config import config_from_dict, section_settings
 from gpo_vae.errors import InputDataError
 
@@ -21,8 +19,7 @@ class TrainingMixin:
     """``train`` and ``plot_training_curves``."""
 
     def train(self, max_epochs: int | None = None, *, accelerator: str | None = None,
-              run_dir: str | os.PathLike | None = None, progress: bool = True,
-              log: Callable[[str], None] | None = None, force: bool = False,
+              run_dir: str | os.PathLike | None = None, force: bool = False,
               **settings) -> GpoVae:
         """Fit the model; afterwards it holds the weights of the best validation epoch.
 
@@ -36,8 +33,6 @@ class TrainingMixin:
             Write the run folder here (checkpoints, logs, plots; what ``gpo-vae train``
             writes and :meth:`load` reads). Default: a temporary folder, removed after.
             A folder holding files gpo-vae did not write is refused unless ``force``.
-        progress, log
-            Progress bars (plain per-epoch lines outside a terminal) and messages.
         **settings
             Training settings by name: ``lr``, ``n_particles``, ``max_steps``, ``seed``,
             ``batch_size`` (data), ``wandb`` (logging), ...
@@ -70,8 +65,7 @@ class TrainingMixin:
             check_output_folder(run_dir, "run", run_dir, what="run_dir", force=force)
         self.module, self._training_log = fit_best(
             self.config, self.adata, module=None if self._untrained else self.module,
-            run_dir=run_dir, progress=progress, log=log or quiet,
-            diagnostics=diagnostics_callback)
+            run_dir=run_dir, diagnostics=diagnostics_callback)
         self._untrained = False
         self.history = per_epoch(self._training_log)
         self.run_dir = Path(run_dir) if run_dir is not None else None

@@ -28,12 +28,11 @@ class BenchmarkData:
     data_key: str                    # the prepared data's cache key
 
     @classmethod
-    def from_config(cls, config, settings: EvaluationSettings, *, progress: bool = False,
-                    log=print) -> BenchmarkData:
+    def from_config(cls, config, settings: EvaluationSettings) -> BenchmarkData:
         """Prepare (or read from the cache) the data of ``config``."""
         from gpo_vae.data.prepare import prepare
 
-        prepared = prepare(config, progress=progress, log=log)
+        prepared = prepare(config)
         return cls(prepared.adata, SplitCells.from_prepared(prepared.adata, settings.split),
                    settings, str(prepared.manifest["key"]))
 

@@ -8,7 +8,8 @@ ends (``data.train_cells_per_perturbation``; validation and test cells never cha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pandas as pd
 
 from gpo_vae.benchmarking.runner import BenchmarkPlan, plan_benchmark
 from gpo_vae.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 CURVE_METRIC = "pearson_top20"
 
@@ -60,9 +63,8 @@ def plan_learning_curve(config_path, cells: Sequence[int], *, out=None,
                            **plan_args) for n in cells]
 
 
-def run_learning_curve(plans: Sequence[BenchmarkPlan], *, progress: bool = True,
-                       log: Callable[[str], None] = print,
-                       metric: str = CURVE_METRIC, force: bool = False) -> LearningCurve:
+def run_learning_curve(plans: Sequence[BenchmarkPlan], *, metric: str = CURVE_METRIC,
+                       force: bool = False) -> LearningCurve:
     """Run every plan, then tabulate and plot ``metric`` by cells per perturbation
     (``learning_curve.csv``, ``learning_curve.md``, ``learning_curve.png`` beside the
     per-point benchmark folders). A folder holding anything but benchmark output is refused
@@ -80,8 +82,8 @@ def run_learning_curve(plans: Sequence[BenchmarkPlan], *, progress: bool = True,
     rows, verdicts = [], {}
     for plan in plans:
         cells = int(plan.out.name.removeprefix("cells_"))
-        log(f"learning curve: {cells} training cells per perturbation")
-        summary = run_benchmark(plan, progress=progress, log=log, force=force).summary
+        logger.info(f"learning curve: {cells} training cells per perturbation")
+        summary = run_benchmark(plan, force=force).summary
         for method in summary.methods:
             s = summary.by_method[method].get(metric)
             if s is not None:

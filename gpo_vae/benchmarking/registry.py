@@ -35,7 +35,6 @@ class MethodJob:
     names: list[str]
     settings: object                 # EvaluationSettings
     data: object | None = None
-    log: Callable[[str], None] = print
 
     def config(self, extra: list[str] = ()):
         """The run's config: the benchmark's, then ``extra`` (a method's own settings)."""

@@ -5,9 +5,9 @@ atomically, ``benchmark.json`` last, so a killed run leaves no half-written tabl
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +31,8 @@ from gpo_vae.benchmarking.summary import (
 )
 from gpo_vae.errors import GpoVaeError
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class BenchmarkResult:
@@ -45,8 +47,7 @@ class BenchmarkResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def run_benchmark(plan: BenchmarkPlan, *, progress: bool = True,
-                  log: Callable[[str], None] = print, force: bool = False) -> BenchmarkResult:
+def run_benchmark(plan: BenchmarkPlan, *, force: bool = False) -> BenchmarkResult:
     """Run ``plan`` (:func:`gpo_vae.benchmarking.plan_benchmark`), write its results into
     ``plan.out`` and return them. Raises :class:`~gpo_vae.errors.GpoVaeError` when no
     method could be scored at all; single failed runs are reported, not raised.
@@ -64,10 +65,10 @@ def run_benchmark(plan: BenchmarkPlan, *, progress: bool = True,
     trained = {m.name for m in plan.methods if m.trains}
     reference = next((m.name for m in plan.methods if m.trains), plan.methods[0].name)
     with benchmark_lock(plan.out):
-        log(f"benchmark of {', '.join(m.name for m in plan.methods)} with "
+        logger.info(f"benchmark of {', '.join(m.name for m in plan.methods)} with "
             f"{len(plan.seeds)} seed(s) x {plan.n_splits} split(s); {plan.jobs} job(s) at "
             f"once; runs in {plan.out / 'runs'}")
-        results = execute(plan, progress=progress, log=log)
+        results = execute(plan)
         if all(r.scores is None for r in results if r.method not in CEILINGS):
             raise GpoVaeError("no method could be scored: "
                               + "; ".join(f"{r.method}: {r.error}" for r in results
@@ -102,7 +103,7 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
               out: str | os.PathLike | None = None, jobs: int | None = None,
               overrides: list[str] | None = None, n_samples: int = 1000,
               iwelbo_particles: int = 20, seed: int = 0,
-              progress: bool = True, force: bool = False) -> BenchmarkResult:
+              force: bool = False) -> BenchmarkResult:
     """Benchmark methods on a screen, as ``gpo-vae benchmark CONFIG`` does.
 
     Parameters
@@ -129,8 +130,6 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
     n_samples, iwelbo_particles, seed
         Generated cells per perturbation for model ATEs, importance samples of the test
         IWELBO, and the sampling and bootstrap seed.
-    progress
-        Progress bars.
     force
         Write into an ``out`` that holds files other than benchmark output (refused
         otherwise, :mod:`gpo_vae.outputs`).
@@ -155,7 +154,7 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
     plan = plan_benchmark(config, method_names=methods, n_seeds=seeds, split=split,
                           n_splits=splits, out=out, jobs=jobs, overrides=overrides,
                           settings=settings)
-    return run_benchmark(plan, progress=progress, force=force)
+    return run_benchmark(plan, force=force)
 
 
 def _header(plan: BenchmarkPlan, results: list[JobResult]) -> list[str]:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import time
 import traceback
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,10 @@ from gpo_vae.benchmarking.registry import Method, MethodJob, MethodOutput, metho
 from gpo_vae.constants import SPLIT_KINDS
 from gpo_vae.errors import ConfigError, GpoVaeError, InputFileError
 from gpo_vae.evaluation.settings import EvaluationSettings
+from gpo_vae.progress import job_log
 from gpo_vae.progress import progress as progress_bar
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("gpo_vae", "gpo_vae_authors", "sams_vae", "sams_vae_anchored",
                    "pert_mean", "global_mean", "ridge", "additive")
@@ -39,6 +41,7 @@ CEILING_METHOD = "ceiling_split_half"
 CEILINGS = {CEILING_METHOD: "split-half ceiling",
             "ceiling_noise_free": "noise-free ceiling (Pearson)"}
 PREDICTION_FILE = "predicted_ates.csv.gz"
+JOB_LOG = "log.txt"                       # what a job did (a job_log file)
 RESULT_FILE = "result.json"
 
 
@@ -174,34 +177,23 @@ def run_job(method: Method, job: MethodJob) -> tuple[str, MethodOutput | None, s
         if record.get("key") == key:
             ates = pd.read_csv(predicted, index_col=0)
             return "ok", MethodOutput(ates, record.get("extras", {})), None
-    try:
-        output = method.run(job)
-    except GpoVaeError as exc:
-        job.log(f"failed: {exc}")
-        return "failed", None, str(exc)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except Exception as exc:  # a bug in one method must not stop the others
-        job.log("crashed:\n" + traceback.format_exc())
-        return "failed", None, f"{type(exc).__name__}: {exc} (traceback in {folder}/log.txt)"
+    with job_log(folder / JOB_LOG):     # parallel jobs would interleave on one terminal
+        try:
+            output = method.run(job)
+        except GpoVaeError as exc:
+            logger.info(f"failed: {exc}")
+            return "failed", None, str(exc)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a bug in one method must not stop the others
+            logger.info("crashed:\n" + traceback.format_exc())
+            return "failed", None, (f"{type(exc).__name__}: {exc} (traceback in "
+                                    f"{folder}/{JOB_LOG})")
     with atomic_path(predicted) as tmp:
         output.ates.to_csv(tmp, compression="gzip")
     write_json_atomic(stored, {"key": key, "method": method.name, "seed": job.seed,
                                "extras": output.extras})
     return "ok", output, None
-
-
-class _JobLog:
-    """Timestamped lines appended to a job's ``log.txt`` (parallel jobs would interleave
-    on one terminal)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __call__(self, message: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
 
 def _worker_start(threads: int) -> None:
@@ -215,7 +207,6 @@ def _worker_start(threads: int) -> None:
 def _worker_run(method_name: str, job: MethodJob):
     """A trained job in a worker process (methods are looked up again there)."""
     method = methods([method_name])[0]
-    job.log = _JobLog(job.folder / "log.txt")
     status, output, error = run_job(method, job)
     return status, output, error
 
@@ -228,26 +219,24 @@ def benchmark_lock(folder: Path):
                             f"running in {folder}; wait for it or give this one another --out")
 
 
-def execute(plan: BenchmarkPlan, *, progress: bool = True,
-            log: Callable[[str], None] = print) -> list[JobResult]:
+def execute(plan: BenchmarkPlan) -> list[JobResult]:
     """Run every job of ``plan`` (see the module docstring) and score it on the test
     cells; returns one :class:`JobResult` per method x seed x split (model-free methods:
     one per split, with seed = the first seed), and the split-half ceiling per split."""
     results: list[JobResult] = []
     for k in range(plan.n_splits):
-        results += _run_split(plan, k, progress, log)
+        results += _run_split(plan, k)
     return results
 
 
-def _run_split(plan: BenchmarkPlan, k: int, progress: bool,
-               log: Callable[[str], None]) -> list[JobResult]:
+def _run_split(plan: BenchmarkPlan, k: int) -> list[JobResult]:
     from gpo_vae.benchmarking.data import BenchmarkData
     from gpo_vae.config import load_config
 
     overrides = plan.split_overrides(k)
     config = load_config(plan.config_path, overrides)
-    data = BenchmarkData.from_config(config, plan.settings, progress=progress, log=log)
-    log(f"split {k}: {len(data.names)} perturbations scored on "
+    data = BenchmarkData.from_config(config, plan.settings)
+    logger.info(f"split {k}: {len(data.names)} perturbations scored on "
         f"{int(data.cells.in_split.sum()):,} test cells ({config.data.split} split, data "
         f"seed {config.data.seed})")
     from gpo_vae.evaluation.baselines import noise_free_pearson
@@ -264,10 +253,10 @@ def _run_split(plan: BenchmarkPlan, k: int, progress: bool,
         for seed in (plan.seeds if method.trains else plan.seeds[:1]):
             folder = plan.out / "runs" / f"split{k}" / method.name / f"seed{seed}"
             job = MethodJob(plan.config_path, overrides, seed, folder, data.names,
-                            plan.settings, log=_JobLog(folder / "log.txt"))
+                            plan.settings)
             (pooled if method.trains and plan.jobs > 1 else local).append((method, job))
     bar = progress_bar(total=len(local) + len(pooled), desc=f"benchmark split {k}",
-                       unit="jobs", enabled=progress)
+                       unit="jobs")
     pool, futures = None, {}
     try:
         if pooled:
@@ -280,12 +269,12 @@ def _run_split(plan: BenchmarkPlan, k: int, progress: bool,
                        for m, j in pooled}
         for method, job in local:
             job.data = data
-            results.append(_scored(k, data, method, job, *run_job(method, job), log))
+            results.append(_scored(k, data, method, job, *run_job(method, job)))
             job.data = None
             bar.update()
         for future in as_completed(futures):
             method, job = futures[future]
-            results.append(_scored(k, data, method, job, *future.result(), log))
+            results.append(_scored(k, data, method, job, *future.result()))
             bar.update()
     finally:
         bar.close()
@@ -295,7 +284,7 @@ def _run_split(plan: BenchmarkPlan, k: int, progress: bool,
 
 
 def _scored(k: int, data, method: Method, job: MethodJob, status: str,
-            output: MethodOutput | None, error: str | None, log) -> JobResult:
+            output: MethodOutput | None, error: str | None) -> JobResult:
     """A finished job's result, its predictions scored against the test ATEs."""
     from gpo_vae.evaluation.metrics import score_ates
 
@@ -306,11 +295,11 @@ def _scored(k: int, data, method: Method, job: MethodJob, status: str,
         result.scores = score_ates(ates, data.observed, de=data.de)
         result.extras = output.extras
     what = f"{method.name} seed {job.seed}" if method.trains else method.name
-    log(f"  {what}: {status}" + (f" ({error})" if error else ""))
+    logger.info(f"  {what}: {status}" + (f" ({error})" if error else ""))
     return result
 
 
 def _picklable(job: MethodJob) -> MethodJob:
     """The job as a worker gets it: no data, and a log the worker opens itself."""
     return MethodJob(job.config_path, job.overrides, job.seed, job.folder, job.names,
-                     job.settings, None, print)
+                     job.settings, None)

@@ -27,7 +27,8 @@ from gpo_vae.cli import (
     validate,
 )
 from gpo_vae.errors import GpoVaeError
-from gpo_vae.progress import log_to_stderr
+from gpo_vae.progress import console_logging
+from gpo_vae._settings import settings
 
 #: The commands in the order ``gpo-vae --help`` lists them.
 COMMANDS = (simulate, prepare, train, export_grn, evaluate, benchmark, design, download,
@@ -66,9 +67,11 @@ def in_flags(message: str, flag_of: dict[str, str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gpo-vae`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    log_to_stderr()  # progress lines of long steps when stderr is not a terminal
     try:
-        return int(args.func(args) or 0)
+        # messages on stdout, progress lines and warnings on stderr; --quiet: no bars
+        with console_logging(), settings.override(
+                progress_bar=settings.progress_bar and not getattr(args, "quiet", False)):
+            return int(args.func(args) or 0)
     except GpoVaeError as exc:
         print(f"error: {in_flags(str(exc), getattr(args, 'flag_of', {}))}", file=sys.stderr)
         return exc.exit_code

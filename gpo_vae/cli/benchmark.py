@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_benchmark(args.config, out=args.out, overrides=args.set, **plan_args)
     if args.out:
         require_writable_folder(plan.out, "--out")
-    result = run_benchmark(plan, progress=not args.quiet, force=args.force)
+    result = run_benchmark(plan, force=args.force)
     print(result.markdown)
     print(f"wrote benchmark.csv, benchmark.md, per_perturbation.csv, commands.txt and plots/ "
           f"to {plan.out}/ in {result.seconds / 60:.1f} min")
@@ -40,7 +40,7 @@ def _learning_curve(args: argparse.Namespace, plan_args: dict) -> int:
                                 overrides=args.set, **plan_args)
     if args.out:
         require_writable_folder(plans[0].out.parent, "--out")
-    curve = run_learning_curve(plans, progress=not args.quiet, force=args.force)
+    curve = run_learning_curve(plans, force=args.force)
     print(curve.markdown)
     print(f"wrote learning_curve.csv, learning_curve.md, learning_curve.png and one "
           f"benchmark folder per point (cells_N/) to {curve.out}/")

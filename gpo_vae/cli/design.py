@@ -4,6 +4,7 @@ Light imports only at the top, so ``gpo-vae --help`` stays fast."""
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from gpo_vae.constants import DESIGN_TOP_GENES as TOP_GENES
@@ -25,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     settings = DesignSettings(max_perturbations=args.max_perturbations, budget=args.budget,
                               metric=args.metric, signed=args.signed, steps=args.steps,
                               n_draws=args.n_draws, seed=args.seed)
+    if args.quiet:      # design's --quiet: no step-by-step messages either
+        logging.getLogger("gpo_vae").setLevel(logging.WARNING)
     checkpoint = resolve_checkpoint(args.run)
     out = Path(args.out) if args.out else \
         (checkpoint.parent.parent if checkpoint.parent.name == "checkpoints"
@@ -34,14 +37,12 @@ def run(args: argparse.Namespace) -> int:
     module = load_trained(checkpoint)
     needs_data = args.target.startswith("perturbation:") or args.target.endswith(".h5ad") \
         or args.validate_with_simulator
-    prepared = prepared_data_of(module, progress=not args.quiet, log=lambda m: None,
-                                python_instead="model.design(target)",
+    prepared = prepared_data_of(module, python_instead="model.design(target)",
                                 data_path=args.data) if needs_data else None
     result = run_design(module, args.target, prepared=prepared, allowed=allowed,
                         settings=settings, target_options=TargetOptions(
                             args.split, args.strength, args.top_genes, args.spare_others),
-                        validate=args.validate_with_simulator, out=out, force=args.force,
-                        log=(lambda m: None) if args.quiet else print)
+                        validate=args.validate_with_simulator, out=out, force=args.force)
     columns = ["rank", "intervention", "predicted_distance", "distance_sd", "top_genes"]
     print(result.designs[columns].head(10).to_string(index=False, float_format="%.3f"))
     print(f"wrote designs.csv, baseline.csv, optimisation.csv, profiles.png, optimisation.png"

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
                                   n_global=default_global_draws(args.n_samples),
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
     result = evaluate(args.run, settings=settings, references=references,
-                      progress=not args.quiet, out_dir=args.out, globals_=args.globals,
+                      out_dir=args.out, globals_=args.globals,
                       force=args.force, data_path=args.data)
     print(result.table())
     where = result.files["metrics"].parent

@@ -12,7 +12,7 @@ def run(args: argparse.Namespace) -> int:
     from gpo_vae.data.prepare import prepare
 
     config = load_config(args.config, args.set)
-    result = prepare(config, progress=not args.quiet, force=args.force)
+    result = prepare(config, force=args.force)
     if result.from_cache:
         m = result.manifest
         print(f"  {m['n_cells']:,} cells x {m['n_genes']:,} genes, "

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     out = _check_simulation_targets(args)
     config = preset_config(args.preset).with_overrides(**parse_overrides(args.set))
     # written a block of cells at a time: the xlarge preset does not fit in memory
-    simulate_to_h5ad(out, seed=args.seed, config=config, progress=not args.quiet)
+    simulate_to_h5ad(out, seed=args.seed, config=config)
     adata = read_h5ad(out, backed=True)
     print(f"wrote {out} ({adata.n_obs:,} cells x {adata.n_vars:,} genes, "
           f"{len(adata.uns['perturbations'])} perturbations, "

@@ -19,8 +19,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else config.run_dir
     check_output_folder(run_dir, "run", run_dir, force=args.force,
                         what="--out" if args.out else "the run folder (output_dir/name)")
-    train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet,
-          diagnostics=diagnostics_callback)
+    train(config, run_dir=args.out, resume=args.resume, diagnostics=diagnostics_callback)
     return 0
 
 

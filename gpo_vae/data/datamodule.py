@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import lightning as L
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
@@ -116,12 +114,9 @@ class PerturbationDataModule(L.LightningDataModule):
     ``prepared`` (an AnnData from :func:`gpo_vae.prepare`) serves that data instead.
     """
 
-    def __init__(self, config: Config | DataConfig, *, progress: bool = True,
-                 log: Callable[[str], None] = print, prepared=None):
+    def __init__(self, config: Config | DataConfig, *, prepared=None):
         super().__init__()
         self.config = config if isinstance(config, Config) else Config(data=config)
-        self.progress = progress
-        self.log_fn = log
         # an in-memory prepared AnnData (the Python API) skips preparation and the cache
         if prepared is not None and not isinstance(prepared, PreparedData):
             require_prepared(prepared)
@@ -132,11 +127,11 @@ class PerturbationDataModule(L.LightningDataModule):
     # Lightning calls prepare_data once (rank 0) and setup on every process.
     def prepare_data(self) -> None:
         if self.prepared is None:
-            self.prepared = prepare(self.config, progress=self.progress, log=self.log_fn)
+            self.prepared = prepare(self.config)
 
     def setup(self, stage: str | None = None) -> None:
         if self.prepared is None:
-            self.prepared = prepare(self.config, progress=self.progress, log=self.log_fn)
+            self.prepared = prepare(self.config)
         for split in ("train", "val", "test"):
             if split not in self.datasets:
                 self.datasets[split] = PerturbationDataset(self.prepared.adata, split)

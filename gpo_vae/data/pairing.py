@@ -91,7 +91,6 @@ def pair_all(
     seed: int = 0,
     reg: float = 0.05,
     max_controls: int | None = 5000,
-    progress: bool = False,
 ) -> np.ndarray:
     """Row index (into ``expr``) of the matched control of every cell; controls map to
     themselves.
@@ -134,7 +133,7 @@ def pair_all(
     group_seeds = np.random.SeedSequence(seed).generate_state(len(labels))
     for code, rows in enumerate(
         progress_bar(np.split(perturbed_rows[order], bounds), desc="pairing controls",
-                     unit="perturbations", enabled=progress)
+                     unit="perturbations")
     ):
         picked = pair_controls(
             _dense_rows(expr, rows),

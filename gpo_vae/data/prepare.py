@@ -23,8 +23,8 @@ The prepared AnnData holds raw counts in X (CSR) and:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,8 @@ from gpo_vae.io import (
     write_json_atomic,
 )
 from gpo_vae.memory import peak_memory_gb
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,30 +109,27 @@ def default_cache_dir(config: Config) -> Path:
     return Path(config.output_dir) / "cache"
 
 
-def run_preparation(config: Config, *, progress: bool = True,
-                    log: Callable[[str], None] = print,
-                    raw: ad.AnnData | None = None) -> ad.AnnData:
+def run_preparation(config: Config, *, raw: ad.AnnData | None = None) -> ad.AnnData:
     """Do the whole preparation in memory (no cache); returns the prepared AnnData.
 
     ``raw`` is the input screen (default: read ``data.path``); it is not modified.
     """
-    adata, counts = _prepare(config, progress=progress, log=log, raw=raw)
+    adata, counts = _prepare(config, raw=raw)
     X = counts.to_csr()
     # the caller's matrix is copied: the input of an in-memory preparation must not change
     adata.X = X.copy() if raw is not None and X is counts.source else X
     return adata
 
 
-def _prepare(config: Config, *, progress: bool, log: Callable[[str], None],
-             raw: ad.AnnData | None = None) -> tuple[ad.AnnData, RowMatrix]:
+def _prepare(config: Config, *, raw: ad.AnnData | None = None) -> tuple[ad.AnnData, RowMatrix]:
     """The prepared annotations (an AnnData without X) and the rows of the input's
     counts they describe (still on disk when the input was read from a file): the steps
     of :mod:`gpo_vae.data.steps`, in order."""
     if raw is None and not config.data.path:
         raise ConfigError("data.path is not set; give the input file with --set data.path=FILE")
-    state = steps.read_and_validate(config.data, raw, log)
+    state = steps.read_and_validate(config.data, raw)
     for step in steps.STEPS:
-        step(state, progress)
+        step(state)
     return steps.finish(state), state.counts
 
 
@@ -151,8 +150,7 @@ def _missing_fix(path: str, key: str) -> str:
     return f"fetch it with `{command}` (or check {key})" if command else f"check {key}"
 
 
-def prepare(config: Config | DataConfig, *, progress: bool = True,
-            log: Callable[[str], None] = print, force: bool = False) -> PreparedData:
+def prepare(config: Config | DataConfig, *, force: bool = False) -> PreparedData:
     """Prepare a screen, or load it from the cache when inputs and settings are unchanged."""
     if isinstance(config, DataConfig):
         config = Config(data=config)
@@ -172,13 +170,13 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
     data_path, manifest_path = cache_mod.cache_paths(cache_dir, key)
     manifest = None if force else cache_mod.read_manifest(manifest_path, data_path)
     if manifest is not None:
-        log(f"using cached prepared data {data_path} (same input and settings)")
+        logger.info(f"using cached prepared data {data_path} (same input and settings)")
         _check_readable(data_path)
         return PreparedData(None, manifest, data_path, from_cache=True, backed=cfg.backed)
 
-    log(f"preparing {cfg.path} (preset {cfg.preset})")
+    logger.info(f"preparing {cfg.path} (preset {cfg.preset})")
     start = time.perf_counter()
-    adata, counts = _prepare(config, progress=progress, log=log)
+    adata, counts = _prepare(config)
     write_start = time.perf_counter()
     # the counts go from the input to the prepared file a block at a time
     write_h5ad_in_blocks(adata, (block for _, block in counts.blocks()), counts.shape[1],
@@ -187,8 +185,8 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
         "step": "write", "cells": adata.n_obs,
         "seconds": round(time.perf_counter() - write_start, 2),
         "peak_memory_gb": peak_memory_gb()}
-    log(f"  {'write':<28} {adata.n_obs:>9,} cells ({time.perf_counter() - write_start:.1f} s, "
-        f"peak {peak_memory_gb():.1f} GB)")
+    logger.info(f"  {'write':<28} {adata.n_obs:>9,} cells "
+                f"({time.perf_counter() - write_start:.1f} s, peak {peak_memory_gb():.1f} GB)")
     treatments = adata.uns["treatments"]
     manifest = {
         "version": cache_mod.PREPARE_VERSION,
@@ -206,8 +204,8 @@ def prepare(config: Config | DataConfig, *, progress: bool = True,
         "steps": adata.uns["prepare_report"].to_dict(orient="records"),
     }
     write_json_atomic(manifest_path, manifest)
-    log(f"wrote {data_path} ({adata.n_obs:,} cells x {adata.n_vars:,} genes, "
-        f"T = {len(treatments)} treatment genes) in {manifest['seconds']} s")
+    logger.info(f"wrote {data_path} ({adata.n_obs:,} cells x {adata.n_vars:,} genes, "
+                f"T = {len(treatments)} treatment genes) in {manifest['seconds']} s")
     return PreparedData(None, manifest, data_path, from_cache=False, backed=cfg.backed)
 
 

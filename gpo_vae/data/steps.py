@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anndata as ad
@@ -40,6 +40,8 @@ from gpo_vae.io import read_h5ad
 from gpo_vae.memory import peak_memory_gb
 from gpo_vae.stats import log_normalize
 
+logger = logging.getLogger(__name__)
+
 # what a simulated screen knows of itself; its settings let `design` simulate new cells
 TRUTH_KEYS = ("true_grn", "true_grn_perturbed", "simulation")
 
@@ -50,7 +52,6 @@ class Preparation:
     earlier steps decided."""
 
     cfg: DataConfig
-    log: Callable[[str], None]
     adata: ad.AnnData                 # annotations only (no X)
     counts: RowMatrix                 # the rows of the input's counts that ``adata`` keeps
     schema: PerturbationSchema
@@ -93,8 +94,8 @@ class Preparation:
         self.report.append(entry)
         details = "".join(f", {k.replace('_', ' ')} {v}" for k, v in extra.items()
                           if not isinstance(v, (list, dict)))
-        self.log(f"  {step:<28} {n:>9,} cells ({entry['seconds']:.1f} s, peak "
-                 f"{entry['peak_memory_gb']:.1f} GB{details})")
+        logger.info(f"  {step:<28} {n:>9,} cells ({entry['seconds']:.1f} s, peak "
+                    f"{entry['peak_memory_gb']:.1f} GB{details})")
         self.started = time.perf_counter()
 
     def dropped(self, step: str, names: list[str], why: str) -> None:
@@ -102,37 +103,35 @@ class Preparation:
         if names:
             shown = ", ".join(names[:20]) + \
                 (f", ... ({len(names)} in all)" if len(names) > 20 else "")
-            self.log(f"  {step} removed {len(names)} perturbation(s): {shown}: {why}")
+            logger.info(f"  {step} removed {len(names)} perturbation(s): {shown}: {why}")
 
 
-def open_input(cfg: DataConfig, layer: str | None, log: Callable[[str], None]
-               ) -> tuple[ad.AnnData, RowMatrix]:
+def open_input(cfg: DataConfig, layer: str | None) -> tuple[ad.AnnData, RowMatrix]:
     """The input's annotations (backed AnnData) and its counts, left on disk when they
     are stored as CSR (the usual h5ad layout), else read into memory."""
     raw = read_h5ad(cfg.path, backed=True)
     try:
         counts = RowMatrix.from_h5ad(cfg.path, layer)
     except InputDataError as exc:
-        log(f"note: reading the counts into memory ({str(exc).split(';')[0]})")
+        logger.info(f"note: reading the counts into memory ({str(exc).split(';')[0]})")
         in_memory = read_h5ad(cfg.path)
         counts = RowMatrix(counts_matrix(in_memory, layer))
         del in_memory
     return raw, counts
 
 
-def read_and_validate(cfg: DataConfig, raw: ad.AnnData | None,
-                      log: Callable[[str], None]) -> Preparation:
+def read_and_validate(cfg: DataConfig, raw: ad.AnnData | None) -> Preparation:
     """Validate the input against its schema and start the annotations (cell ids,
     perturbation labels, gene symbols); cells without counts are left out."""
     started = time.perf_counter()
     counts = None
     if raw is None:
-        raw, counts = open_input(cfg, cfg.counts_layer, log)
+        raw, counts = open_input(cfg, cfg.counts_layer)
     schema = (resolved := resolve_schema(cfg, raw)).schema
     if counts is None:
         counts = RowMatrix(counts_matrix(raw, schema.counts_layer))
     for warning in validate_anndata(raw, schema, counts=counts).warnings:
-        log(f"warning: {warning}")
+        logger.warning(warning)
     adata = ad.AnnData(
         obs=pd.DataFrame({"cell_id": raw.obs_names.astype(str),
                           "perturbation": raw.obs[schema.perturbation_key].astype(str)
@@ -148,13 +147,13 @@ def read_and_validate(cfg: DataConfig, raw: ad.AnnData | None,
     # Downstream code reads symbols from var_names; the input's var index is kept aside.
     adata.var["input_var_name"] = adata.var_names
     adata.var_names = adata.var["gene_symbol"].to_numpy()
-    state = Preparation(cfg, log, adata, counts, schema, truth, started=started)
+    state = Preparation(cfg, adata, counts, schema, truth, started=started)
     state.keep_cells(np.asarray(counts.sum(axis=1)).ravel() > 0)
     state.logged("read and validate")
     return state
 
 
-def annotate_qc(state: Preparation, progress: bool = False) -> None:
+def annotate_qc(state: Preparation) -> None:
     """QC metrics, the low-quality flag and doublets (:mod:`gpo_vae.data.qc`)."""
     cfg = state.cfg
     qc = qc_mod.annotate_qc(state.adata, qc_threshold=cfg.qc_threshold, doublets=cfg.doublets,
@@ -164,7 +163,7 @@ def annotate_qc(state: Preparation, progress: bool = False) -> None:
     state.logged("QC annotation", qc_failing=int(state.adata.obs["qc"].sum()))
 
 
-def keep_strong_perturbations(state: Preparation, progress: bool = False) -> None:
+def keep_strong_perturbations(state: Preparation) -> None:
     """With ``data.summary_stats``: keep the perturbations strong in them."""
     cfg = state.cfg
     if not cfg.summary_stats:
@@ -186,7 +185,7 @@ def keep_strong_perturbations(state: Preparation, progress: bool = False) -> Non
                   "not strong in the summary statistics (or absent from them)")
 
 
-def keep_knocked_down_cells(state: Preparation, progress: bool = False) -> None:
+def keep_knocked_down_cells(state: Preparation) -> None:
     """With ``data.knockdown_filter``: keep the cells whose target moved enough."""
     cfg = state.cfg
     if not cfg.knockdown_filter:
@@ -207,7 +206,7 @@ def keep_knocked_down_cells(state: Preparation, progress: bool = False) -> None:
                   "data.knockdown_filter=false)")
 
 
-def keep_perturbations_with_cells(state: Preparation, progress: bool = False) -> None:
+def keep_perturbations_with_cells(state: Preparation) -> None:
     """Drop perturbations with fewer than ``data.min_cells`` cells."""
     cfg = state.cfg
     keep, info = filters.small_perturbation_mask(
@@ -220,7 +219,7 @@ def keep_perturbations_with_cells(state: Preparation, progress: bool = False) ->
                   f"fewer than data.min_cells={cfg.min_cells} cells")
 
 
-def choose_treatments(state: Preparation, progress: bool = False) -> None:
+def choose_treatments(state: Preparation) -> None:
     """The treatment genes (perturbed, plus extra DE genes) and each cell's dosages."""
     cfg, separator = state.cfg, state.schema.combination_separator
     state.lognorm = state.counts.map_blocks(log_normalize)  # per cell: exact by blocks
@@ -239,7 +238,7 @@ def choose_treatments(state: Preparation, progress: bool = False) -> None:
     state.logged("treatment genes", perturbed=len(perturbed), extra=len(extra))
 
 
-def split_cells(state: Preparation, progress: bool = False) -> None:
+def split_cells(state: Preparation) -> None:
     """Train / val / test (``data.split``), then at most
     ``data.train_cells_per_perturbation`` training cells of each perturbation."""
     cfg = state.cfg
@@ -255,7 +254,7 @@ def split_cells(state: Preparation, progress: bool = False) -> None:
     state.logged(f"split ({cfg.split})", **{s: int((state.split == s).sum()) for s in SPLITS})
 
 
-def pair_controls(state: Preparation, progress: bool = False) -> None:
+def pair_controls(state: Preparation) -> None:
     """A matched control cell for every cell, within its split."""
     cfg, split = state.cfg, state.split
     in_treatment_space = pairing.TreatmentExpression(state.adata.var_names, state.treatments)
@@ -266,14 +265,14 @@ def pair_controls(state: Preparation, progress: bool = False) -> None:
         rows = np.flatnonzero(split == name)
         expr = in_treatment_space.of_lognorm(state.lognorm.subset(rows))
         local = pairing.pair_all(expr, labels[rows], is_control[rows], cfg.pairing,
-                                 seed=cfg.seed, progress=progress)
+                                 seed=cfg.seed)
         matched[rows] = rows[local]
         del expr
     state.adata.obs["matched_control"] = matched
     state.logged(f"control pairing ({cfg.pairing})")
 
 
-def add_counterfactuals(state: Preparation, progress: bool = False) -> None:
+def add_counterfactuals(state: Preparation) -> None:
     """Counterfactual targets: median profiles of same-perturbation cells of the other
     QC status (:mod:`gpo_vae.data.counterfactual`)."""
     profiles, index = counterfactual_profiles(

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -42,6 +43,8 @@ from gpo_vae.design.targets import DesignTarget
 from gpo_vae.errors import ConfigError
 from gpo_vae.evaluation.predict import ate_draws
 from gpo_vae.stats import seeded_torch
+
+logger = logging.getLogger(__name__)
 
 _TOP_GENES = 5
 
@@ -335,8 +338,7 @@ def _frozen(module):
 
 
 def design_interventions(module, target: DesignTarget, allowed: Sequence[str] | None = None,
-                         settings: DesignSettings | None = None,
-                         log: Callable[[str], None] = print) -> DesignResult:
+                         settings: DesignSettings | None = None) -> DesignResult:
     """Rank interventions of at most ``settings.max_perturbations`` allowed genes by how
     close the model predicts they bring the cells to ``target``.
 
@@ -350,8 +352,6 @@ def design_interventions(module, target: DesignTarget, allowed: Sequence[str] | 
         Treatment genes that may be perturbed (default: the screen's perturbed genes).
     settings
         :class:`DesignSettings` (default: one gene, 50 candidates scored exactly).
-    log
-        Receives one line per stage.
 
     Returns
     -------
@@ -376,21 +376,22 @@ def design_interventions(module, target: DesignTarget, allowed: Sequence[str] | 
     chosen = [candidates[i] for i in order[:settings.budget]]
     designs, predicted, chosen = _score(problem, chosen, "optimiser")
     seconds["optimiser"] = round(time.perf_counter() - start, 2)
-    log(f"optimiser: {settings.steps} steps x {settings.restarts} restarts, "
+    logger.info(f"optimiser: {settings.steps} steps x {settings.restarts} restarts, "
         f"{len(candidates)} candidates, {len(chosen)} scored exactly, best "
         f"{designs['intervention'].iloc[0]} in {seconds['optimiser']} s")
     start = time.perf_counter()
     everything, searched = _exhaustive(problem)
     baseline, _, everything = _score(problem, everything, searched)
     seconds["baseline"] = round(time.perf_counter() - start, 2)
-    log(f"baseline ({searched}, {len(everything)} scored): best "
+    logger.info(f"baseline ({searched}, {len(everything)} scored): best "
         f"{baseline['intervention'].iloc[0]} in {seconds['baseline']} s")
     result_genes = np.array(module.data_info.gene_names)[problem.genes.cpu().numpy()]
     profiles = pd.DataFrame(predicted, index=designs["intervention"], columns=result_genes)
     result = DesignResult(designs, baseline, curve, target, settings, seconds, profiles, chosen,
                           everything)
     if designs["predicted_distance"].iloc[0] >= result.no_intervention_distance:
-        log(f"warning: no intervention is predicted to come closer to the target than doing "
+        logger.warning(
+            "no intervention is predicted to come closer to the target than doing "
             f"nothing (distance {result.no_intervention_distance:.3f}); the target may be out "
             "of reach of these genes")
     return result

@@ -3,13 +3,16 @@ resolve the target, search, optionally validate on the simulator, write the file
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from gpo_vae.design.search import DesignResult, DesignSettings, design_interventions
 from gpo_vae.design.targets import TargetOptions, as_target
 from gpo_vae.errors import InputFileError
+
+logger = logging.getLogger(__name__)
 
 
 def read_gene_list(path: str | os.PathLike) -> list[str]:
@@ -29,7 +32,7 @@ def run_design(module, target, *, prepared=None, allowed: Sequence[str] | None =
                settings: DesignSettings | None = None,
                target_options: TargetOptions | None = None, validate: bool = False,
                n_random: int = 20, out: str | os.PathLike | None = None,
-               log: Callable[[str], None] = print, force: bool = False) -> DesignResult:
+               force: bool = False) -> DesignResult:
     """Design interventions toward ``target`` (any form :func:`as_target` takes); with
     ``validate``, simulate the best ones (``result.validation``); with ``out``, write the
     files (``result.files``). ``target_options``: how the target is read
@@ -42,7 +45,7 @@ def run_design(module, target, *, prepared=None, allowed: Sequence[str] | None =
     info = module.data_info
     target = as_target(target, info.gene_names, prepared, target_options,
                        treatments=info.treatment_names)
-    result = design_interventions(module, target, allowed, settings, log=log)
+    result = design_interventions(module, target, allowed, settings)
     if validate:
         from gpo_vae.design.closed_loop import simulation_settings, validate_designs
 
@@ -50,7 +53,7 @@ def run_design(module, target, *, prepared=None, allowed: Sequence[str] | None =
         result.validation = validate_designs(result, simulation, n_random=n_random,
                                              seed=result.settings.seed)
         summary = result.validation[1]
-        log(f"closed loop: {summary['best_design']} reaches simulated distance "
+        logger.info(f"closed loop: {summary['best_design']} reaches simulated distance "
             f"{summary['best_design_simulated_distance']:.3f}; random interventions of its "
             f"size {summary['random_median_simulated_distance']:.3f} (median of {n_random})")
     result.files = write_design(result, out, result.validation, force) \

@@ -13,6 +13,7 @@ above training.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import lightning as L
@@ -27,6 +28,9 @@ from gpo_vae.evaluation.evaluate import condition_dosages, split_ates
 from gpo_vae.evaluation.metrics import aggregate_scores, score_ates
 from gpo_vae.evaluation.predict import model_ates
 from gpo_vae.models.distributions import normal_kl
+from gpo_vae.progress import no_progress
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,8 +113,9 @@ def learning_diagnostics(module, data: DiagnosticsData, *, n_samples: int = 400,
     was_training = module.training
     module.eval()
     try:
-        predicted, _ = model_ates(module, data.dosages, data.names, n_samples=n_samples,
-                                  n_global=n_global, seed=seed)
+        with no_progress():     # inside training: its own bar or epoch lines say it
+            predicted, _ = model_ates(module, data.dosages, data.names, n_samples=n_samples,
+                                      n_global=n_global, seed=seed)
         pearson = aggregate_scores(score_ates(predicted, data.observed))["pearson_top20"]
         guide, model = module.guide, module.model
         expected = guide.expected_globals()
@@ -154,12 +159,13 @@ class LearningDiagnosticsCallback(L.Callback):
                            on_step=False)
 
 
-def diagnostics_callback(adata, config, log) -> LearningDiagnosticsCallback | None:
+def diagnostics_callback(adata, config) -> LearningDiagnosticsCallback | None:
     """The learning-diagnostics callback of a run on ``adata`` (a prepared AnnData), or
-    None when the validation split has nothing to score (said in ``log``)."""
+    None when the validation split has nothing to score (logged)."""
     data = DiagnosticsData.from_prepared(adata, "val", seed=config.training.seed)
     if data is None:
-        log("learning diagnostics off: the validation split has no scorable perturbation")
+        logger.info("learning diagnostics off: the validation split has no scorable "
+                    "perturbation")
         return None
     return LearningDiagnosticsCallback(data, config.training.diagnostics_every_n_epochs,
                                        seed=config.training.seed)

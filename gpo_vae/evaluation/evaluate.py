@@ -10,7 +10,8 @@ split's cells; the GRN truth baselines use training cells.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,8 @@ from gpo_vae.evaluation import baselines
 from gpo_vae.evaluation.ate import AteTable, ate_from_cells, perturbseq_transform
 from gpo_vae.evaluation.metrics import ATE_METRICS, aggregate_scores, score_ates
 from gpo_vae.evaluation.settings import EvaluationSettings
+
+logger = logging.getLogger(__name__)
 
 METHODS = ("model", "baseline_pert_mean", "baseline_additive", "baseline_global_mean",
            "baseline_linear", "ceiling_split_half", "ceiling_noise_free")
@@ -159,8 +162,7 @@ class AteEvaluation:
 
 
 def evaluate_ates(module, adata, cells: SplitCells, settings: EvaluationSettings, *,
-                  globals_: str | None = None, progress: bool = False,
-                  log: Callable[[str], None] = print) -> AteEvaluation:
+                  globals_: str | None = None) -> AteEvaluation:
     """The model's ATEs (sampled) and the baselines' (fitted on training cells) against the
     data ATEs of ``cells.name``, with the split-half ceiling of those cells."""
     from gpo_vae.data.treatments import targets_of
@@ -178,10 +180,10 @@ def evaluate_ates(module, adata, cells: SplitCells, settings: EvaluationSettings
         cells.expression[cells.in_train], train,
         lambda label: targets_of(label, cells.control, cells.separator),
         n_components=s.linear_components, ridge=s.linear_ridge, seed=s.seed)
-    log(f"  sampling {s.n_samples:,} cells per perturbation for model ATEs")
+    logger.info(f"  sampling {s.n_samples:,} cells per perturbation for model ATEs")
     model_ate, model_se = model_ates(
         module, condition_dosages(adata, cells.labels, names), names, n_samples=s.n_samples,
-        n_global=s.n_global, seed=s.seed, progress=progress, globals_=globals_)
+        n_global=s.n_global, seed=s.seed, globals_=globals_)
     predictions = {
         "model": model_ate,
         "baseline_pert_mean": baselines.pert_mean_baseline(train, names),
@@ -236,7 +238,7 @@ GRN_BASELINES = {
 
 
 def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
-                 networks: Sequence = (), log: Callable[[str], None] = print) -> GrnEvaluation:
+                 networks: Sequence = ()) -> GrnEvaluation:
     """Score q(M) of ``module``; ``networks`` are loaded reference networks.
 
     The model-free GRN baselines (:data:`GRN_BASELINES`) come from training cells only;
@@ -257,7 +259,7 @@ def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
     train = (cells.expression[in_train], cells.gene_names, cells.labels[in_train])
     signed, direct = grn_baselines.direct_shifts_from_cells(*train, cells.control, perturbed)
     shift = signed.abs()
-    log("  statistical GRN test on held-out cells")
+    logger.info("  statistical GRN test on held-out cells")
     held_out = (cells.expression[in_split], cells.gene_names, cells.labels[in_split],
                 cells.control)
     statistical = grn_statistical.statistical_grn_report(

@@ -15,8 +15,7 @@ from gpo_vae.stats import seeded_torch
 
 @torch.no_grad()
 def split_iwelbo(module, prepared, split: str = "test", n_particles: int = 100,
-                 max_elements: int = 40_000_000, seed: int = 0,
-                 progress: bool = False) -> dict:
+                 max_elements: int = 40_000_000, seed: int = 0) -> dict:
     """Mean IWELBO per cell of ``split`` with ``n_particles`` importance samples.
 
     Each particle draws the global variables (M, E, E_qc) and z_basal from the guide;
@@ -33,7 +32,7 @@ def split_iwelbo(module, prepared, split: str = "test", n_particles: int = 100,
     values = []
     with seeded_torch(seed):
         starts = range(0, len(dataset), batch_size)
-        for start in progress_bar(starts, desc=f"IWELBO ({split})", enabled=progress):
+        for start in progress_bar(starts, desc=f"IWELBO ({split})"):
             batch = dataset[list(range(start, min(start + batch_size, len(dataset))))]
             batch = {k: v.to(device) for k, v in batch.items()}
             values.append(module.iwelbo(batch, n_particles).cpu().numpy())

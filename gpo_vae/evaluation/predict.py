@@ -82,7 +82,7 @@ def _device(module) -> torch.device:
 @torch.no_grad()
 def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
               library_size: float = TARGET_SUM, max_elements: int = 20_000_000,
-              globals_: str | None = None, progress: bool = False):
+              globals_: str | None = None):
     """Model ATEs (C x G tensors) of the dosage rows ``dosages`` (C x T), one per draw
     of the global variables (or their mean) and of ``cells_per_draw`` z_basal cells, as
     a generator; the caller seeds torch. Within a draw every row shares the globals,
@@ -94,7 +94,7 @@ def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
     n_genes = module.data_info.n_genes
     d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
     chunk = max(1, max_elements // (cells_per_draw * n_genes))
-    for _ in progress_bar(range(n_draws), desc="model ATEs", enabled=progress):
+    for _ in progress_bar(range(n_draws), desc="model ATEs"):
         sample = module.prediction_globals(how)
         z = torch.randn((1, cells_per_draw, module.n_latent), device=device)
         no_treatment = z.new_zeros((1, module.n_treatments))
@@ -114,8 +114,8 @@ def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
 
 def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int = 1000,
                n_global: int = 20, library_size: float = TARGET_SUM, seed: int = 0,
-               max_elements: int = 20_000_000, progress: bool = False,
-               globals_: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+               max_elements: int = 20_000_000, globals_: str | None = None
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Model ATEs (conditions x genes) for the dosage rows ``dosages`` (C x T), and their
     Monte Carlo standard errors from the spread between the ``n_global`` draws (of the
     global variables, when sampled, and of z_basal; each with ``n_samples / n_global``
@@ -132,7 +132,7 @@ def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int 
         for ate in ate_draws(module, rows, n_draws=n_global,
                              cells_per_draw=max(1, n_samples // n_global),
                              library_size=library_size, max_elements=max_elements,
-                             globals_=globals_, progress=progress):
+                             globals_=globals_):
             ate = ate.cpu() if combine is None else combine @ ate.cpu()
             total += ate
             total_sq += ate * ate
@@ -147,7 +147,7 @@ def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int 
 
 @torch.no_grad()
 def sample_cells(module, dosages: np.ndarray, *, library_size: float = TARGET_SUM,
-                 cells_per_draw: int = 256, seed: int = 0, progress: bool = False,
+                 cells_per_draw: int = 256, seed: int = 0,
                  globals_: str | None = None) -> sp.csr_matrix:
     """Sampled counts (cells x genes, sparse) for one cell per dosage row (N x T); each
     block of ``cells_per_draw`` cells shares one draw of the global variables (or their
@@ -159,7 +159,7 @@ def sample_cells(module, dosages: np.ndarray, *, library_size: float = TARGET_SU
     blocks = []
     with seeded_torch(seed):
         starts = range(0, d.shape[0], cells_per_draw)
-        for start in progress_bar(starts, desc="sampling cells", enabled=progress):
+        for start in progress_bar(starts, desc="sampling cells"):
             rows = d[start:start + cells_per_draw]
             sample = module.prediction_globals(how)
             z = torch.randn((1, rows.shape[0], module.n_latent), device=device)

@@ -8,9 +8,10 @@ the files.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,11 @@ from gpo_vae.io import (
 from gpo_vae.outputs import check_output_folder, mark_output_folder
 from gpo_vae.stats import log_normalize
 
+logger = logging.getLogger(__name__)
 
-def prepared_data_of(module, progress: bool, log: Callable[[str], None],
-                     python_instead: str = "gv.evaluate(gv.GpoVae.load(RUN, prepared), "
-                                           "prepared)",
+
+def prepared_data_of(module, *, python_instead: str = "gv.evaluate(gv.GpoVae.load(RUN, "
+                                                      "prepared), prepared)",
                      data_path: str | os.PathLike | None = None):
     """The prepared data a trained module was trained on, from the cache or prepared
     again from its config's ``data.path`` (or from ``data_path`` when the file moved).
@@ -44,8 +46,6 @@ def prepared_data_of(module, progress: bool, log: Callable[[str], None],
     ----------
     module
         A trained :class:`~gpo_vae.models.module.GpoVaeModule` (its ``config``).
-    progress, log
-        Progress bars and messages of the preparation.
     python_instead
         The Python call the error suggests when the run was trained on an AnnData in
         memory (nothing to read back from disk).
@@ -62,7 +62,7 @@ def prepared_data_of(module, progress: bool, log: Callable[[str], None],
 
     config = _with_data_path(module.config, data_path, python_instead)
     info = module.data_info
-    adata = prepare(config, progress=progress, log=log).adata
+    adata = prepare(config).adata
     genes = adata.var["gene_symbol"].astype(str).tolist()
     treatments = adata.uns["treatments"]["name"].astype(str).tolist()
     if genes != list(info.gene_names) or treatments != list(info.treatment_names):
@@ -115,7 +115,7 @@ def cell_eval_anndata(counts, target_gene: np.ndarray, gene_names: Sequence[str]
 
 
 def predicted_and_observed_cells(module, adata, split: str, *, seed: int = 0,
-                                 globals_: str | None = None, progress: bool = False):
+                                 globals_: str | None = None):
     """Sampled cells for every perturbed and control cell of ``split`` (same labels, same
     order) and those observed cells, both in cell-eval's format."""
     from gpo_vae.evaluation.predict import sample_cells
@@ -127,15 +127,14 @@ def predicted_and_observed_cells(module, adata, split: str, *, seed: int = 0,
                            np.flatnonzero(in_split & (labels == control))])
     target = np.where(labels[rows] == control, DEFAULT_CONTROL_LABEL, labels[rows])
     sampled = sample_cells(module, adata.obsm[OBSM_DOSAGES][rows].toarray(), seed=seed,
-                           progress=progress, globals_=globals_)
+                           globals_=globals_)
     genes = list(module.data_info.gene_names)
     return (cell_eval_anndata(sampled, target, genes, "gpo_vae"),
             cell_eval_anndata(adata.X[rows], target, genes, "observed"))
 
 
 def write_report(result: EvaluationResult, module, adata, out: str | os.PathLike, *,
-                 globals_: str | None = None, progress: bool = False,
-                 log: Callable[[str], None] = print) -> dict[str, Path]:
+                 globals_: str | None = None) -> dict[str, Path]:
     """Write ``metrics.json``, ``per_perturbation.csv``, ``predictions.h5ad``,
     ``observed_<split>.h5ad`` and ``plots/`` into ``out``: staged and moved into place at
     the end (``metrics.json`` last), so a killed evaluation leaves no half-filled results.
@@ -146,9 +145,9 @@ def write_report(result: EvaluationResult, module, adata, out: str | os.PathLike
     require_writable_folder(out, "the evaluation folder")
     metrics, ate, grn = result.metrics, result.ate, result.grn
     split, seed = metrics["split"], metrics["settings"]["seed"]
-    log("  sampling predicted cells for predictions.h5ad")
+    logger.info("  sampling predicted cells for predictions.h5ad")
     predicted, observed = predicted_and_observed_cells(module, adata, split, seed=seed,
-                                                       globals_=globals_, progress=progress)
+                                                       globals_=globals_)
     with staged_folder(out, last=("metrics.json",)) as staging:
         files = {"predictions": write_h5ad_atomic(predicted, staging / "predictions.h5ad"),
                  "observed": write_h5ad_atomic(observed, staging / f"observed_{split}.h5ad")}
@@ -175,9 +174,7 @@ def write_report(result: EvaluationResult, module, adata, out: str | os.PathLike
 
 
 def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = None,
-             references: Sequence = (), progress: bool = True,
-             log: Callable[[str], None] = print,
-             out_dir: str | os.PathLike | None = None,
+             references: Sequence = (), out_dir: str | os.PathLike | None = None,
              globals_: str | None = None, force: bool = False,
              data_path: str | os.PathLike | None = None) -> EvaluationResult:
     """Evaluate a trained run folder (or checkpoint) on held-out cells and write the report.
@@ -207,15 +204,13 @@ def evaluate(run: str | os.PathLike, *, settings: EvaluationSettings | None = No
     # load references first: a bad reference file fails before minutes of work
     networks = [grn_reference.load_reference_network(spec) for spec in references]
     module = load_trained(checkpoint)
-    log(f"evaluating {checkpoint} on the {s.split} split")
-    adata = prepared_data_of(module, progress, log, data_path=data_path)
+    logger.info(f"evaluating {checkpoint} on the {s.split} split")
+    adata = prepared_data_of(module, data_path=data_path)
     check_split(run_dir, adata, "evaluate")
-    result = evaluate_model(module, adata, s, networks=networks, globals_=globals_,
-                            progress=progress, log=log)
+    result = evaluate_model(module, adata, s, networks=networks, globals_=globals_)
     result.metrics = {"run": str(run_dir), "checkpoint": str(checkpoint), **result.metrics}
     mark_output_folder(out, "run", run_dir)
-    files = write_report(result, module, adata, out, globals_=globals_, progress=progress,
-                         log=log)
+    files = write_report(result, module, adata, out, globals_=globals_)
     # the whole evaluation's time, written into the finished metrics.json as well
     result.metrics["seconds"] = round(time.perf_counter() - start, 1)
     write_json_atomic(files["metrics"], json_safe(result.metrics))

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from gpo_vae.evaluation.evaluate import (
 from gpo_vae.evaluation.metrics import ATE_METRICS
 from gpo_vae.evaluation.settings import EvaluationSettings
 from gpo_vae.io import json_safe
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,9 +77,7 @@ class EvaluationResult:
 
 
 def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
-                   networks: Sequence = (), globals_: str | None = None,
-                   progress: bool = False,
-                   log: Callable[[str], None] = print) -> EvaluationResult:
+                   networks: Sequence = (), globals_: str | None = None) -> EvaluationResult:
     """Score a trained :class:`~gpo_vae.models.module.GpoVaeModule` on the
     ``settings.split`` cells of the prepared ``adata`` it was trained on.
 
@@ -93,20 +94,18 @@ def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
     globals_
         ``mean`` or ``sample``: how predictions use the global variables (default: the
         run's ``model.predict_globals``).
-    progress, log
-        Progress bars and where messages go.
     """
     from gpo_vae.evaluation.likelihood import split_iwelbo
 
     s = (settings or EvaluationSettings()).validate()
     start = time.perf_counter()
     cells = SplitCells.from_prepared(adata, s.split)
-    ate = evaluate_ates(module, adata, cells, s, globals_=globals_, progress=progress, log=log)
-    log(f"  {s.split}-set IWELBO ({s.iwelbo_particles} particles)")
+    ate = evaluate_ates(module, adata, cells, s, globals_=globals_)
+    logger.info(f"  {s.split}-set IWELBO ({s.iwelbo_particles} particles)")
     iwelbo = split_iwelbo(module, adata, s.split, n_particles=s.iwelbo_particles,
-                          seed=s.seed, progress=progress)
+                          seed=s.seed)
     # SAMS-VAE's mask is over latent dimensions: no GRN to score
-    grn = evaluate_grn(module, adata, cells, s, networks, log) if module.has_grn else None
+    grn = evaluate_grn(module, adata, cells, s, networks) if module.has_grn else None
     seen = ate.train_cells
     metrics = {
         "predict_globals": globals_ or module.config.model.predict_globals,

@@ -91,8 +91,8 @@ def grn_heatmap_figure(grn: LearnedGrn, threshold: float = 0.5):
 
 def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: float = 0.5,
                top_k: int | None = None, n_samples: int = 32, stability: int = 0,
-               stability_epochs: int | None = None, seed: int = 0, log=print,
-               force: bool = False, data_path: str | os.PathLike | None = None) -> dict:
+               stability_epochs: int | None = None, seed: int = 0, force: bool = False,
+               data_path: str | os.PathLike | None = None) -> dict:
     """Export the GRN of a run folder or checkpoint into ``out`` (the files in this
     module's docstring).
 
@@ -117,8 +117,6 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
         Epochs of each stability run (default: the run's).
     seed
         Seed of the stability runs.
-    log
-        Receives progress messages.
     force
         Write into ``out`` even when it holds other files.
     data_path
@@ -140,8 +138,7 @@ def export_grn(run: str | os.PathLike, out: str | os.PathLike, *, threshold: flo
     recurrence = None
     if stability:
         recurrence = _bootstrap(module, run_folder, stability, threshold=threshold,
-                                max_epochs=stability_epochs, seed=seed, log=log,
-                                data_path=data_path)
+                                max_epochs=stability_epochs, seed=seed, data_path=data_path)
     mark_output_folder(out, "run", run_folder)
     edges = grn.edges(threshold, top_k)
     files = _write_files(out, grn, edges, recurrence, threshold)
@@ -172,18 +169,18 @@ def _check_settings(threshold, top_k, stability: int, stability_epochs, seed) ->
 
 
 def _bootstrap(module, run_folder: Path, n_runs: int, *, threshold: float, max_epochs,
-               seed: int, log, data_path):
+               seed: int, data_path):
     """Edge recurrence over ``n_runs`` bootstrap trainings of the run (its prepared data
     read back from the stored path, or ``data_path`` when it moved)."""
     from gpo_vae.evaluation.report import prepared_data_of
     from gpo_vae.grn.stability import grn_stability
     from gpo_vae.training.run_folder import check_split
 
-    adata = prepared_data_of(module, progress=False, log=log, python_instead=(
+    adata = prepared_data_of(module, python_instead=(
         "gv.GpoVae.load(RUN, prepared).grn_stability(N)"), data_path=data_path)
     check_split(run_folder, adata, "export-grn --stability")
     return grn_stability(module.config, adata, n_runs, threshold=threshold,
-                         max_epochs=max_epochs, seed=seed, log=log)
+                         max_epochs=max_epochs, seed=seed)
 
 
 def _write_files(out: Path, grn: LearnedGrn, edges: pd.DataFrame, recurrence,

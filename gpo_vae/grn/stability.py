@@ -10,8 +10,8 @@ resample finds is a product of which cells happened to be sampled.
 
 from __future__ import annotations
 
+import logging
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import anndata as ad
@@ -22,6 +22,9 @@ from gpo_vae.config import Config, check_seed, config_from_dict
 from gpo_vae.constants import OBS_PERTURBATION, OBS_QC, OBS_SPLIT, SPLITS, UNS_TRAIN_CELLS_PER_QC
 from gpo_vae.errors import ConfigError
 from gpo_vae.models.grn import check_threshold, learned_grn
+from gpo_vae.progress import quiet_steps
+
+logger = logging.getLogger(__name__)
 
 TRAIN = SPLITS[0]
 
@@ -82,8 +85,7 @@ def bootstrap_training_cells(adata: ad.AnnData, rng: np.random.Generator) -> ad.
 
 
 def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 0.5,
-                  max_epochs: int | None = None, seed: int = 0,
-                  log: Callable[[str], None] = print) -> GrnStability:
+                  max_epochs: int | None = None, seed: int = 0) -> GrnStability:
     """Train ``config`` on ``n_runs`` bootstrap resamples of ``adata``'s training cells.
 
     Parameters
@@ -101,8 +103,6 @@ def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 
     seed
         Run i resamples with ``default_rng([seed, i])`` and trains with seed ``seed + i``,
         so the same call gives the same frequencies.
-    log
-        Receives one line per run.
 
     Returns
     -------
@@ -123,10 +123,12 @@ def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 
     threshold = check_threshold(threshold)
     found = probability = names = None
     for i in range(int(n_runs)):
-        log(f"stability run {i + 1}/{n_runs}: bootstrap of the training cells, seed {seed + i}")
+        logger.info(f"stability run {i + 1}/{n_runs}: bootstrap of the training cells, "
+                    f"seed {seed + i}")
         sample = bootstrap_training_cells(adata, np.random.default_rng([seed, i]))
-        module, _ = fit_best(_with_training(config, max_epochs, seed + i), sample,
-                             log=lambda message: None, diagnostics=diagnostics_callback)
+        with quiet_steps("gpo_vae.training", "gpo_vae.data"):
+            module, _ = fit_best(_with_training(config, max_epochs, seed + i), sample,
+                                 diagnostics=diagnostics_callback)
         grn = learned_grn(module)
         if names is None:
             names = grn.genes["name"].tolist()

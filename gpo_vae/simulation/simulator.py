@@ -146,10 +146,9 @@ def _screen(cfg: SimulationConfig, seed: int):
     starts = range(0, cfg.n_cells, chunk)
     chunk_seqs = cells_seq.spawn(len(starts))
 
-    def count_blocks(progress: bool = False):
+    def count_blocks():
         for start, seq in progress_bar(list(zip(starts, chunk_seqs, strict=True)),
-                                       desc="simulating cells", unit="chunks",
-                                       enabled=progress):
+                                       desc="simulating cells", unit="chunks"):
             yield structure.sample_counts(np.random.default_rng(seq),
                                           cells.iloc[start : start + chunk])
 
@@ -169,7 +168,6 @@ def simulate_perturbseq(
     preset: str = "default",
     seed: int = 0,
     config: SimulationConfig | None = None,
-    progress: bool = False,
 ) -> AnnData:
     """Simulate a Perturb-seq screen with a known GRN and return it as an AnnData.
 
@@ -185,8 +183,6 @@ def simulate_perturbseq(
         Random seed; the same seed and settings give the same data.
     config
         Full settings; overrides ``preset`` when given.
-    progress
-        Show a progress bar over cell chunks.
 
     Examples
     --------
@@ -197,14 +193,14 @@ def simulate_perturbseq(
     cfg = _resolve(preset, config)
     adata, count_blocks, n_genes = _screen(cfg, seed)
     builder = CsrRowBuilder(cfg.n_cells, n_genes)
-    for block in count_blocks(progress):
+    for block in count_blocks():
         builder.append(block)
     adata.X = builder.finish()
     return adata
 
 
 def simulate_to_h5ad(path, preset: str = "default", seed: int = 0,
-                     config: SimulationConfig | None = None, progress: bool = False) -> Path:
+                     config: SimulationConfig | None = None) -> Path:
     """Simulate a screen straight into an h5ad file, one block of cells at a time.
 
     The file equals ``simulate_perturbseq(preset, seed, config).write_h5ad(path)``, but
@@ -213,12 +209,12 @@ def simulate_to_h5ad(path, preset: str = "default", seed: int = 0,
 
     Examples
     --------
-    >>> simulate_to_h5ad("screen.h5ad", "xlarge", seed=0, progress=True)  # doctest: +SKIP
+    >>> simulate_to_h5ad("screen.h5ad", "xlarge", seed=0)  # doctest: +SKIP
     """
     from gpo_vae.io import write_h5ad_in_blocks
 
     cfg = _resolve(preset, config)
     adata, count_blocks, n_genes = _screen(cfg, seed)
-    return write_h5ad_in_blocks(adata, count_blocks(progress), n_genes, path)
+    return write_h5ad_in_blocks(adata, count_blocks(), n_genes, path)
 
 

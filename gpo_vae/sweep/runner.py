@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from gpo_vae.outputs import check_output_folder, mark_output_folder
 from gpo_vae.sweep.search import expand_trials
 from gpo_vae.sweep.spec import SweepSpec
 from gpo_vae.sweep.trial import THREADS_ENV, Trial, make_trial
+
+logger = logging.getLogger(__name__)
 
 CONTROLLERS = ("local", "wandb")
 LOCAL_EXECUTOR = "local"
@@ -214,7 +215,7 @@ def check_sweep_folder(plan: SweepPlan, force: bool = False) -> Path:
 
 def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = None,
               quiet: bool = False, retry_failed: bool = False,
-              log: Callable[[str], None] = print, force: bool = False) -> dict:
+              force: bool = False) -> dict:
     """Run a planned sweep through redun and return its summary (see
     :func:`gpo_vae.sweep.results.write_sweep_report`). ``retry_failed`` runs trials
     that failed before again (redun caches failed trials like finished ones); ``force``
@@ -241,7 +242,7 @@ def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = 
     with _sweep_lock(spec.output_dir / REDUN_DIR):
         if plan.controller == "wandb":
             sweep_id, project, entity = create_wandb_sweep(spec)
-            log(f"W&B sweep {sweep_id} in project {project}")
+            logger.info(f"W&B sweep {sweep_id} in project {project}")
             expr = workflow.wandb_workflow(sweep_id, project, entity, counts, sweep,
                                            evaluation, plan.executor)
         else:
@@ -254,7 +255,7 @@ def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = 
                               "run_dir": t.run_dir} for t in plan.trials]}
         write_text_atomic(spec.output_dir / "sweep.yaml",
                           yaml.safe_dump(record, sort_keys=False))
-        log(f"running {len(plan.trials) or 'W&B-proposed'} trials on executor "
+        logger.info(f"running {len(plan.trials) or 'W&B-proposed'} trials on executor "
             f"{plan.executor} with {plan.workers} worker(s); redun database "
             f"{spec.output_dir / REDUN_DIR}")
         scheduler.load(migrate=True)  # creates the database on the first run

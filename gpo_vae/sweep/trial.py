@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 import traceback
@@ -19,12 +20,16 @@ from pathlib import Path
 
 from gpo_vae.errors import GpoVaeError
 from gpo_vae.io import write_json_atomic
+from gpo_vae.progress import job_log
 
 THREADS_ENV = "GPO_VAE_TRIAL_THREADS"  # torch threads per trial, set by the sweep runner
 EVALUATION_DIR = "eval_val"
 TEST_DIR = "eval_test"
 DATA_MARKER = "trial_data.json"          # the prepared data's key the trial trained on
 SETTINGS_MARKER = "evaluation_settings.json"
+TRIAL_LOG = "trial.log"                  # what the trial did (a job_log file)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,18 +64,6 @@ def make_trial(params: dict, config: dict, sweep_name: str, sweep_dir: Path) -> 
     return Trial(tid, params, config, str(Path(sweep_dir) / "trials" / tid))
 
 
-class _TrialLog:
-    """Append-only log file of one trial (also records each time the trial body runs)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-    def __call__(self, message: str) -> None:
-        with self.path.open("a") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-
-
 def _set_threads() -> None:
     threads = os.environ.get(THREADS_ENV)
     if threads:
@@ -92,7 +85,8 @@ def _finish_wandb(metrics: dict) -> None:
 
 def failed_record(trial: dict, error: str) -> dict:
     """The record of a trial that could not run (``error`` says why)."""
-    _TrialLog(Path(trial["run_dir"]) / "trial.log")(f"failed: {error}")
+    with job_log(Path(trial["run_dir"]) / TRIAL_LOG):
+        logger.info(f"failed: {error}")
     return {"trial_id": trial["trial_id"], "params": trial["params"],
             "run_dir": trial["run_dir"], "status": "failed", "error": error, "metrics": {},
             "seconds": 0.0}
@@ -131,6 +125,19 @@ def run_trial(trial: dict, evaluation: dict, data_key: str | None = None) -> dic
     user-facing error (bad data for these settings, a NaN loss) makes a ``failed``
     record that names it, so one bad corner of the search does not stop the sweep.
     """
+    run_dir = Path(trial["run_dir"])
+    stale = _set_aside_if_stale(run_dir, data_key)
+    with job_log(run_dir / TRIAL_LOG):
+        if stale is not None:
+            logger.info(f"the input data changed since this trial trained; its old folder is "
+                        f"now {stale}")
+        logger.info(f"trial {trial['trial_id']} starts: "
+                    f"{json.dumps(trial['params'], default=str)}")
+        return _run(trial, evaluation, data_key, run_dir)
+
+
+def _run(trial: dict, evaluation: dict, data_key: str | None, run_dir: Path) -> dict:
+    """The trial's training and validation (its lines going to ``trial.log``)."""
     from gpo_vae.config import config_from_dict
     from gpo_vae.evaluation.diagnostics import diagnostics_callback
     from gpo_vae.evaluation.report import EvaluationSettings, evaluate
@@ -138,12 +145,6 @@ def run_trial(trial: dict, evaluation: dict, data_key: str | None = None) -> dic
     from gpo_vae.training.checkpoint import LAST
     from gpo_vae.training.train import TrainingInterrupted, read_summary, train
 
-    run_dir = Path(trial["run_dir"])
-    stale = _set_aside_if_stale(run_dir, data_key)
-    log = _TrialLog(run_dir / "trial.log")
-    if stale is not None:
-        log(f"the input data changed since this trial trained; its old folder is now {stale}")
-    log(f"trial {trial['trial_id']} starts: {json.dumps(trial['params'], default=str)}")
     _set_threads()
     record = {"trial_id": trial["trial_id"], "params": trial["params"],
               "run_dir": str(run_dir), "status": "failed", "error": None, "metrics": {}}
@@ -151,38 +152,37 @@ def run_trial(trial: dict, evaluation: dict, data_key: str | None = None) -> dic
     try:
         config = config_from_dict(trial["config"])
         if (run_dir / "training_summary.json").is_file():
-            log("training already finished; reusing it")
+            logger.info("training already finished; reusing it")
         else:
             resume = (run_dir / "checkpoints" / LAST).is_file()
             if data_key is not None:
                 write_json_atomic(run_dir / DATA_MARKER, {"data_key": data_key})
-            train(config, run_dir=run_dir, resume=resume, progress=False, log=log,
-                  diagnostics=diagnostics_callback)
+            train(config, run_dir=run_dir, resume=resume, diagnostics=diagnostics_callback)
         summary = read_summary(run_dir)
         settings = {**evaluation, "split": "val"}
         out = run_dir / EVALUATION_DIR
         metrics = _reusable_evaluation(out, settings)
         if metrics is None:
             metrics = evaluate(run_dir, settings=EvaluationSettings(**settings),
-                               progress=False, log=log, out_dir=out).metrics
+                               out_dir=out).metrics
             write_json_atomic(out / SETTINGS_MARKER, settings)
         else:
-            log("validation result with these settings already there; reusing it")
+            logger.info("validation result with these settings already there; reusing it")
         record["metrics"] = trial_metrics(metrics, summary)
         record["status"] = "ok"
     except TrainingInterrupted:
         raise
     except GpoVaeError as exc:
         record["error"] = str(exc)
-        log(f"failed: {exc}")
+        logger.info(f"failed: {exc}")
     except Exception as exc:
         # a bug, not bad input: keep the traceback in the trial's log, then re-raise so the
         # sweep stops and redun does not cache the failure
-        log("crashed:\n" + traceback.format_exc())
+        logger.info("crashed:\n" + traceback.format_exc())
         _finish_wandb({"status": "crashed"})
         raise exc
     record["seconds"] = round(time.perf_counter() - start, 1)
-    log(f"trial {trial['trial_id']} {record['status']} in {record['seconds']} s")
+    logger.info(f"trial {trial['trial_id']} {record['status']} in {record['seconds']} s")
     if trial["config"].get("logging", {}).get("wandb"):
         _finish_wandb({**record["metrics"], "status": record["status"]})
     return record
@@ -194,7 +194,6 @@ def evaluate_on_test(run_dir: str, evaluation: dict) -> dict:
     from gpo_vae.evaluation.report import EvaluationSettings, evaluate
 
     _set_threads()
-    log = _TrialLog(Path(run_dir) / "trial.log")
     settings = EvaluationSettings(**{**evaluation, "split": "test"})
-    return evaluate(run_dir, settings=settings, progress=False, log=log,
-                    out_dir=Path(run_dir) / TEST_DIR).metrics
+    with job_log(Path(run_dir) / TRIAL_LOG):
+        return evaluate(run_dir, settings=settings, out_dir=Path(run_dir) / TEST_DIR).metrics

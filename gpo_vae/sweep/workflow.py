@@ -35,7 +35,7 @@ def prepare_data(config: dict) -> dict:
 
     try:
         cfg = config_from_dict(config)
-        result = prepare(cfg, progress=False, log=lambda message: None)
+        result = prepare(cfg)
     except GpoVaeError as exc:
         return {"error": f"preparing the data failed: {exc}"}
     key = result.manifest["key"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import lightning as L
 
+from gpo_vae.progress import logger as progress_logger
+
 
 class ThroughputMonitor(L.Callback):
     """Cells per second in training steps (validation excluded), logged per epoch.
@@ -64,10 +66,11 @@ class LastCheckpoint(L.Callback):
 
 class EpochLines(L.Callback):
     """One plain line per epoch (epoch, losses, cells/s, time left) for log files and
-    pipes, where a progress bar would never flush; used when stdout is not a terminal."""
+    pipes, where a progress bar would never flush; used when stdout is not a terminal.
+    The lines are progress (logger ``gpo_vae.progress``: stderr from the command line)."""
 
-    def __init__(self, throughput: ThroughputMonitor, print_fn=print):
-        self.throughput, self.print_fn = throughput, print_fn
+    def __init__(self, throughput: ThroughputMonitor):
+        self.throughput = throughput
         self._start = 0.0
         self._first_epoch = 0
 
@@ -89,4 +92,4 @@ class EpochLines(L.Callback):
         if done > 0 and total and total > 0:
             left = (time.perf_counter() - self._start) / done * max(total - epoch, 0)
             parts.append(f"{left / 60:.1f} min left")
-        self.print_fn(", ".join(parts), flush=True)
+        progress_logger.info(", ".join(parts))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from gpo_vae.constants import SPLITS
 from gpo_vae.errors import ConfigError, InputDataError, InputFileError
 from gpo_vae.io import check_name_length, process_alive, read_json, write_json_atomic
 from gpo_vae.training.checkpoint import upgrade_config
+
+logger = logging.getLogger(__name__)
 
 LOCK, SPLIT = ".lock", "split.json"
 # What --resume may change: the limits, where and how fast it runs (hardware, and the
@@ -42,7 +45,7 @@ _RESUMABLE_KEYS = {"name", "output_dir", "data.batch_size", "data.num_workers",
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: Path, log: Callable[[str], None] = print) -> Iterator[Path]:
+def run_lock(run_dir: Path) -> Iterator[Path]:
     """Hold ``run_dir/.lock`` while the block runs; refuse when another live process
     holds it. The lock is removed on exit, also after an error."""
     run_dir = check_name_length(run_dir, "run folder")
@@ -64,7 +67,7 @@ def run_lock(run_dir: Path, log: Callable[[str], None] = print) -> Iterator[Path
                 raise ConfigError(
                     f"run folder {str(run_dir)!r} is in use by process {pid}{where}; wait for "
                     "it to finish or train into another folder (--out)") from None
-            log(f"removing a stale lock of process {pid} in {run_dir}")
+            logger.info(f"removing a stale lock of process {pid} in {run_dir}")
             path.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w") as handle:
@@ -165,7 +168,7 @@ def save_run_folder(run_dir: Path, module, config, adata=None, *, force: bool = 
     checkpoints = run_dir / "checkpoints"
     if (checkpoints / BEST).exists() or (checkpoints / LAST).exists():
         raise ConfigError(f"{run_dir} already holds a trained run; save into a new folder")
-    with run_lock(run_dir, log=lambda message: None):
+    with run_lock(run_dir):
         mark_output_folder(run_dir, "run", run_dir)
         checkpoints.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", dump_config(with_absolute_inputs(config)))

@@ -8,9 +8,9 @@ and ``plots/training_curves.png``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,8 @@ from gpo_vae.training.trainer import (
     make_trainer,
     quiet_lightning,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingInterrupted(GpoVaeError):
@@ -95,7 +97,6 @@ def _saved_position(checkpoint: Path) -> str:
 
 
 def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: bool = False,
-          progress: bool = True, log: Callable[[str], None] = print,
           prepared=None, module=None,
           diagnostics: DiagnosticsFactory | None = None) -> TrainResult:
     """Train GPO-VAE as ``config`` says and write the run folder.
@@ -108,8 +109,6 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
         The run folder (default ``output_dir/name``).
     resume
         Continue from ``checkpoints/last.ckpt`` (optimizer state, step and epoch included).
-    progress, log
-        Progress bars (or one line per epoch in log files) and where messages go.
     prepared
         A prepared AnnData to train on (default: prepare ``data.path``, or read the cache).
     module
@@ -130,14 +129,12 @@ def train(config: Config, *, run_dir: str | os.PathLike | None = None, resume: b
     if not is_primary_process():
         # another rank of a multi-process run (Lightning's ddp launcher runs the same
         # command again): the primary process holds the lock and writes the run folder
-        return _train(config, run_dir, resume, False, lambda message: None, prepared, module,
-                      diagnostics)
-    with run_lock(run_dir, log):
-        return _train(config, run_dir, resume, progress, log, prepared, module, diagnostics)
+        return _train(config, run_dir, resume, prepared, module, diagnostics)
+    with run_lock(run_dir):
+        return _train(config, run_dir, resume, prepared, module, diagnostics)
 
 
 def fit_best(config: Config, prepared, *, module=None, run_dir: str | os.PathLike | None = None,
-             progress: bool = False, log: Callable[[str], None] = print,
              diagnostics: DiagnosticsFactory | None = None):
     """Train on ``prepared`` and return the module holding its best checkpoint's weights,
     in eval mode, with the run's logged metrics (read before a temporary folder goes).
@@ -152,7 +149,7 @@ def fit_best(config: Config, prepared, *, module=None, run_dir: str | os.PathLik
 
     with tempfile.TemporaryDirectory(prefix="gpo_vae_") as scratch:
         folder = Path(run_dir) if run_dir is not None else Path(scratch) / "run"
-        result = train(config, run_dir=folder, progress=progress, log=log, prepared=prepared,
+        result = train(config, run_dir=folder, prepared=prepared,
                        module=module, diagnostics=diagnostics)
         best = result.best_checkpoint or result.last_checkpoint
         result.module.load_state_dict(module_state(load_checkpoint_dict(best)))
@@ -172,8 +169,7 @@ def is_primary_process() -> bool:
     return True
 
 
-def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
-           log: Callable[[str], None], prepared=None, module=None,
+def _train(config: Config, run_dir: Path, resume: bool, prepared=None, module=None,
            diagnostics: DiagnosticsFactory | None = None) -> TrainResult:
     """Set up, fit and summarise one run (the steps below, in order)."""
     import lightning as L
@@ -185,20 +181,20 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
     accelerator, devices = accelerator_and_devices(config)
     quiet_lightning()
     L.seed_everything(config.training.seed, workers=True, verbose=False)
-    datamodule = _data(config, run_dir, resume, progress, log, prepared)
+    datamodule = _data(config, run_dir, resume, prepared)
     if module is None:
-        module = _new_module(config, datamodule.adata, fresh=ckpt_path is None, log=log)
+        module = _new_module(config, datamodule.adata, fresh=ckpt_path is None)
     plan = _plan(config, module)
     # every check before the first write: a refused run leaves its folder as it was
-    callbacks = Callbacks.build(config, checkpoints, datamodule.adata, diagnostics, progress,
-                                log)
+    callbacks = Callbacks.build(config, checkpoints, datamodule.adata, diagnostics)
     if is_primary_process():
         mark_output_folder(run_dir, "run", run_dir)
         write_text_atomic(run_dir / "config.yaml", dump_config(config))
         write_split(run_dir, datamodule.adata, datamodule.prepared.manifest.get("key", ""))
-    trainer = make_trainer(config, run_dir, accelerator, devices, callbacks.all, progress)
+    trainer = make_trainer(config, run_dir, accelerator, devices, callbacks.all)
     info = module.data_info
-    log(f"training {config.name}: {info.n_genes:,} genes, {info.n_treatments} treatment "
+    logger.info(
+        f"training {config.name}: {info.n_genes:,} genes, {info.n_treatments} treatment "
         f"dimensions, {len(datamodule.datasets['train']):,} training cells on {accelerator}"
         + (f", resuming from {ckpt_path} ({_saved_position(ckpt_path)})" if ckpt_path else ""))
     start = time.perf_counter()
@@ -209,15 +205,15 @@ def _train(config: Config, run_dir: Path, resume: bool, progress: bool,
     result = TrainResult(run_dir, Path(best) if best else None, checkpoints / LAST, summary,
                          module, datamodule.adata)
     if trainer.is_global_zero:  # the primary process writes the run folder
-        _write_summary(run_dir, summary, trainer, config, callbacks, log)
+        _write_summary(run_dir, summary, trainer, config, callbacks)
     return result
 
 
-def _data(config: Config, run_dir: Path, resume: bool, progress: bool, log, prepared):
+def _data(config: Config, run_dir: Path, resume: bool, prepared):
     """The run's data module, set up, with non-empty train and val splits."""
     from gpo_vae.data.datamodule import PerturbationDataModule
 
-    datamodule = PerturbationDataModule(config, progress=progress, log=log, prepared=prepared)
+    datamodule = PerturbationDataModule(config, prepared=prepared)
     datamodule.setup()
     for split in ("train", "val"):
         if len(datamodule.datasets[split]) == 0:
@@ -228,13 +224,13 @@ def _data(config: Config, run_dir: Path, resume: bool, progress: bool, log, prep
     return datamodule
 
 
-def _new_module(config: Config, adata, *, fresh: bool, log):
+def _new_module(config: Config, adata, *, fresh: bool):
     """A module built for ``adata``; a fresh run starts from the prior network if given."""
     from gpo_vae.models.builder import build_for_prepared
 
     module = build_for_prepared(config, adata)
     if config.guide.prior_network and fresh:
-        _init_from_prior_network(module, config, module.data_info, log)
+        _init_from_prior_network(module, config, module.data_info)
     return module
 
 
@@ -295,22 +291,22 @@ def _summary(config: Config, trainer, callbacks: Callbacks, accelerator: str,
 
 
 def _write_summary(run_dir: Path, summary: dict, trainer, config: Config,
-                   callbacks: Callbacks, log) -> None:
+                   callbacks: Callbacks) -> None:
     summary["world_size"] = trainer.world_size
     write_json_atomic(run_dir / "training_summary.json", summary)
-    log(f"done: {summary['steps']} steps, {summary['epochs']} epochs in "
+    logger.info(f"done: {summary['steps']} steps, {summary['epochs']} epochs in "
         f"{summary['wall_seconds']} s ({summary['train_cells_per_second']:,} cells/s, peak "
         f"{summary['peak_memory_gb']} GB); best "
         f"{config.training.checkpoint_monitor.replace('_', ' ')} "
         f"{_float(callbacks.best.best_model_score)}")
-    log(f"run folder: {run_dir}")
+    logger.info(f"run folder: {run_dir}")
 
 
 def _float(value) -> float | None:
     return None if value is None else round(float(value), 4)
 
 
-def _init_from_prior_network(module, config: Config, info, log) -> None:
+def _init_from_prior_network(module, config: Config, info) -> None:
     from gpo_vae.models.builder import mask_init_logit
     from gpo_vae.models.prior_network import prior_mask_logits
 
@@ -319,7 +315,7 @@ def _init_from_prior_network(module, config: Config, info, log) -> None:
         edge_probability=config.guide.prior_network_init)
     with torch.no_grad():
         module.guide.mask_logits.copy_(torch.from_numpy(logits))
-    log(f"q(M) initialised from {config.guide.prior_network}: {n_edges} known edges")
+    logger.info(f"q(M) initialised from {config.guide.prior_network}: {n_edges} known edges")
 
 
 def read_summary(run_dir: Path) -> dict:

@@ -20,13 +20,14 @@ import torch
 from gpo_vae.config import Config
 from gpo_vae.constants import VAL_ATE_KEY
 from gpo_vae.errors import ConfigError, InputDataError
+from gpo_vae.progress import showing_progress
 from gpo_vae.training.checkpoint import LAST
 
-#: Builds the learning-diagnostics callback of a run from its prepared data, its config
-#: and its log, or returns None when they cannot be computed
+#: Builds the learning-diagnostics callback of a run from its prepared data and its
+#: config, or returns None when they cannot be computed
 #: (:func:`gpo_vae.evaluation.diagnostics.diagnostics_callback`). Training takes it from
 #: its caller: scoring predictions belongs to evaluation, a layer above this one.
-DiagnosticsFactory = Callable[[object, Config, Callable[[str], None]], object]
+DiagnosticsFactory = Callable[[object, Config], object]
 
 
 def accelerator_and_devices(config: Config) -> tuple[str, int | list[int] | str]:
@@ -99,8 +100,7 @@ class Callbacks:
     all: list
 
     @classmethod
-    def build(cls, config: Config, checkpoints: Path, adata, diagnostics, progress: bool,
-              log) -> Callbacks:
+    def build(cls, config: Config, checkpoints: Path, adata, diagnostics) -> Callbacks:
         from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
         from gpo_vae.training.callbacks import EpochLines, LastCheckpoint, ThroughputMonitor
@@ -108,7 +108,7 @@ class Callbacks:
 
         t = config.training
         by_ate = t.checkpoint_monitor == "val_ate"
-        diag = diagnostics_of(diagnostics, adata, config, log)
+        diag = diagnostics_of(diagnostics, adata, config)
         if by_ate and diag is None:
             raise InputDataError("training.checkpoint_monitor=val_ate needs the learning "
                                  "diagnostics: validation cells of perturbations seen in "
@@ -127,20 +127,19 @@ class Callbacks:
                  GracefulStop(checkpoints / LAST), throughput,
                  *([diag] if diag is not None else [])]
         # a progress bar needs a terminal; in log files and pipes one plain line per epoch
-        if progress and not sys.stdout.isatty():
+        if showing_progress() and not sys.stdout.isatty():
             every.append(EpochLines(throughput))
         return cls(best, early, throughput, every)
 
 
-def diagnostics_of(factory: DiagnosticsFactory | None, adata, config: Config, log):
+def diagnostics_of(factory: DiagnosticsFactory | None, adata, config: Config):
     """The diagnostics callback, or None when turned off, not given or not computable."""
     if factory is None or config.training.diagnostics_every_n_epochs == 0:
         return None
-    return factory(adata, config, log)
+    return factory(adata, config)
 
 
-def make_trainer(config: Config, run_dir: Path, accelerator: str, devices, callbacks: list,
-             progress: bool):
+def make_trainer(config: Config, run_dir: Path, accelerator: str, devices, callbacks: list):
     import lightning as L
 
     t = config.training
@@ -152,8 +151,8 @@ def make_trainer(config: Config, run_dir: Path, accelerator: str, devices, callb
         gradient_clip_val=t.gradient_clip or None,
         gradient_clip_algorithm="norm", logger=loggers(config, run_dir), callbacks=callbacks,
         log_every_n_steps=t.log_every_n_steps, default_root_dir=str(run_dir),
-        enable_progress_bar=progress and config.logging.progress_bar and terminal,
-        enable_model_summary=progress and terminal, num_sanity_val_steps=0,
+        enable_progress_bar=showing_progress() and config.logging.progress_bar and terminal,
+        enable_model_summary=showing_progress() and terminal, num_sanity_val_steps=0,
         # the data module shards batches over ranks itself (EpochSeededBatches, RankShare)
         use_distributed_sampler=False,
     )

@@ -37,7 +37,7 @@ def test_two_methods_two_seeds_end_to_end_from_the_command_line(benchmark_config
     import gpo_vae as gv
 
     again = gv.benchmark(benchmark_config(), methods=["gpo_vae", "pert_mean"], seeds=2,
-                         jobs=1, out=out, n_samples=100, iwelbo_particles=3, progress=False)
+                         jobs=1, out=out, n_samples=100, iwelbo_particles=3)
     key = ["method", "seed", "metric"]
     pd.testing.assert_series_equal(
         again.table.sort_values(key)["value"].reset_index(drop=True),
@@ -63,11 +63,11 @@ def test_a_method_that_fails_on_one_seed_is_reported_and_the_others_go_on(benchm
             raise RuntimeError("a bug")
         return MethodOutput(baselines.pert_mean_baseline(
             __import__("gpo_vae.benchmarking.data", fromlist=["x"]).BenchmarkData.from_config(
-                job.config(), job.settings, log=lambda m: None).train, job.names))
+                job.config(), job.settings).train, job.names))
     try:
         plan = plan_benchmark(benchmark_config(), method_names=["flaky_test", "global_mean"],
                               n_seeds=3, jobs=1, out=tmp_path / "b", settings=_settings())
-        result = run_benchmark(plan, progress=False, log=lambda m: None)
+        result = run_benchmark(plan)
     finally:
         METHODS.pop("flaky_test")
     status = {(r.method, r.seed): r.status for r in result.results}

@@ -14,7 +14,7 @@ def test_batches(tmp_path, small_screen_path):
     path = small_screen_path
     config = config_from_dict({"output_dir": str(tmp_path / "out"), "data": {
         "preset": "simulated", "path": str(path), "batch_size": 128, "doublets": False}})
-    dm = PerturbationDataModule(config, progress=False, log=lambda m: None)
+    dm = PerturbationDataModule(config)
     dm.prepare_data()
     dm.setup("fit")
     info = DataInfo.from_prepared(dm.adata)
@@ -47,7 +47,7 @@ def test_the_training_loader_resumes_inside_the_epoch_it_was_saved_in(tmp_path,
     next epoch is whole again (the state Lightning saves in every checkpoint)."""
     config = config_from_dict({"output_dir": str(tmp_path / "out"), "data": {
         "preset": "simulated", "path": str(small_screen_path), "batch_size": 64}})
-    dm = PerturbationDataModule(config, progress=False, log=lambda m: None)
+    dm = PerturbationDataModule(config)
     dm.setup("fit")
 
     def epoch_batches(loader, epoch):

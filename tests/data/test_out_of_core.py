@@ -4,6 +4,8 @@ batches), and the prepared file is only read when used."""
 
 from __future__ import annotations
 
+import logging
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -44,10 +46,10 @@ def test_chunked_qc_equals_in_memory(small_screen, small_screen_path, small_bloc
 def test_prepared_file_equals_in_memory_preparation(tmp_path, small_screen,
                                                     small_screen_path, small_blocks):
     config = _config(tmp_path, small_screen_path)
-    prepared = prepare(config, progress=False, log=lambda m: None)
+    prepared = prepare(config)
     assert prepared._adata is None  # nothing read until it is used
     on_disk = prepared.adata
-    in_memory = run_preparation(config, progress=False, log=lambda m: None, raw=small_screen)
+    in_memory = run_preparation(config, raw=small_screen)
     assert on_disk.shape == in_memory.shape and on_disk.n_obs < small_screen.n_obs
     assert abs(on_disk.X - in_memory.X).max() == 0
     assert np.array_equal(on_disk.obsm["dosages"].toarray(), in_memory.obsm["dosages"].toarray())
@@ -61,14 +63,14 @@ def test_prepared_file_equals_in_memory_preparation(tmp_path, small_screen,
     assert prepared.manifest["steps"][-1]["step"] == "write"
 
 
-def test_dense_input_is_read_into_memory(tmp_path, small_screen):
+def test_dense_input_is_read_into_memory(tmp_path, small_screen, caplog):
     dense = small_screen.copy()
     dense.X = dense.X.toarray()
     path = tmp_path / "dense.h5ad"
     dense.write_h5ad(path)
-    lines = []
-    prepared = prepare(_config(tmp_path, path), progress=False, log=lines.append)
-    assert any("reading the counts into memory" in line for line in lines)
+    caplog.set_level(logging.INFO, logger="gpo_vae")
+    prepared = prepare(_config(tmp_path, path))
+    assert any("reading the counts into memory" in line for line in caplog.messages)
     assert prepared.adata.n_obs > 0
 
 
@@ -76,7 +78,7 @@ def test_backed_datamodule_yields_the_same_batches(tmp_path, small_screen_path):
     batches = {}
     for backed in (False, True):
         config = _config(tmp_path, small_screen_path, backed=backed, doublets=False)
-        dm = PerturbationDataModule(config, progress=False, log=lambda m: None)
+        dm = PerturbationDataModule(config)
         dm.prepare_data()
         dm.setup("fit")
         assert dm.adata.isbacked is backed

@@ -264,7 +264,7 @@ def test_pair_all_hungarian_recovers_planted_pairs_and_is_deterministic():
         matched, pair_all(expr, groups, is_control, "hungarian", seed=5, max_controls=30)
     )
     np.testing.assert_array_equal(
-        pair_all(expr, groups, is_control, "hungarian", progress=True), truth
+        pair_all(expr, groups, is_control, "hungarian"), truth
     )
 
 

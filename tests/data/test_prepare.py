@@ -3,6 +3,7 @@ real Papalexi screen; cache behaviour; bad input leaves no cache behind."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import anndata as ad
@@ -30,7 +31,7 @@ def small_file(small_screen_path):
 @pytest.fixture(scope="module")
 def prepared_cells(tmp_path_factory, small_file):
     out = tmp_path_factory.mktemp("prep")
-    return prepare(_config(out, small_file), progress=False, log=lambda m: None)
+    return prepare(_config(out, small_file))
 
 
 def test_prepared_layout(prepared_cells):
@@ -83,28 +84,28 @@ def test_qc_flags_track_the_simulated_truth(prepared_cells, small_file):
 
 
 @pytest.mark.integration   # the whole preparation, written to disk
-def test_second_prepare_uses_the_cache(tmp_path, small_file):
+def test_second_prepare_uses_the_cache(tmp_path, small_file, caplog):
     config = _config(tmp_path, small_file)
-    first = prepare(config, progress=False, log=lambda m: None)
-    messages = []
+    first = prepare(config)
+    caplog.set_level(logging.INFO, logger="gpo_vae")
+    caplog.clear()
     start = time.perf_counter()
-    second = prepare(config, progress=False, log=messages.append)
+    second = prepare(config)
+    messages = caplog.messages
     assert second.from_cache and not first.from_cache
     assert time.perf_counter() - start < 5
     assert "using cached prepared data" in messages[0]
     assert second.path == first.path
     np.testing.assert_array_equal(second.adata.obs["matched_control"],
                                   first.adata.obs["matched_control"])
-    changed = prepare(_config(tmp_path, small_file, seed=1), progress=False, log=lambda m: None)
+    changed = prepare(_config(tmp_path, small_file, seed=1))
     assert not changed.from_cache and changed.path != first.path
     # loading-only settings do not invalidate the cache
-    assert prepare(_config(tmp_path, small_file, batch_size=64), progress=False,
-                   log=lambda m: None).from_cache
+    assert prepare(_config(tmp_path, small_file, batch_size=64)).from_cache
 
 
 def test_perturbation_split_keeps_held_out_targets_out_of_training(tmp_path, small_file):
-    a = prepare(_config(tmp_path, small_file, split="perturbations"), progress=False,
-                log=lambda m: None).adata
+    a = prepare(_config(tmp_path, small_file, split="perturbations")).adata
     frame = a.obs[a.obs["perturbation"] != "non-targeting"]
     held_out = set(frame.loc[frame["split"] == "test", "perturbation"])
     assert held_out
@@ -115,8 +116,7 @@ def test_perturbation_split_keeps_held_out_targets_out_of_training(tmp_path, sma
 
 @pytest.mark.parametrize("pairing", ["wd", "hungarian"])
 def test_other_pairing_methods(tmp_path, small_file, pairing):
-    a = prepare(_config(tmp_path, small_file, pairing=pairing), progress=False,
-                log=lambda m: None).adata
+    a = prepare(_config(tmp_path, small_file, pairing=pairing)).adata
     matched = a.obs["matched_control"].to_numpy()
     assert (a.obs["perturbation"].to_numpy()[matched] == "non-targeting").all()
 
@@ -147,7 +147,7 @@ def test_authors_schema_with_summary_stats(tmp_path):
     config = config_from_dict({"output_dir": str(tmp_path / "out"), "data": {
         "preset": "adamson", "path": str(path), "summary_stats": str(stats_path),
         "doublets": False}})
-    a = prepare(config, progress=False, log=lambda m: None).adata
+    a = prepare(config).adata
     labels = set(a.obs["perturbation"])
     assert weak not in labels and len(labels - {"non-targeting"}) >= 5
     assert a.var["gene_symbol"].str.startswith("SG").any()
@@ -162,15 +162,14 @@ def test_mismatched_summary_stats_fail_and_leave_no_cache(tmp_path):
         "preset": "adamson", "path": str(path), "summary_stats": str(stats_path),
         "doublets": False}})
     with pytest.raises(InputDataError, match="do not match"):
-        prepare(config, progress=False, log=lambda m: None)
+        prepare(config)
     cache = tmp_path / "out" / "cache"
     assert not cache.exists() or not any(cache.iterdir())
 
 
 def test_everything_filtered_away(tmp_path, small_file):
     with pytest.raises(InputDataError, match="filtered away"):
-        prepare(_config(tmp_path, small_file, min_cells=100_000), progress=False,
-                log=lambda m: None)
+        prepare(_config(tmp_path, small_file, min_cells=100_000))
     assert not (tmp_path / "out" / "cache").exists() or \
         not any((tmp_path / "out" / "cache").iterdir())
 
@@ -178,7 +177,7 @@ def test_everything_filtered_away(tmp_path, small_file):
 def test_generic_preset_needs_the_schema(tmp_path, small_file):
     config = config_from_dict({"data": {"preset": "generic", "path": str(small_file)}})
     with pytest.raises(GpoVaeError, match="data.perturbation_key must be set"):
-        prepare(config, progress=False, log=lambda m: None)
+        prepare(config)
 
 
 def test_combination_screen(tmp_path):
@@ -190,8 +189,7 @@ def test_combination_screen(tmp_path):
     sim.obs["gene"] = labels
     path = tmp_path / "combo.h5ad"
     sim.write_h5ad(path)
-    a = prepare(_config(tmp_path, path, combination_separator="+", knockdown_filter=False),
-                progress=False, log=lambda m: None).adata
+    a = prepare(_config(tmp_path, path, combination_separator="+", knockdown_filter=False)).adata
     names = a.uns["treatments"]["name"].tolist()
     combo = (a.obs["perturbation"] == f"{genes[0]}+{genes[1]}").to_numpy()
     dosages = a.obsm["dosages"].toarray()
@@ -204,7 +202,7 @@ def test_real_papalexi_screen(tmp_path, papalexi_path):
     config = config_from_dict({"output_dir": str(tmp_path / "out"), "data": {
         "preset": "generic", "path": str(papalexi_path), "perturbation_key": "target",
         "control_label": "non-targeting"}})
-    result = prepare(config, progress=False, log=lambda m: None)
+    result = prepare(config)
     a = result.adata
     assert a.n_obs > 5000 and a.n_vars == 299
     treatments = a.uns["treatments"]
@@ -217,7 +215,7 @@ def test_real_papalexi_screen(tmp_path, papalexi_path):
 
 
 @pytest.mark.integration   # the whole preparation, written to disk
-def test_prepare_names_every_perturbation_a_filter_removes(tmp_path, small_copy):
+def test_prepare_names_every_perturbation_a_filter_removes(tmp_path, small_copy, caplog):
     adata = small_copy
     target = adata.uns["perturbations"].query("measured").index[0]
     column = int(np.flatnonzero(adata.var["gene_name"].astype(str).to_numpy() == target)[0])
@@ -228,14 +226,14 @@ def test_prepare_names_every_perturbation_a_filter_removes(tmp_path, small_copy)
     adata.X = X.tocsr()
     path = tmp_path / "crispra.h5ad"
     adata.write_h5ad(path)
-    lines: list[str] = []
-    kept = prepare(_config(tmp_path, path), progress=False, log=lines.append).adata
+    caplog.set_level(logging.INFO, logger="gpo_vae")
+    kept = prepare(_config(tmp_path, path)).adata
     assert target not in set(kept.obs["perturbation"])
-    assert any("knockdown filter removed" in line and target in line for line in lines)
-    lines.clear()
-    active = prepare(_config(tmp_path, path, perturbation_type="activation"), progress=False,
-                     log=lines.append).adata
+    assert any("knockdown filter removed" in line and target in line
+               for line in caplog.messages)
+    caplog.clear()
+    active = prepare(_config(tmp_path, path, perturbation_type="activation")).adata
     assert target in set(active.obs["perturbation"])
     # the simulated screen's other (CRISPRi) targets fall, so the activation filter names them
-    removed = next(line for line in lines if "knockdown filter removed" in line)
+    removed = next(line for line in caplog.messages if "knockdown filter removed" in line)
     assert target not in removed and "went up" in removed

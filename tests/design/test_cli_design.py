@@ -88,7 +88,7 @@ def test_the_runs_own_log_normalised_cells_rank_as_their_counts_do(run, perturbe
     from gpo_vae.training.checkpoint import load_trained
 
     module = load_trained(run)
-    prepared = prepared_data_of(module, progress=False, log=lambda m: None)
+    prepared = prepared_data_of(module)
     _, observed = predicted_and_observed_cells(module, prepared, "test")
     gene = perturbed_genes[0]
     mine = (observed.obs["target_gene"] == gene).to_numpy()

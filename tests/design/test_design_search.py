@@ -24,7 +24,7 @@ def planted_target(module, label: str) -> DesignTarget:
 @pytest.mark.parametrize("planted", ["G2", "G4"])
 def test_optimiser_recovers_a_planted_single(tiny_module, planted):
     result = design_interventions(tiny_module, planted_target(tiny_module, planted),
-                                  settings=DesignSettings(**FAST), log=lambda m: None)
+                                  settings=DesignSettings(**FAST))
     assert result.best == planted
     assert result.baseline["intervention"].iloc[0] == planted
     assert result.summary()["optimiser_matches_baseline"]
@@ -34,7 +34,7 @@ def test_optimiser_recovers_a_planted_single(tiny_module, planted):
 def test_rounding_respects_size_and_budget(tiny_module):
     settings = DesignSettings(max_perturbations=2, budget=7, **FAST)
     result = design_interventions(tiny_module, planted_target(tiny_module, "G1+G3"),
-                                  settings=settings, log=lambda m: None)
+                                  settings=settings)
     assert len(result.designs) <= 7
     assert result.best == "G1+G3"                 # the planted pair, not one of its halves
     assert result.designs["n_perturbed"].between(1, 2).all()
@@ -46,8 +46,8 @@ def test_rounding_respects_size_and_budget(tiny_module):
 
 def test_designs_are_ranked_and_deterministic(tiny_module):
     target = planted_target(tiny_module, "G0")
-    run = [design_interventions(tiny_module, target, settings=DesignSettings(**FAST),
-                                log=lambda m: None) for _ in range(2)]
+    run = [design_interventions(tiny_module, target, settings=DesignSettings(**FAST))
+           for _ in range(2)]
     pd.testing.assert_frame_equal(run[0].designs, run[1].designs)
     assert run[0].designs["score"].is_monotonic_increasing
     assert (run[0].designs["distance_sd"] > 0).all()       # spread over the globals' draws
@@ -56,18 +56,17 @@ def test_designs_are_ranked_and_deterministic(tiny_module):
 def test_allowed_genes_limit_the_search(tiny_module):
     target = planted_target(tiny_module, "G2")
     result = design_interventions(tiny_module, target, allowed=["G0", "G1", "G5"],
-                                  settings=DesignSettings(**FAST), log=lambda m: None)
+                                  settings=DesignSettings(**FAST))
     assert set(result.designs["intervention"]) <= {"G0", "G1", "G5"}
     with pytest.raises(ConfigError, match="'G9' is not a treatment gene"):
-        design_interventions(tiny_module, target, allowed=["G9"], log=lambda m: None)
+        design_interventions(tiny_module, target, allowed=["G9"])
 
 
 def test_signed_designs_can_activate(tiny_module):
     target = planted_target(tiny_module, "G3")
     flipped = DesignTarget(-target.values, "reverse G3", "lfc")
     result = design_interventions(tiny_module, flipped,
-                                  settings=DesignSettings(signed=True, **FAST),
-                                  log=lambda m: None)
+                                  settings=DesignSettings(signed=True, **FAST))
     assert result.designs["intervention"].str.contains(r"\((?:\+|-)\)").all()
     assert len(result.baseline) == 2 * 6
 

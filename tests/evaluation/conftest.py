@@ -11,7 +11,7 @@ def _train(tiny_config, screen, cache, out, split: str):
     config = tiny_config(out, screen, cache, name=f"eval_{split}", data={"split": split},
                          model={"n_latent": 6}, guide={"embedding_encoder_n_layers": 1},
                          training={"max_steps": 20})
-    return train(config, progress=False, log=lambda m: None).run_dir
+    return train(config).run_dir
 
 
 @pytest.fixture(scope="session")

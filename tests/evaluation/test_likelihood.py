@@ -13,7 +13,7 @@ def trained(tiny_config, small_screen_path, shared_cache, tmp_path_factory):
         tmp_path_factory.mktemp("iwelbo"), small_screen_path, shared_cache, name="iw",
         model={"n_latent": 6}, guide={"embedding_encoder_n_layers": 1},
         training={"max_steps": 30})
-    return train(config, progress=False, log=lambda m: None)
+    return train(config)
 
 
 def test_test_set_iwelbo_is_finite_and_tightens_with_particles(trained):

@@ -22,7 +22,7 @@ def _strict_json(path):
 
 @pytest.fixture(scope="module")
 def cells_result(cells_run):
-    return evaluate(cells_run, settings=FAST, progress=False, log=lambda m: None)
+    return evaluate(cells_run, settings=FAST)
 
 
 @pytest.mark.integration
@@ -78,7 +78,7 @@ def test_per_perturbation_table_and_predictions_for_cell_eval(cells_run, cells_r
 
 @pytest.mark.integration
 def test_unseen_perturbations_have_no_per_perturbation_mean(perturbations_run):
-    result = evaluate(perturbations_run, settings=FAST, progress=False, log=lambda m: None)
+    result = evaluate(perturbations_run, settings=FAST)
     metrics = result.metrics
     assert metrics["split_kind"] == "perturbations"
     assert metrics["n_seen_perturbations"] == 0 and metrics["n_unseen_perturbations"] > 0
@@ -89,7 +89,7 @@ def test_unseen_perturbations_have_no_per_perturbation_mean(perturbations_run):
 
 def test_run_folder_without_checkpoints_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(InputFileError, match="no checkpoints"):
-        evaluate(tmp_path, settings=FAST, progress=False)
+        evaluate(tmp_path, settings=FAST)
     assert main(["evaluate", str(tmp_path), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
@@ -129,10 +129,9 @@ def test_cli_evaluate_prints_the_table(cells_run, tmp_path, capsys):
 def test_validation_evaluation_never_overwrites_the_test_evaluation(cells_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(cells_run, run)
-    evaluate(run, settings=FAST, progress=False, log=lambda m: None)
+    evaluate(run, settings=FAST)
     test_metrics = (run / "metrics.json").read_text()
-    val = evaluate(run, settings=EvaluationSettings(**{**vars(FAST), "split": "val"}),
-                   progress=False, log=lambda m: None)
+    val = evaluate(run, settings=EvaluationSettings(**{**vars(FAST), "split": "val"}))
     assert val.files["metrics"] == run / "eval_val" / "metrics.json"
     assert (run / "eval_val" / "observed_val.h5ad").is_file()
     assert (run / "eval_val" / "predictions.h5ad").is_file()

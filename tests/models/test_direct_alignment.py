@@ -122,7 +122,7 @@ def test_on_a_chain_the_learned_grn_ranks_direct_edges_above_the_two_step_path(t
     settings = tiny_settings()
     model = gv.GpoVae(prepared, {k: settings[k] for k in ("model", "guide")})
     assert model.config.loss.alignment == "direct"            # the anchored default
-    model.train(max_epochs=3, progress=False)
+    model.train(max_epochs=3)
     grn = model.get_grn().set_index(["source", "target"])["probability"]
     assert min(grn["GA", "GB"], grn["GB", "GC"]) > grn["GA", "GC"] + 0.3
     # the mean shift alone ranks the path GA -> GC with the edges

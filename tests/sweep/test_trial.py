@@ -101,7 +101,7 @@ def test_an_interrupted_trial_resumes_from_its_last_checkpoint(base_config, tmp_
     run_dir = tmp_path / "trials" / trial.trial_id
     early = config_from_dict({**trial.config, "training": {**trial.config["training"],
                                                            "max_steps": 3}})
-    train(early, run_dir=run_dir, progress=False, log=lambda m: None)
+    train(early, run_dir=run_dir)
     (run_dir / "training_summary.json").unlink()  # as if stopped before the end
     record = run_trial(trial.to_dict(), EVALUATION)
     assert record["status"] == "ok", record["error"]

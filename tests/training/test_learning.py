@@ -16,8 +16,7 @@ def _val_ate(tiny_config, screen, cache, out, variant: str, steps: int) -> list[
     config = tiny_config(out, screen, cache, model={"variant": variant},
                          training={"max_epochs": 1000, "max_steps": steps,
                                    "diagnostics_every_n_epochs": 3})
-    result = train(config, progress=False, log=lambda m: None,
-                   diagnostics=diagnostics_callback)
+    result = train(config, diagnostics=diagnostics_callback)
     return read_metrics(result.run_dir).dropna(subset=[KEY])[KEY].tolist()
 
 

@@ -2,6 +2,7 @@
 same best validation loss, whatever stopped it (a signal mid-epoch or mid-step, an
 epoch or step limit raised on resume, a kill after a checkpoint)."""
 
+import logging
 import os
 import shutil
 import signal
@@ -27,7 +28,7 @@ def whole(tiny_config, small_screen_path, shared_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("whole")
     config = tiny_config(out, small_screen_path, shared_cache,
                          training={"max_epochs": EPOCHS})
-    return train(config, progress=False, log=_quiet)
+    return train(config)
 
 
 def _same_as_whole(whole, resumed) -> None:
@@ -58,27 +59,25 @@ def _signal_at(monkeypatch, hook: str, step: int, sig: signal.Signals) -> None:
     (signal.SIGINT, "on_before_optimizer_step", 11),    # inside an epoch's last step
 ])
 def test_a_signal_stops_at_a_step_and_resume_is_exact(whole, make_config, tmp_path,
-                                                      monkeypatch, sig, hook, step):
+                                                      monkeypatch, sig, hook, step, caplog):
     run = tmp_path / "run"
     before = signal.getsignal(signal.SIGINT)   # another test of the session may change it
     with monkeypatch.context() as patch:
         _signal_at(patch, hook, step, sig)
         with pytest.raises(TrainingInterrupted, match=rf"{sig.name} after step \d+.*--resume"):
-            train(make_config(max_epochs=EPOCHS), run_dir=run, progress=False, log=_quiet)
+            train(make_config(max_epochs=EPOCHS), run_dir=run)
     assert signal.getsignal(signal.SIGINT) is before     # put back, not left to Lightning
-    lines: list[str] = []
-    resumed = train(make_config(max_epochs=EPOCHS), run_dir=run, resume=True,
-                    progress=False, log=lines.append)
-    assert any("training continues after step" in line for line in lines)
+    caplog.set_level(logging.INFO, logger="gpo_vae")
+    resumed = train(make_config(max_epochs=EPOCHS), run_dir=run, resume=True)
+    assert any("training continues after step" in line for line in caplog.messages)
     _same_as_whole(whole, resumed)
 
 
 @pytest.mark.parametrize("limit", [{"max_epochs": 2}, {"max_epochs": EPOCHS, "max_steps": 7}])
 def test_raising_a_limit_on_resume_is_exact(whole, make_config, tmp_path, limit):
     run = tmp_path / "run"
-    train(make_config(**limit), run_dir=run, progress=False, log=_quiet)
-    resumed = train(make_config(max_epochs=EPOCHS), run_dir=run, resume=True, progress=False,
-                    log=_quiet)
+    train(make_config(**limit), run_dir=run)
+    resumed = train(make_config(max_epochs=EPOCHS), run_dir=run, resume=True)
     _same_as_whole(whole, resumed)
 
 
@@ -93,8 +92,7 @@ def test_resume_after_a_kill_continues_from_the_epoch_checkpoint(whole, make_con
             shutil.copytree(run, killed, ignore=shutil.ignore_patterns(".lock"))
 
     monkeypatch.setattr(TrainingPlan, "on_train_epoch_start", snapshot, raising=False)
-    train(make_config(max_epochs=EPOCHS), run_dir=run, progress=False, log=_quiet)
+    train(make_config(max_epochs=EPOCHS), run_dir=run)
     monkeypatch.undo()
-    resumed = train(make_config(max_epochs=EPOCHS), run_dir=killed, resume=True,
-                    progress=False, log=_quiet)
+    resumed = train(make_config(max_epochs=EPOCHS), run_dir=killed, resume=True)
     _same_as_whole(whole, resumed)

@@ -2,6 +2,7 @@
 evaluation only on the cells the run was trained with."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -15,31 +16,31 @@ from gpo_vae.training.train import train
 
 def test_a_second_writer_is_refused_and_the_lock_is_released_after(tmp_path):
     run = tmp_path / "run"
-    with run_lock(run, log=lambda m: None):
+    with run_lock(run):
         assert (run / LOCK).is_file()
         with pytest.raises(ConfigError, match=f"in use by process {os.getpid()}"):
-            with run_lock(run, log=lambda m: None):
+            with run_lock(run):
                 pass
     assert not (run / LOCK).exists()
 
 
-def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
     run = tmp_path / "run"
     run.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (run / LOCK).write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename}))
-    messages = []
-    with run_lock(run, log=messages.append):
+    caplog.set_level(logging.INFO, logger="gpo_vae")
+    with run_lock(run):
         pass
-    assert any("stale lock" in m for m in messages)
+    assert any("stale lock" in m for m in caplog.messages)
     assert not (run / LOCK).exists()
 
 
 def test_a_failed_run_leaves_no_empty_folder(tmp_path):
     run = tmp_path / "never"
     with pytest.raises(RuntimeError):
-        with run_lock(run, log=lambda m: None):
+        with run_lock(run):
             raise RuntimeError("boom")
     assert not run.exists()
 
@@ -47,9 +48,9 @@ def test_a_failed_run_leaves_no_empty_folder(tmp_path):
 @pytest.mark.integration
 def test_training_into_a_folder_in_use_is_refused(make_config, tmp_path):
     run = tmp_path / "busy"
-    with run_lock(run, log=lambda m: None):
+    with run_lock(run):
         with pytest.raises(ConfigError, match="in use"):
-            train(make_config(max_epochs=1), run_dir=run, progress=False, log=lambda m: None)
+            train(make_config(max_epochs=1), run_dir=run)
     assert not (run / "checkpoints").exists()
 
 
@@ -70,12 +71,12 @@ def test_resume_with_a_changed_data_or_model_setting_names_the_key(tmp_path, key
 @pytest.mark.integration
 def test_resume_refuses_a_changed_split_end_to_end(make_config, tmp_path):
     run = tmp_path / "resumed"
-    train(make_config(max_epochs=1), run_dir=run, progress=False, log=lambda m: None)
+    train(make_config(max_epochs=1), run_dir=run)
     assert json.loads((run / "split.json").read_text())["cells"]["test"]
     changed = make_config(max_epochs=2)
     changed.model.n_latent = 4
     with pytest.raises(ConfigError, match="model.n_latent=4"):
-        train(changed, run_dir=run, resume=True, progress=False, log=lambda m: None)
+        train(changed, run_dir=run, resume=True)
 
 
 @pytest.mark.integration
@@ -93,13 +94,13 @@ def test_evaluation_stops_when_the_input_was_rewritten_in_another_cell_order(
                "embedding_encoder_n_layers": 1},
         training={"max_steps": 3, "n_particles": 1, "lr": 3e-4,
                   "diagnostics_every_n_epochs": 0})
-    run = train(config, progress=False, log=lambda m: None).run_dir
+    run = train(config).run_dir
     order = list(range(small_screen.n_obs))[::-1]
     write_h5ad_atomic(small_screen[order].copy(), screen)
     settings = EvaluationSettings(n_samples=20, n_global=2, iwelbo_particles=1,
                                   ceiling_repeats=1)
     with pytest.raises(InputDataError, match="differ from those run"):
-        evaluate(run, settings=settings, progress=False, log=lambda m: None)
+        evaluate(run, settings=settings)
     assert not (run / "metrics.json").exists()
 
 
@@ -134,7 +135,7 @@ def test_a_run_trained_on_a_relative_path_works_from_anywhere_and_names_moved_da
                          model={"n_latent": 4, "decoder_n_hidden": 16},
                          training={"max_steps": 3, "n_particles": 1,
                                    "diagnostics_every_n_epochs": 0})
-    run = (where / train(config, progress=False, log=lambda m: None).run_dir).resolve()
+    run = (where / train(config).run_dir).resolve()
     stored = str(where / "screen.h5ad")
     assert yaml.safe_load((run / "config.yaml").read_text())["data"]["path"] == stored
     assert load_trained(run).config.data.path == stored
@@ -155,7 +156,7 @@ def test_a_run_trained_on_a_relative_path_works_from_anywhere_and_names_moved_da
     assert "--data 'nowhere.h5ad' does not exist" in capsys.readouterr().err
     settings = EvaluationSettings(n_samples=20, n_global=2, iwelbo_particles=1,
                                   ceiling_repeats=1)
-    evaluate(run, settings=settings, progress=False, log=lambda m: None, data_path=moved)
+    evaluate(run, settings=settings, data_path=moved)
     assert (run / "metrics.json").is_file()
 
 

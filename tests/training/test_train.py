@@ -22,7 +22,7 @@ def long_run(tiny_config, small_screen_path, shared_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("long")
     config = tiny_config(out, small_screen_path, shared_cache, training={
         "max_epochs": 1000, "max_steps": 150, "log_every_n_steps": 1})
-    return train(config, progress=False, log=lambda m: None)
+    return train(config)
 
 
 def test_run_folder_has_config_checkpoints_logs_and_plot(long_run):
@@ -64,49 +64,43 @@ def test_checkpoint_round_trip_gives_identical_predictions(long_run):
 
 
 def test_resume_continues_from_the_saved_step(make_config, tmp_path):
-    first = train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run",
-                  progress=False, log=lambda m: None)
+    first = train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run")
     saved = torch.load(first.last_checkpoint, weights_only=True)
     assert saved["global_step"] == 4
     with pytest.raises(ConfigError, match="--resume"):
-        train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run",
-              progress=False, log=lambda m: None)
+        train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run")
     with pytest.raises(ConfigError, match="already reaches"):
-        train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run", resume=True,
-              progress=False, log=lambda m: None)
+        train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run", resume=True)
     resumed = train(make_config(max_epochs=100, max_steps=9), run_dir=tmp_path / "run",
-                    resume=True, progress=False, log=lambda m: None)
+                    resume=True)
     assert resumed.summary["steps"] == 9
     second_session = pd.read_csv(tmp_path / "run/logs/version_1/metrics.csv")
     assert second_session["step"].min() >= 4
 
 
 def test_resuming_a_run_that_early_stopping_ended_is_a_clear_error(make_config, tmp_path):
-    run = train(make_config(max_epochs=1), run_dir=tmp_path / "run", progress=False,
-                log=lambda m: None)
+    run = train(make_config(max_epochs=1), run_dir=tmp_path / "run")
     saved = torch.load(run.last_checkpoint, weights_only=True)
     key = next(k for k in saved["callbacks"] if k.startswith("EarlyStopping"))
     saved["callbacks"][key]["stopped_epoch"] = 1
     torch.save(saved, run.last_checkpoint)
     with pytest.raises(ConfigError, match="early stopping ended"):
-        train(make_config(max_epochs=5), run_dir=tmp_path / "run", resume=True, progress=False)
+        train(make_config(max_epochs=5), run_dir=tmp_path / "run", resume=True)
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(make_config, tmp_path):
     with pytest.raises(ConfigError, match="nothing to resume"):
-        train(make_config(), run_dir=tmp_path / "new", resume=True, progress=False)
+        train(make_config(), run_dir=tmp_path / "new", resume=True)
 
 
 def test_same_seed_gives_the_same_model_on_cpu(make_config, tmp_path):
-    runs = [train(make_config(max_steps=5), run_dir=tmp_path / f"r{i}", progress=False,
-                  log=lambda m: None) for i in range(2)]
+    runs = [train(make_config(max_steps=5), run_dir=tmp_path / f"r{i}") for i in range(2)]
     a, b = (r.module.state_dict() for r in runs)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_nan_guard_names_the_term_and_step(make_config, tmp_path):
-    run = train(make_config(max_steps=2), run_dir=tmp_path / "ok", progress=False,
-                log=lambda m: None)
+    run = train(make_config(max_steps=2), run_dir=tmp_path / "ok")
     plan = TrainingPlan(run.module.cpu(), lr=1e-3, n_particles=2)
     batch = PerturbationDataset(run.adata, "train")[list(range(8))]
     batch["counts"][0, 0] = float("nan")
@@ -129,8 +123,7 @@ def test_nan_during_training_stops_and_keeps_the_last_good_checkpoint(make_confi
 
     monkeypatch.setattr(PerturbationDataset, "__getitem__", poisoned)
     with pytest.raises(NonFiniteLossError, match="became nan at step"):
-        train(make_config(max_epochs=5), run_dir=tmp_path / "nan", progress=False,
-              log=lambda m: None)
+        train(make_config(max_epochs=5), run_dir=tmp_path / "nan")
     last = tmp_path / "nan/checkpoints/last.ckpt"
     assert last.is_file()
     saved = torch.load(last, weights_only=True)
@@ -144,7 +137,7 @@ def test_weights_and_biases_logging_works_offline(make_config, tmp_path, monkeyp
     monkeypatch.setenv("WANDB_SILENT", "true")
     config = make_config(max_steps=2)
     config.logging.wandb = True
-    run = train(config, run_dir=tmp_path / "wb", progress=False, log=lambda m: None)
+    run = train(config, run_dir=tmp_path / "wb")
     assert list((run.run_dir / "wandb").glob("offline-run-*"))
 
 
@@ -154,20 +147,20 @@ def test_gpu_request_without_gpu_is_a_clear_error(make_config, tmp_path):
     config = make_config()
     config.training.accelerator = "gpu"
     with pytest.raises(ConfigError, match="no CUDA GPU"):
-        train(config, run_dir=tmp_path / "gpu", progress=False)
+        train(config, run_dir=tmp_path / "gpu")
 
 
 def test_prior_network_initialises_the_mask(make_config, tmp_path, small_screen):
     from gpo_vae.data.prepare import prepare
 
     config = make_config(max_steps=1, lr=1e-6)
-    names = prepare(config, progress=False, log=lambda m: None) \
+    names = prepare(config) \
         .adata.uns["treatments"]["name"].tolist()
     prior = tmp_path / "prior.tsv"
     prior.write_text(f"source\ttarget\n{names[0]}\t{names[1]}\n")
     config.guide.prior_network = str(prior)
     config.guide.prior_network_init = 0.95
-    run = train(config, run_dir=tmp_path / "prior", progress=False, log=lambda m: None)
+    run = train(config, run_dir=tmp_path / "prior")
     logits = run.module.guide.mask_logits.detach()
     assert torch.sigmoid(logits[0, 1]).item() == pytest.approx(0.95, abs=0.01)
     assert torch.sigmoid(logits[1, 0]).item() == pytest.approx(0.5, abs=0.01)
@@ -177,8 +170,7 @@ def test_learning_diagnostics_are_logged_finite_and_can_choose_the_best_checkpoi
         make_config, tmp_path):
     config = make_config(max_epochs=2, diagnostics_every_n_epochs=1,
                          checkpoint_monitor="val_ate")
-    result = train(config, run_dir=tmp_path / "diag", progress=False, log=lambda m: None,
-                   diagnostics=diagnostics_callback)
+    result = train(config, run_dir=tmp_path / "diag", diagnostics=diagnostics_callback)
     metrics = read_metrics(result.run_dir)
     keys = ["diag/val_ate_pearson_top20", "diag/val_ate_pearson_top20_pert_mean",
             "diag/edge_mean_abs", "diag/edge_kl_from_prior", "diag/z_basal_label_share"]
@@ -201,23 +193,22 @@ def test_checkpoint_by_val_ate_without_diagnostics_is_a_clear_error(make_config)
 
 def test_without_a_terminal_training_prints_one_plain_line_per_epoch(make_config, tmp_path,
                                                                     capsys):
-    train(make_config(max_epochs=2), run_dir=tmp_path / "plain", progress=True,
-          log=lambda m: None)
-    out = capsys.readouterr().out
-    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    from gpo_vae.progress import console_logging
+
+    with console_logging():      # what the command line shows: progress lines on stderr
+        train(make_config(max_epochs=2), run_dir=tmp_path / "plain")
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("epoch ")]
     assert [line.split(",")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert all("train loss" in line and "cells/s" in line for line in lines)
-    assert "v_num" not in out and "Params" not in out
+    assert "v_num" not in captured.out + captured.err and "Params" not in captured.out
 
 
 def test_an_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(make_config,
                                                                              tmp_path):
-    whole = train(make_config(max_epochs=4), run_dir=tmp_path / "whole", progress=False,
-                  log=lambda m: None)
-    train(make_config(max_epochs=2), run_dir=tmp_path / "parts", progress=False,
-          log=lambda m: None)
-    parts = train(make_config(max_epochs=4), run_dir=tmp_path / "parts", resume=True,
-                  progress=False, log=lambda m: None)
+    whole = train(make_config(max_epochs=4), run_dir=tmp_path / "whole")
+    train(make_config(max_epochs=2), run_dir=tmp_path / "parts")
+    parts = train(make_config(max_epochs=4), run_dir=tmp_path / "parts", resume=True)
     a, b = load_trained(whole.last_checkpoint), load_trained(parts.last_checkpoint)
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=name)
@@ -225,8 +216,7 @@ def test_an_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(mak
 
 def test_a_run_shorter_than_the_logging_interval_still_gets_its_training_plot(make_config,
                                                                              tmp_path):
-    result = train(make_config(max_epochs=1, log_every_n_steps=50), run_dir=tmp_path / "short",
-                   progress=False, log=lambda m: None)
+    result = train(make_config(max_epochs=1, log_every_n_steps=50), run_dir=tmp_path / "short")
     assert "train/loss_step" not in read_metrics(result.run_dir)
     assert (result.run_dir / "plots" / "training_curves.png").is_file()
 
@@ -237,5 +227,5 @@ def test_checkpoint_by_val_ate_needs_the_diagnostics_from_the_caller(make_config
     config = make_config(max_epochs=1, diagnostics_every_n_epochs=1,
                          checkpoint_monitor="val_ate")
     with pytest.raises(InputDataError, match="needs the learning diagnostics"):
-        train(config, run_dir=tmp_path / "no_diag", progress=False, log=lambda m: None)
+        train(config, run_dir=tmp_path / "no_diag")
     assert not (tmp_path / "no_diag").exists() or not any((tmp_path / "no_diag").iterdir())

@@ -5,11 +5,14 @@ method's settings and the seed, then predictions from ``best.ckpt`` as
 
 from __future__ import annotations
 
+import logging
 import shlex
 import time
 
 from gpo_vae.benchmarking.registry import MethodJob, MethodOutput, register_method
 from gpo_vae.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 JOB_CONFIG = "job_config.yaml"   # the config the job's run folder was trained with
 
@@ -37,13 +40,13 @@ def train_and_predict(job: MethodJob, settings: list[str]) -> MethodOutput:
                           "benchmark another --out (nothing there is overwritten)")
     start = time.perf_counter()
     if (run_dir / "training_summary.json").is_file():
-        job.log(f"reusing the finished run {run_dir}")
-        adata = prepare(config, progress=False, log=lambda message: None).adata
+        logger.info(f"reusing the finished run {run_dir}")
+        adata = prepare(config).adata
     else:
         write_text_atomic(marker, wanted)
         resume = (run_dir / "checkpoints" / LAST).is_file()
-        adata = train(config, run_dir=run_dir, resume=resume, progress=False,
-                      log=job.log, diagnostics=diagnostics_callback).adata
+        adata = train(config, run_dir=run_dir, resume=resume,
+                      diagnostics=diagnostics_callback).adata
     summary = read_summary(run_dir)
     module = load_trained(run_dir)
     s = job.settings

@@ -1,0 +1,120 @@
+"""One home for the package's run-time settings (scvi-tools' ``settings``): how much it
+says, whether long steps draw progress bars, and a global seed.
+
+Messages go through the standard :mod:`logging` module (loggers under ``gpo_vae``), so a
+notebook, a script or a cluster job routes them as it routes everything else;
+``verbosity`` is the level of the ``gpo_vae`` logger. ``gpo-vae`` (the command line)
+prints them: messages on stdout, progress lines and warnings on stderr.
+
+Examples
+--------
+>>> import gpo_vae as gv
+>>> gv.settings.verbosity = "info"           # the step-by-step messages  # doctest: +SKIP
+>>> gv.settings.progress_bar = False         # no bars, no progress lines  # doctest: +SKIP
+>>> with gv.settings.override(progress_bar=False):                        # doctest: +SKIP
+...     model.train(max_epochs=5)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from gpo_vae.errors import ConfigError
+
+#: The package's logger: every module logs under it (``gpo_vae.data.prepare``, ...).
+LOGGER_NAME = "gpo_vae"
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+class GpoVaeSettings:
+    """Package-wide settings; the one instance is :data:`settings` (``gv.settings``).
+
+    Attributes
+    ----------
+    verbosity
+        Level of the ``gpo_vae`` logger: ``"debug"``, ``"info"``, ``"warning"`` (the
+        default of Python's logging: messages are not shown) or ``"error"``, or a
+        :mod:`logging` level number. Read back as a number.
+    progress_bar
+        Draw progress bars on long steps (plain lines outside a terminal); default True.
+    seed
+        None, or a seed applied to Python's, numpy's and torch's global generators when
+        set (each run still seeds itself from its config's ``training.seed``).
+    """
+
+    def __init__(self) -> None:
+        self._progress_bar = True
+        self._seed: int | None = None
+
+    @property
+    def verbosity(self) -> int:
+        return logging.getLogger(LOGGER_NAME).getEffectiveLevel()
+
+    @verbosity.setter
+    def verbosity(self, level: int | str) -> None:
+        if isinstance(level, str) and level.lower() in _LEVELS:
+            level = _LEVELS[level.lower()]
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise ConfigError(f"verbosity={level!r} is not a level; use one of "
+                              f"{', '.join(_LEVELS)} or a logging level number")
+        logging.getLogger(LOGGER_NAME).setLevel(level)
+
+    @property
+    def progress_bar(self) -> bool:
+        return self._progress_bar
+
+    @progress_bar.setter
+    def progress_bar(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ConfigError(f"progress_bar={value!r} must be True or False")
+        self._progress_bar = value
+
+    @property
+    def seed(self) -> int | None:
+        return self._seed
+
+    @seed.setter
+    def seed(self, value: int | None) -> None:
+        if value is not None:
+            import random
+
+            import numpy as np
+            import torch
+
+            from gpo_vae.config import check_seed
+
+            value = check_seed(value, "seed")
+            random.seed(value)
+            np.random.seed(value)
+            torch.manual_seed(value)
+        self._seed = value
+
+    @contextlib.contextmanager
+    def override(self, **values) -> Iterator[GpoVaeSettings]:
+        """Change settings inside a ``with`` block and put them back after it."""
+        unknown = sorted(set(values) - {"verbosity", "progress_bar", "seed"})
+        if unknown:
+            raise ConfigError(f"{unknown[0]!r} is not a setting; use verbosity, "
+                              "progress_bar or seed")
+        before = {name: getattr(self, name) for name in values}
+        try:
+            for name, value in values.items():
+                setattr(self, name, value)
+            yield self
+        finally:
+            for name, value in before.items():
+                if name == "seed":
+                    self._seed = value   # the generators are not wound back
+                else:
+                    setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        return (f"GpoVaeSettings(verbosity={logging.getLevelName(self.verbosity)}, "
+                f"progress_bar={self.progress_bar}, seed={self.seed})")
+
+
+#: The package's settings (``gv.settings``).
+settings = GpoVaeSettings()
