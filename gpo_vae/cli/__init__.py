@@ -13,6 +13,7 @@ import argparse
 import re
 import sys
 
+from gpo_vae._settings import settings
 from gpo_vae._version import __version__
 from gpo_vae.cli import (
     benchmark,
@@ -28,7 +29,6 @@ from gpo_vae.cli import (
 )
 from gpo_vae.errors import GpoVaeError
 from gpo_vae.progress import console_logging
-from gpo_vae._settings import settings
 
 #: The commands in the order ``gpo-vae --help`` lists them.
 COMMANDS = (simulate, prepare, train, export_grn, evaluate, benchmark, design, download,
