@@ -6,11 +6,14 @@
     python benchmarks/ablation.py --data demo --results anchored   # every metric, one setting
     python benchmarks/ablation.py --data demo --grn        # the GRN of every setting
 
-Every run is a real ``gpo-vae train`` with the data's config plus the setting's
-overrides, then ``gpo-vae evaluate`` of both ``best.ckpt`` and ``last.ckpt`` on the
-held-out test cells. Runs go in ``results/ablation/<data>/<setting>/seed<k>/`` and are
-skipped when their ``result.json`` exists, so the script resumes. ``--jobs`` runs that
-many at once (2 on a 2-core machine; more only slows each). The tables
+The ablation is configuration over the package's runner (:mod:`gpo_vae.jobs`, the one
+sweeps, benchmarks and bootstraps use): every (setting, seed) is a job that trains the
+data's config plus the setting's overrides (what ``gpo-vae train`` does), then evaluates
+``best.ckpt`` and ``last.ckpt`` on the held-out test cells. Runs go in
+``results/ablation/<data>/<setting>/seed<k>/`` (with their ``log.txt``) and are skipped
+when their ``result.json`` exists, so the script resumes. ``--jobs`` runs that many at
+once, each in its own process with its share of the cores (2 on a 2-core machine; more
+only slows each). The tables
 (``results/ablation/ablation_<data>.md``) give mean +- sd over seeds of the model's ATE
 Pearson top-20 beside the per-perturbation mean, ridge and the split-half ceiling.
 """
@@ -19,11 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
+import shutil
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -97,12 +98,7 @@ SETTINGS = {
                              "z_basal", ["loss.alignment=authors",
                                          "loss.pseudobulk_basal=prior"]),
 }
-EVAL_ARGS = ["--n-samples", "1000", "--iwelbo-particles", "10", "--quiet"]
-
-
-def _gpo_vae() -> str:
-    exe = Path(sys.executable).with_name("gpo-vae")
-    return str(exe) if exe.exists() else "gpo-vae"
+EVALUATION = {"n_samples": 1000, "iwelbo_particles": 10}
 
 
 def _shared_data(config: str) -> list[str]:
@@ -123,7 +119,7 @@ def _spec(data: str) -> dict:
                                       *spec.get("overrides", [])]}
     if "simulate" in spec:
         spec = {**spec, "overrides": [*spec.get("overrides", []),
-                                      f"data.path={spec['simulate'][2]}"]}
+                                      f"data.path={ROOT / spec['simulate'][2]}"]}
     return spec
 
 
@@ -143,74 +139,91 @@ def _settings_of(overrides: list[str] | None) -> list[str]:
     return [item for item in overrides or [] if not item.startswith("data.path=")]
 
 
-def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[str],
-            threads: int = 1) -> dict:
-    """Train and evaluate one (data, setting, seed) with ``threads`` CPU threads (runs in
-    parallel must not oversubscribe the cores); returns and stores its result."""
+def run_one(data: str, setting: str, seed: int, epochs: int | None, extra: list[str]) -> dict:
+    """Train and evaluate one (data, setting, seed): a job of the package's runner
+    (:func:`gpo_vae.jobs.run_jobs`); returns and stores its result, or reuses it."""
+    from gpo_vae.progress import job_log
+
     folder = OUT / data / setting / f"seed{seed}"
     result_file = folder / "result.json"
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    if result_file.is_file():
-        result = json.loads(result_file.read_text())
-        expected = _overrides(data, setting, seed, epochs, extra)
-        if _settings_of(result.get("overrides")) != _settings_of(expected):
-            raise SystemExit(
-                f"{folder} was trained with {result.get('overrides')}, but {setting!r} now "
-                f"means {expected}; move that folder away (or delete it) to train the "
-                "setting as it is defined now")
-        missing = [e for e in _evaluations(result["predict_globals"]) if e[0] not in result]
-        if missing:  # a result from before an evaluation was added: score it now
-            with open(folder / "log.txt", "a") as log:
-                for which, ckpt, extra_args in missing:
-                    _evaluate(result, folder, which, ckpt, extra_args, env, log)
-            result_file.write_text(json.dumps(result, indent=1))
-        return result
-    spec = _spec(data)
-    if "simulate" in spec:
-        preset, sim_seed, path, *sim_sets = spec["simulate"]
-        if not (ROOT / path).is_file():
-            sets = [arg for item in (sim_sets[0] if sim_sets else []) for arg in ("--set", item)]
-            subprocess.run([_gpo_vae(), "simulate", "--preset", preset, "--seed",
-                            str(sim_seed), "--out", path, *sets], cwd=ROOT, check=True,
-                           env=env, stdout=subprocess.DEVNULL)
-    overrides = _overrides(data, setting, seed, epochs, extra)
-    run_dir = folder / "run"
-    if run_dir.exists():  # an interrupted run: start it again
-        import shutil
-        shutil.rmtree(run_dir)
-    cmd = [_gpo_vae(), "train", "--config", spec["config"], "--out", str(run_dir), "--quiet"]
-    for item in overrides:
-        cmd += ["--set", item]
-    start = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "log.txt", "w") as log:
-        subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
-        train_seconds = time.perf_counter() - start
-        result = {"data": data, "setting": setting, "seed": seed, "overrides": overrides,
-                  "train_seconds": round(train_seconds, 1),
-                  "training": json.loads((run_dir / "training_summary.json").read_text())}
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        result["predict_globals"] = config["model"]["predict_globals"]
-        for which, ckpt, extra_args in _evaluations(result["predict_globals"]):
-            _evaluate(result, folder, which, ckpt, extra_args, env, log)
+    with job_log(folder / "log.txt"):
+        if result_file.is_file():
+            return _stored(result_file, data, setting, seed, epochs, extra)
+        _simulate_if_missing(_spec(data))
+        result = _train_and_evaluate(data, setting, seed, _overrides(data, setting, seed,
+                                                                     epochs, extra), folder)
     result_file.write_text(json.dumps(result, indent=1))
     return result
 
 
-def _evaluations(predict_globals: str) -> list[tuple[str, str, list[str]]]:
-    """(result key, checkpoint, extra evaluate arguments) of every evaluation of a run."""
+def _stored(result_file: Path, data, setting, seed, epochs, extra) -> dict:
+    """A finished run's result; an evaluation added since is scored now."""
+    result = json.loads(result_file.read_text())
+    expected = _overrides(data, setting, seed, epochs, extra)
+    if _settings_of(result.get("overrides")) != _settings_of(expected):
+        raise SystemExit(
+            f"{result_file.parent} was trained with {result.get('overrides')}, but "
+            f"{setting!r} now means {expected}; move that folder away (or delete it) to "
+            "train the setting as it is defined now")
+    missing = [e for e in _evaluations(result["predict_globals"]) if e[0] not in result]
+    for which, ckpt, globals_ in missing:
+        _evaluate(result, result_file.parent, which, ckpt, globals_)
+    if missing:
+        result_file.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _simulate_if_missing(spec: dict) -> None:
+    if "simulate" not in spec:
+        return
+    from gpo_vae.simulation import preset_config
+    from gpo_vae.simulation.simulator import simulate_to_h5ad
+
+    preset, sim_seed, path, *sim_sets = spec["simulate"]
+    if not (ROOT / path).is_file():
+        settings = dict(item.split("=", 1) for item in (sim_sets[0] if sim_sets else []))
+        config = preset_config(preset).with_overrides(
+            **{k: yaml.safe_load(v) for k, v in settings.items()})
+        (ROOT / path).parent.mkdir(parents=True, exist_ok=True)
+        simulate_to_h5ad(ROOT / path, seed=sim_seed, config=config)
+
+
+def _train_and_evaluate(data: str, setting: str, seed: int, overrides: list[str],
+                        folder: Path) -> dict:
+    from gpo_vae.config import load_config
+    from gpo_vae.evaluation.diagnostics import diagnostics_callback
+    from gpo_vae.training.train import train
+
+    run_dir = folder / "run"
+    if run_dir.exists():  # an interrupted run: start it again
+        shutil.rmtree(run_dir)
+    config = load_config(ROOT / _spec(data)["config"], overrides)
+    start = time.perf_counter()
+    train(config, run_dir=run_dir, diagnostics=diagnostics_callback)
+    result = {"data": data, "setting": setting, "seed": seed, "overrides": overrides,
+              "train_seconds": round(time.perf_counter() - start, 1),
+              "training": json.loads((run_dir / "training_summary.json").read_text()),
+              "predict_globals": config.model.predict_globals}
+    for which, ckpt, globals_ in _evaluations(result["predict_globals"]):
+        _evaluate(result, folder, which, ckpt, globals_)
+    return result
+
+
+def _evaluations(predict_globals: str) -> list[tuple[str, str, str | None]]:
+    """(result key, checkpoint, prediction mode) of every evaluation of a run."""
     other = "sample" if predict_globals == "mean" else "mean"
-    return [("best", "best", []), ("last", "last", []),
-            (f"last_{other}", "last", ["--globals", other])]
+    return [("best", "best", None), ("last", "last", None), (f"last_{other}", "last", other)]
 
 
-def _evaluate(result: dict, folder: Path, which: str, ckpt: str, extra_args: list[str],
-              env: dict, log) -> None:
+def _evaluate(result: dict, folder: Path, which: str, ckpt: str, globals_: str | None) -> None:
+    from gpo_vae.evaluation.report import evaluate
+    from gpo_vae.evaluation.settings import EvaluationSettings, default_global_draws
+
+    settings = EvaluationSettings(**EVALUATION,
+                                  n_global=default_global_draws(EVALUATION["n_samples"]))
     out = folder / f"eval_{which}"
-    subprocess.run([_gpo_vae(), "evaluate", str(folder / "run" / "checkpoints" / f"{ckpt}.ckpt"),
-                    "--out", str(out), *EVAL_ARGS, *extra_args],
-                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = evaluate(folder / "run" / "checkpoints" / f"{ckpt}.ckpt", settings=settings,
+                       out_dir=out, globals_=globals_, force=True).metrics
     entry = {m: v.get("pearson_top20") for m, v in metrics["ate"].items()}
     entry["predict_globals"] = metrics.get("predict_globals")
     entry["pearson_all"] = metrics["ate"]["model"].get("pearson_all")
@@ -438,6 +451,23 @@ def grn_table(data: str, which: str = "last") -> str:
     return "\n".join([title, ""] + head + lines)
 
 
+def _run(args) -> None:
+    """Every (setting, seed) of the data through the package's runner: ``--jobs`` local
+    worker processes, each with its share of the cores (or a cluster: ``--executor``)."""
+    from gpo_vae.jobs import run_jobs
+
+    settings = args.settings or list(SETTINGS)
+    jobs = [{"data": args.data, "setting": s, "seed": seed, "epochs": args.epochs,
+             "extra": args.set} for s in settings for seed in args.seeds]
+    results = run_jobs("ablation:run_one", jobs, folder=OUT, workers=args.jobs,
+                       executor=args.executor, user_config=args.redun_config)
+    for job, r in zip(jobs, results, strict=True):
+        pert_mean = r["last"]["baseline_pert_mean"]  # None: unseen
+        print(f"{args.data} {job['setting']} seed {job['seed']}: model "
+              f"{r['last']['model']:.3f} (last), {r['best']['model']:.3f} (best); pert mean "
+              f"{'-' if pert_mean is None else format(pert_mean, '.3f')}", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=list(DATA), default="demo")
@@ -445,7 +475,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None,
                         help="training epochs [default: the data's ablation budget]")
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once, each in its own process [default: 1]")
+    parser.add_argument("--executor", default="local",
+                        help="redun executor (local, or one of --redun-config)")
+    parser.add_argument("--redun-config", default=None, help="redun config file")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="extra override for every run")
     parser.add_argument("--table-only", action="store_true")
@@ -461,23 +495,7 @@ def main(argv=None) -> int:
         print(grn_table(args.data))
         return 0
     if not args.table_only:
-        settings = args.settings or list(SETTINGS)
-        jobs = [(args.data, s, seed) for s in settings for seed in args.seeds]
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {pool.submit(run_one, d, s, k, args.epochs, args.set, threads): (d, s, k)
-                       for d, s, k in jobs}
-            for future, (d, s, k) in futures.items():
-                try:
-                    r = future.result()
-                    pert_mean = r["last"]["baseline_pert_mean"]  # None: unseen
-                    print(f"{d} {s} seed {k}: model {r['last']['model']:.3f} (last), "
-                          f"{r['best']['model']:.3f} (best); pert mean "
-                          f"{'-' if pert_mean is None else format(pert_mean, '.3f')}",
-                          flush=True)
-                except subprocess.CalledProcessError:
-                    print(f"{d} {s} seed {k}: FAILED, see {OUT / d / s / f'seed{k}'}/log.txt",
-                          flush=True)
+        _run(args)
     text = table(args.data)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"ablation_{args.data}.md").write_text(text + "\n")

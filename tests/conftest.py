@@ -132,3 +132,17 @@ def shared_file(*parts: str) -> Path:
 def papalexi_path() -> Path:
     """The real Papalexi 2021 ECCITE-seq screen (skips when ../shared/data is absent)."""
     return shared_file("papalexi2021", "papalexi2021_thp1_eccite_299genes.h5ad")
+
+
+@pytest.fixture(autouse=True)
+def _package_settings_as_they_were():
+    """gv.settings and the package logger's level after every test as before it (the
+    tutorial, run in-process, turns progress bars off as a notebook would)."""
+    import logging
+
+    from gpo_vae._settings import settings
+
+    bars, level = settings.progress_bar, logging.getLogger("gpo_vae").level
+    yield
+    settings.progress_bar = bars
+    logging.getLogger("gpo_vae").setLevel(level)

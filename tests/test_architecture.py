@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gpo_vae"
 #: base layer the foundations (errors, io, config, ...) form no cycle (checked below).
 LAYERS: list[set[str]] = [
     {"_version", "errors", "constants", "io", "memory", "progress", "figures", "outputs",
-     "authors_config", "config", "stats", "_settings"},
+     "authors_config", "config", "stats", "_settings", "jobs"},
     {"download"},
     {"data"},
     {"simulation"},

@@ -45,7 +45,7 @@ class GrnMixin:
                                   threshold)
 
     def grn_stability(self, n_runs: int = 5, *, threshold: float = 0.5,
-                      max_epochs: int | None = None, seed: int = 0):
+                      max_epochs: int | None = None, seed: int = 0, workers: int = 1):
         """How often each edge recurs over ``n_runs`` trainings on bootstrap resamples of
         the training cells (what ``gpo-vae export-grn --stability N`` writes).
 
@@ -59,6 +59,8 @@ class GrnMixin:
             Epochs of each run (default: the config's).
         seed
             Seed of the resamples and their training (same seed, same answer).
+        workers
+            Runs at once, each in its own process (:mod:`gpo_vae.jobs`).
 
         Returns
         -------
@@ -76,5 +78,6 @@ class GrnMixin:
             raise InputDataError("this model has no data to resample; create it with "
                                  "GpoVae(prepared) or load it with GpoVae.load(run, adata)")
         return grn_stability(self.config, self.adata, n_runs, threshold=threshold,
-                             max_epochs=max_epochs, seed=seed)
+                             max_epochs=max_epochs, seed=seed,
+                             workers=workers)
 

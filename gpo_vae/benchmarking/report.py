@@ -102,7 +102,8 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
               seeds: int = 3, split: str | None = None, splits: int = 1,
               out: str | os.PathLike | None = None, jobs: int | None = None,
               overrides: list[str] | None = None, n_samples: int = 1000,
-              iwelbo_particles: int = 20, seed: int = 0,
+              iwelbo_particles: int = 20, seed: int = 0, executor: str = "local",
+              redun_config: str | os.PathLike | None = None,
               force: bool = False) -> BenchmarkResult:
     """Benchmark methods on a screen, as ``gpo-vae benchmark CONFIG`` does.
 
@@ -130,6 +131,9 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
     n_samples, iwelbo_particles, seed
         Generated cells per perturbation for model ATEs, importance samples of the test
         IWELBO, and the sampling and bootstrap seed.
+    executor, redun_config
+        Where the trained runs go (:mod:`gpo_vae.jobs`): ``local`` (a pool of ``jobs``
+        processes), or an executor of a redun config file (a cluster).
     force
         Write into an ``out`` that holds files other than benchmark output (refused
         otherwise, :mod:`gpo_vae.outputs`).
@@ -153,7 +157,7 @@ def benchmark(config: str | os.PathLike, *, methods: list[str] | None = None,
                                   iwelbo_particles=iwelbo_particles, seed=seed)
     plan = plan_benchmark(config, method_names=methods, n_seeds=seeds, split=split,
                           n_splits=splits, out=out, jobs=jobs, overrides=overrides,
-                          settings=settings)
+                          settings=settings, executor=executor, redun_config=redun_config)
     return run_benchmark(plan, force=force)
 
 

@@ -1,10 +1,9 @@
 """``gpo-vae benchmark``: every method on the same prepared data and splits, with seeds.
 
-Jobs are a flat list with no dependencies between them (one per method, seed and data
-split), so a process pool runs them; redun's scheduler (what sweeps use) would add a
-database and argument hashing for no gain here, and a job folder's own config already
-says whether its run can be reused. Model-free methods run in this process; trained
-ones in ``jobs`` worker processes, each with its share of the cores. Every job's
+Jobs are a flat list (one per method, seed and data split). Model-free methods run in
+this process; trained ones through the one job runner (:mod:`gpo_vae.jobs`, on redun):
+``jobs`` local worker processes, each with its share of the cores, or a cluster executor
+of a redun config file. A job folder's own config says whether its run can be reused. Every job's
 predictions are kept in its folder (``runs/split<k>/<method>/seed<s>/``) and reused by a
 rerun with the same settings; a trained run is reused, or resumed when interrupted. A
 job that fails is recorded as failed, with its error, and the others go on.
@@ -17,7 +16,6 @@ import json
 import logging
 import os
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from gpo_vae.benchmarking.registry import Method, MethodJob, MethodOutput, metho
 from gpo_vae.constants import SPLIT_KINDS
 from gpo_vae.errors import ConfigError, GpoVaeError, InputFileError
 from gpo_vae.evaluation.settings import EvaluationSettings
+from gpo_vae.jobs import run_jobs
 from gpo_vae.progress import job_log
 from gpo_vae.progress import progress as progress_bar
 
@@ -59,6 +58,8 @@ class BenchmarkPlan:
     jobs: int
     settings: EvaluationSettings
     base_data_seed: int = 0
+    executor: str = "local"              # redun executor of the trained jobs
+    redun_config: str | None = None      # a redun config file defining more executors
 
     def split_overrides(self, k: int) -> list[str]:
         """The config overrides of data split ``k``: the split kind, and for K > 1 splits
@@ -79,6 +80,10 @@ class BenchmarkPlan:
                  str(self.settings.iwelbo_particles)]
         if self.split:
             parts += ["--split", self.split]
+        if self.executor != "local":
+            parts += ["--executor", self.executor]
+        if self.redun_config:
+            parts += ["--redun-config", shlex.quote(self.redun_config)]
         parts += [f"--set {shlex.quote(s)}" for s in self.overrides]
         return " ".join(parts)
 
@@ -87,7 +92,8 @@ def plan_benchmark(config_path: str | os.PathLike, *, method_names: list[str] | 
                    n_seeds: int = 3, split: str | None = None, n_splits: int = 1,
                    out: str | os.PathLike | None = None, jobs: int | None = None,
                    overrides: list[str] | None = None,
-                   settings: EvaluationSettings | None = None) -> BenchmarkPlan:
+                   settings: EvaluationSettings | None = None, executor: str = "local",
+                   redun_config: str | os.PathLike | None = None) -> BenchmarkPlan:
     """Check everything a benchmark needs before it starts (one-line errors) and plan it.
 
     Parameters
@@ -112,6 +118,9 @@ def plan_benchmark(config_path: str | os.PathLike, *, method_names: list[str] | 
         ``section.key=value`` settings on top of the config.
     settings
         Sampling of the model ATEs and the IWELBO (test split).
+    executor, redun_config
+        The redun executor of the trained jobs (:mod:`gpo_vae.jobs`), and a redun config
+        file defining executors beyond ``local``.
     """
     from gpo_vae.config import load_config
 
@@ -136,8 +145,13 @@ def plan_benchmark(config_path: str | os.PathLike, *, method_names: list[str] | 
     n_trained = sum(m.trains for m in chosen) * n_seeds * n_splits
     jobs = jobs or max(1, min(os.cpu_count() or 1, n_trained, 4))
     out = Path(out) if out is not None else Path(config.output_dir) / f"benchmark_{config.name}"
+    if executor != "local" or redun_config is not None:
+        from gpo_vae.jobs import redun_config as check_executor
+
+        check_executor(out, jobs, executor, redun_config)     # before any work
     return BenchmarkPlan(str(config_path), overrides, chosen, list(range(n_seeds)), n_splits,
-                         split, out, jobs, settings, config.data.seed)
+                         split, out, jobs, settings, config.data.seed, executor,
+                         None if redun_config is None else str(redun_config))
 
 
 @dataclass
@@ -196,16 +210,8 @@ def run_job(method: Method, job: MethodJob) -> tuple[str, MethodOutput | None, s
     return "ok", output, None
 
 
-def _worker_start(threads: int) -> None:
-    """Each worker gets its share of the cores (torch would take them all)."""
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def _worker_run(method_name: str, job: MethodJob):
-    """A trained job in a worker process (methods are looked up again there)."""
+def worker_run(method_name: str, job: MethodJob):
+    """A trained job in a worker (methods are looked up again there)."""
     method = methods([method_name])[0]
     status, output, error = run_job(method, job)
     return status, output, error
@@ -254,32 +260,24 @@ def _run_split(plan: BenchmarkPlan, k: int) -> list[JobResult]:
             folder = plan.out / "runs" / f"split{k}" / method.name / f"seed{seed}"
             job = MethodJob(plan.config_path, overrides, seed, folder, data.names,
                             plan.settings)
-            (pooled if method.trains and plan.jobs > 1 else local).append((method, job))
+            elsewhere = plan.jobs > 1 or plan.executor != "local"
+            (pooled if method.trains and elsewhere else local).append((method, job))
     bar = progress_bar(total=len(local) + len(pooled), desc=f"benchmark split {k}",
                        unit="jobs")
-    pool, futures = None, {}
-    try:
-        if pooled:
-            import multiprocessing
-
-            threads = max(1, (os.cpu_count() or 1) // plan.jobs)
-            pool = ProcessPoolExecutor(plan.jobs, mp_context=multiprocessing.get_context(
-                "spawn"), initializer=_worker_start, initargs=(threads,))
-            futures = {pool.submit(_worker_run, m.name, _picklable(j)): (m, j)
-                       for m, j in pooled}
+    with bar:
         for method, job in local:
             job.data = data
             results.append(_scored(k, data, method, job, *run_job(method, job)))
             job.data = None
             bar.update()
-        for future in as_completed(futures):
-            method, job = futures[future]
-            results.append(_scored(k, data, method, job, *future.result()))
+        # the trained jobs through the one runner: a pool of processes here, or a cluster
+        outputs = run_jobs("gpo_vae.benchmarking.runner:worker_run",
+                           [{"method_name": m.name, "job": _picklable(j)} for m, j in pooled],
+                           folder=plan.out, workers=plan.jobs, executor=plan.executor,
+                           user_config=plan.redun_config)
+        for (method, job), output in zip(pooled, outputs, strict=True):
+            results.append(_scored(k, data, method, job, *output))
             bar.update()
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 

@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
                                   n_global=default_global_draws(args.n_samples),
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
     plan_args = dict(method_names=args.methods, n_seeds=args.seeds, split=args.split,
-                     n_splits=args.splits, jobs=args.jobs, settings=settings)
+                     n_splits=args.splits, jobs=args.jobs, settings=settings,
+                     executor=args.executor, redun_config=args.redun_config)
     if args.cells_per_perturbation:
         return _learning_curve(args, plan_args)
     plan = plan_benchmark(args.config, out=args.out, overrides=args.set, **plan_args)
@@ -76,6 +77,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     bm.add_argument("--jobs", type=int, default=None, metavar="N",
                     help="trained runs at once, each in its own process with its share of "
                     "the cores; 1 = all in this process [default: CPU count, at most 4]")
+    bm.add_argument("--executor", default="local", metavar="NAME",
+                    help="redun executor of the trained runs: local (a pool of --jobs "
+                    "processes) or one defined in --redun-config [default: local]")
+    bm.add_argument("--redun-config", default=None, metavar="FILE",
+                    help="a redun config file with [executors.NAME] sections (clusters: "
+                    "aws_batch, k8s, ...)")
     bm.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a config value for every method, e.g. "
                     "--set training.max_epochs=10")

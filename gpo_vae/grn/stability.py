@@ -85,7 +85,8 @@ def bootstrap_training_cells(adata: ad.AnnData, rng: np.random.Generator) -> ad.
 
 
 def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 0.5,
-                  max_epochs: int | None = None, seed: int = 0) -> GrnStability:
+                  max_epochs: int | None = None, seed: int = 0,
+                  workers: int = 1) -> GrnStability:
     """Train ``config`` on ``n_runs`` bootstrap resamples of ``adata``'s training cells.
 
     Parameters
@@ -103,6 +104,9 @@ def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 
     seed
         Run i resamples with ``default_rng([seed, i])`` and trains with seed ``seed + i``,
         so the same call gives the same frequencies.
+    workers
+        Runs at once (:func:`gpo_vae.jobs.run_jobs`; each in its own process with its
+        share of the cores when more than 1).
 
     Returns
     -------
@@ -114,30 +118,38 @@ def grn_stability(config, adata: ad.AnnData, n_runs: int, *, threshold: float = 
     >>> stability = grn_stability(model.config, prepared, 5)       # doctest: +SKIP
     >>> stability.frequency.loc["GATA1", "TAL1"]                    # doctest: +SKIP
     """
-    from gpo_vae.evaluation.diagnostics import diagnostics_callback
-    from gpo_vae.training.train import fit_best
+    import tempfile
+
+    from gpo_vae.jobs import run_jobs
 
     check_seed(seed, "seed")
     if int(n_runs) < 2:
         raise ConfigError(f"n_runs={n_runs}: give at least 2 bootstrap runs")
     threshold = check_threshold(threshold)
-    found = probability = names = None
-    for i in range(int(n_runs)):
-        logger.info(f"stability run {i + 1}/{n_runs}: bootstrap of the training cells, "
-                    f"seed {seed + i}")
-        sample = bootstrap_training_cells(adata, np.random.default_rng([seed, i]))
-        with quiet_steps("gpo_vae.training", "gpo_vae.data"):
-            module, _ = fit_best(_with_training(config, max_epochs, seed + i), sample,
-                                 diagnostics=diagnostics_callback)
-        grn = learned_grn(module)
-        if names is None:
-            names = grn.genes["name"].tolist()
-            found = np.zeros_like(grn.probabilities, dtype=float)
-            probability = np.zeros_like(found)
-        found += grn.probabilities >= threshold
-        probability += grn.probabilities
+    jobs = [{"config": _with_training(config, max_epochs, seed + i), "adata": adata,
+             "rng_seed": [seed, i], "label": f"{i + 1}/{n_runs}"} for i in range(int(n_runs))]
+    with tempfile.TemporaryDirectory(prefix="gpo_vae_stability_") as scratch:
+        grns = run_jobs("gpo_vae.grn.stability:bootstrap_run", jobs, folder=scratch,
+                        workers=workers)
+    names = grns[0].genes["name"].tolist()
+    found = sum((grn.probabilities >= threshold).astype(float) for grn in grns)
+    probability = sum(grn.probabilities for grn in grns)
     frame = lambda values: pd.DataFrame(values / n_runs, index=names, columns=names)  # noqa: E731
     return GrnStability(frame(found), frame(probability), int(n_runs), float(threshold), seed)
+
+
+def bootstrap_run(config: Config, adata: ad.AnnData, rng_seed: list[int], label: str):
+    """One bootstrap run (a job of :func:`grn_stability`): resample the training cells,
+    train, return the learned GRN."""
+    from gpo_vae.evaluation.diagnostics import diagnostics_callback
+    from gpo_vae.training.train import fit_best
+
+    logger.info(f"stability run {label}: bootstrap of the training cells, seed "
+                f"{config.training.seed}")
+    sample = bootstrap_training_cells(adata, np.random.default_rng(rng_seed))
+    with quiet_steps("gpo_vae.training", "gpo_vae.data"):
+        module, _ = fit_best(config, sample, diagnostics=diagnostics_callback)
+    return learned_grn(module)
 
 
 def _with_training(config: Config, max_epochs: int | None, seed: int) -> Config:

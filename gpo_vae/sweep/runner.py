@@ -18,16 +18,21 @@ import yaml
 
 from gpo_vae.errors import ConfigError, InputFileError
 from gpo_vae.io import write_text_atomic
+from gpo_vae.jobs import (
+    LOCAL_EXECUTOR,
+    REDUN_DIR,
+    job_environment,
+    make_scheduler,
+    redun_lines,
+)
 from gpo_vae.outputs import check_output_folder, mark_output_folder
 from gpo_vae.sweep.search import expand_trials
 from gpo_vae.sweep.spec import SweepSpec
-from gpo_vae.sweep.trial import THREADS_ENV, Trial, make_trial
+from gpo_vae.sweep.trial import Trial, make_trial
 
 logger = logging.getLogger(__name__)
 
 CONTROLLERS = ("local", "wandb")
-LOCAL_EXECUTOR = "local"
-REDUN_DIR = ".redun"
 
 
 @dataclass
@@ -102,70 +107,18 @@ def _check_data(plan: SweepPlan) -> None:
 
 
 def redun_config(plan: SweepPlan, user_config: str | os.PathLike | None):
-    """redun's config: the database in the sweep folder, the local process pool, and the
-    executors of the user's redun config file (for clusters)."""
-    from redun.config import Config
+    """redun's config for the sweep (:func:`gpo_vae.jobs.redun_config` in its folder)."""
+    from gpo_vae import jobs
 
-    config_dir = plan.spec.output_dir / REDUN_DIR
-    config = Config({
-        "backend": {"db_uri": f"sqlite:///{(config_dir / 'redun.db').resolve()}"},
-        "executors.local": {"type": "local", "mode": "process",
-                            "max_workers": str(plan.workers), "start_method": "spawn"},
-        "scheduler": {"job_status_interval": "60"},
-    }, configdir=str(config_dir))
-    if user_config is not None:
-        path = Path(user_config)
-        if not path.is_file():
-            raise ConfigError(f"--redun-config {str(path)!r} not found; give a redun.ini "
-                              "file with [executors.NAME] sections")
-        try:
-            config.read_path(str(path))
-        except Exception as exc:  # configparser's errors are many and unhelpful on their own
-            raise ConfigError(f"--redun-config {str(path)!r} is not a valid redun config "
-                              f"({type(exc).__name__}); fix its INI syntax") from None
-    executors = sorted(config.get("executors", {}))
-    if plan.executor not in executors:
-        raise ConfigError(f"--executor {plan.executor!r} is not defined; choose one of "
-                          f"{', '.join(executors)} or add [executors.{plan.executor}] to a "
-                          "file given with --redun-config")
-    return config
-
-
-class _ShortLines(logging.Filter):
-    """redun logs every job with its arguments (whole configs here): keep lines short."""
-
-    width = 150
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if len(message) > self.width:
-            record.msg, record.args = message[:self.width - 3] + "...", None
-        return True
+    return jobs.redun_config(plan.spec.output_dir, plan.workers, plan.executor, user_config)
 
 
 @contextmanager
 def _trial_environment(workers: int, quiet: bool):
     """Threads per trial for the worker processes; redun's log lines shortened, or only
     its warnings if quiet."""
-    from gpo_vae.sweep.workflow import trial_threads
-
-    old = os.environ.get(THREADS_ENV)
-    os.environ[THREADS_ENV] = str(trial_threads(workers))
-    redun_logger = logging.getLogger("redun")
-    old_level = redun_logger.level
-    short = _ShortLines()
-    redun_logger.addFilter(short)
-    if quiet:
-        redun_logger.setLevel(logging.WARNING)
-    try:
+    with job_environment(workers), redun_lines(quiet):
         yield
-    finally:
-        redun_logger.removeFilter(short)
-        redun_logger.setLevel(old_level)
-        if old is None:
-            os.environ.pop(THREADS_ENV, None)
-        else:
-            os.environ[THREADS_ENV] = old
 
 
 def describe_plan(plan: SweepPlan) -> str:
@@ -194,17 +147,6 @@ def _sweep_lock(folder: Path):
                             f"{folder.parent}; wait for it, or give this one another --out")
 
 
-def _scheduler(config):
-    """redun's scheduler; a broken executor section is a one-line error, before any write."""
-    from redun import Scheduler
-
-    try:
-        return Scheduler(config=config)
-    except Exception as exc:  # redun raises KeyError, ValueError, ExecutorError, ...
-        raise ConfigError(f"redun could not set up the executors ({type(exc).__name__}: "
-                          f"{exc}); fix the [executors.*] sections of --redun-config") from None
-
-
 def check_sweep_folder(plan: SweepPlan, force: bool = False) -> Path:
     """The sweep's folder when it is new, empty or holds sweep output (a rerun resumes
     there); a one-line error when it holds anything else, unless ``force``
@@ -225,7 +167,7 @@ def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = 
 
     check_sweep_folder(plan, force)
     _check_data(plan)
-    scheduler = _scheduler(redun_config(plan, redun_config_path))
+    scheduler = make_scheduler(redun_config(plan, redun_config_path), load=False)
     spec = plan.spec
     sweep = sweep_dict(spec)
     evaluation = dict(spec.evaluation)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ from pathlib import Path
 
 from gpo_vae.errors import GpoVaeError
 from gpo_vae.io import write_json_atomic
+from gpo_vae.jobs import set_job_threads
 from gpo_vae.progress import job_log
 
-THREADS_ENV = "GPO_VAE_TRIAL_THREADS"  # torch threads per trial, set by the sweep runner
 EVALUATION_DIR = "eval_val"
 TEST_DIR = "eval_test"
 DATA_MARKER = "trial_data.json"          # the prepared data's key the trial trained on
@@ -62,14 +61,6 @@ def make_trial(params: dict, config: dict, sweep_name: str, sweep_dir: Path) -> 
     config["logging"]["wandb_name"] = f"{sweep_name}_{tid}"
     config["logging"]["progress_bar"] = False
     return Trial(tid, params, config, str(Path(sweep_dir) / "trials" / tid))
-
-
-def _set_threads() -> None:
-    threads = os.environ.get(THREADS_ENV)
-    if threads:
-        import torch
-
-        torch.set_num_threads(max(1, int(threads)))
 
 
 def _finish_wandb(metrics: dict) -> None:
@@ -145,7 +136,7 @@ def _run(trial: dict, evaluation: dict, data_key: str | None, run_dir: Path) -> 
     from gpo_vae.training.checkpoint import LAST
     from gpo_vae.training.train import TrainingInterrupted, read_summary, train
 
-    _set_threads()
+    set_job_threads()
     record = {"trial_id": trial["trial_id"], "params": trial["params"],
               "run_dir": str(run_dir), "status": "failed", "error": None, "metrics": {}}
     start = time.perf_counter()
@@ -193,7 +184,7 @@ def evaluate_on_test(run_dir: str, evaluation: dict) -> dict:
     ``eval_test/`` in its folder); returns the evaluation's metrics."""
     from gpo_vae.evaluation.report import EvaluationSettings, evaluate
 
-    _set_threads()
+    set_job_threads()
     settings = EvaluationSettings(**{**evaluation, "split": "test"})
     with job_log(Path(run_dir) / TRIAL_LOG):
         return evaluate(run_dir, settings=settings, out_dir=Path(run_dir) / TEST_DIR).metrics

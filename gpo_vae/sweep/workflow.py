@@ -13,7 +13,6 @@ Tasks return records whose ``File`` entries (the prepared data's manifest, each 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from redun import File, task
@@ -136,8 +135,3 @@ def wandb_workflow(sweep_id: str, project: str | None, entity: str | None, count
     agents = [wandb_agent.options(executor=executor)(
         sweep_id, project, entity, count, sweep, evaluation, prepared) for count in counts]
     return finish(flatten(agents), sweep, evaluation, executor)
-
-
-def trial_threads(workers: int) -> int:
-    """Torch threads per trial so parallel trials share the cores instead of fighting."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))

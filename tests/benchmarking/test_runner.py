@@ -20,5 +20,8 @@ def test_a_plan_checks_its_input_and_names_each_data_split(benchmark_config, tmp
         plan_benchmark(config, split="genes")
     with pytest.raises(ConfigError, match="jobs=0"):
         plan_benchmark(config, jobs=0)
+    # the trained runs go through the one job runner: a cluster executor must be defined
+    with pytest.raises(ConfigError, match=r"^executor='k8s' is not defined"):
+        plan_benchmark(config, executor="k8s")
     with pytest.raises(InputFileError, match="does not exist"):
         plan_benchmark(config, overrides=[f"data.path={tmp_path / 'none.h5ad'}"])
