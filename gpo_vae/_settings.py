@@ -29,6 +29,23 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
            "error": logging.ERROR}
 
 
+#: The name of the handler :func:`_show_messages` adds (the command line sets it aside).
+HANDLER_NAME = "gpo_vae.settings"
+
+
+def _show_messages() -> None:
+    """A plain stderr handler on the package logger when nothing would show its messages
+    (no handler there nor on the root logger): Python's logging drops records below
+    warnings otherwise. A configured logging setup is left as it is."""
+    package = logging.getLogger(LOGGER_NAME)
+    if package.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.set_name(HANDLER_NAME)
+    package.addHandler(handler)
+
+
 class GpoVaeSettings:
     """Package-wide settings; the one instance is :data:`settings` (``gv.settings``).
 
@@ -61,6 +78,8 @@ class GpoVaeSettings:
             raise ConfigError(f"verbosity={level!r} is not a level; use one of "
                               f"{', '.join(_LEVELS)} or a logging level number")
         logging.getLogger(LOGGER_NAME).setLevel(level)
+        if level < logging.WARNING:
+            _show_messages()
 
     @property
     def progress_bar(self) -> bool:

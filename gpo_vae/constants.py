@@ -46,16 +46,23 @@ OBS_CELL_ID = "cell_id"
 OBS_LIBRARY_SIZE = "library_size"
 OBS_MATCHED_CONTROL = "matched_control"
 OBS_COUNTERFACTUAL_INDEX = "counterfactual_index"
+OBS_TARGET_GENE_ID = "target_gene_id"
 OBSM_DOSAGES = "dosages"
+OBSM_DELTA_X = "delta_x"       # a bootstrap sample's stored deltaX (prepared data: per batch)
 VAR_GENE_SYMBOL = "gene_symbol"
 VAR_LOG1P_MEAN = "train_log1p_mean"
 VAR_LOG1P_STD = "train_log1p_std"
+VAR_INPUT_NAME = "input_var_name"
 UNS_TREATMENTS = "treatments"
 UNS_TRAIN_CELLS_PER_QC = "train_cells_per_qc"
 UNS_COUNTERFACTUAL_PROFILES = "counterfactual_profiles"
 UNS_SCHEMA = "schema"
 UNS_PREPARE_SETTINGS = "prepare_settings"
-UNS_TRUTH = ("true_grn", "true_grn_perturbed")
+UNS_PREPARE_REPORT = "prepare_report"
+UNS_TRUE_GRN = "true_grn"
+UNS_TRUE_GRN_PERTURBED = "true_grn_perturbed"
+UNS_SIMULATION = "simulation"
+UNS_TRUTH = (UNS_TRUE_GRN, UNS_TRUE_GRN_PERTURBED)
 
 # keys of a training batch (:class:`gpo_vae.data.dataset.PerturbationDataset`)
 BATCH_COUNTS = "counts"

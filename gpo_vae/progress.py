@@ -171,12 +171,18 @@ def console_logging(level: int = logging.INFO) -> Iterator[None]:
     handler = _Console()
     handler.setFormatter(logging.Formatter("%(message)s"))
     before = package.level
+    # a notebook's plain handler (gv.settings.verbosity) would print every line twice
+    aside = [h for h in package.handlers if h.get_name() == "gpo_vae.settings"]
+    for other in aside:
+        package.removeHandler(other)
     package.addHandler(handler)
     package.setLevel(level)
     try:
         yield
     finally:
         package.removeHandler(handler)
+        for other in aside:
+            package.addHandler(other)
         package.setLevel(before)
 
 

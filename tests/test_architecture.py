@@ -109,3 +109,23 @@ def test_no_module_over_400_lines():
     assert long <= TOO_LONG_MODULES, f"split these: {sorted(long - TOO_LONG_MODULES)}"
     assert TOO_LONG_MODULES <= long, \
         f"short now, take them off the list: {sorted(TOO_LONG_MODULES - long)}"
+
+
+def test_prepared_data_keys_come_from_constants():
+    """One home for the prepared AnnData's keys: ``adata.obs[OBS_SPLIT]``, never
+    ``adata.obs["split"]`` (docstrings may show the literal to users)."""
+    from gpo_vae import constants
+
+    keys = {value for name, value in vars(constants).items()
+            if name.startswith(("OBS_", "OBSM_", "VAR_", "UNS_")) and isinstance(value, str)}
+    literal = []
+    for path, parts in _modules():
+        if parts == ("constants.py",):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr in ("obs", "obsm", "var", "uns") \
+                    and isinstance(node.slice, ast.Constant) and node.slice.value in keys:
+                literal.append(f"{'/'.join(parts)}:{node.lineno} .{node.value.attr}"
+                               f"[{node.slice.value!r}]")
+    assert not literal, "use the constants of gpo_vae/constants.py:\n" + "\n".join(literal)

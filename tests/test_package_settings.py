@@ -73,3 +73,17 @@ def test_a_jobs_lines_go_to_its_file_only_and_other_threads_are_untouched(tmp_pa
     assert "inside the job" in text and "another thread" not in text
     assert capsys.readouterr().out == "from another thread\n"
     assert seen_elsewhere == [True]
+
+
+def test_verbosity_info_shows_messages_in_a_plain_python_session():
+    """Python's logging drops info records when nothing handles them: setting the
+    verbosity adds a plain stderr handler, once, unless logging is configured."""
+    import subprocess
+    import sys
+
+    code = ("import logging, gpo_vae as gv; gv.settings.verbosity = 'info'; "
+            "gv.settings.verbosity = 'info'; "
+            "logging.getLogger('gpo_vae.data.prepare').info('preparing x')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stderr == "preparing x\n" and done.stdout == ""

@@ -15,6 +15,7 @@ from gpo_vae.api._prediction import PredictionMixin
 from gpo_vae.api._save_load import SaveLoadMixin
 from gpo_vae.api._training import TrainingMixin
 from gpo_vae.config import Config, config_from_dict, section_settings
+from gpo_vae.constants import VAR_GENE_SYMBOL
 from gpo_vae.errors import InputDataError
 from gpo_vae.stats import seeded_torch
 
@@ -102,7 +103,7 @@ class GpoVae(TrainingMixin, PredictionMixin, GrnMixin, DesignMixin, SaveLoadMixi
     def _check_same_genes(self, adata: ad.AnnData) -> None:
         from gpo_vae.data.prepare import require_prepared
 
-        genes = require_prepared(adata).var["gene_symbol"].astype(str).tolist()
+        genes = require_prepared(adata).var[VAR_GENE_SYMBOL].astype(str).tolist()
         if genes != list(self.data_info.gene_names):
             raise InputDataError("this AnnData's genes differ from the model's; use data "
                                  "prepared like the training data")

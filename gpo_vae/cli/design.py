@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     needs_data = args.target.startswith("perturbation:") or args.target.endswith(".h5ad") \
         or args.validate_with_simulator
     prepared = prepared_data_of(module, python_instead="model.design(target)",
-                                data_path=args.data) if needs_data else None
+                                data_path=args.data_path) if needs_data else None
     result = run_design(module, args.target, prepared=prepared, allowed=allowed,
                         settings=settings, target_options=TargetOptions(
                             args.split, args.strength, args.top_genes, args.spare_others),

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
                                   iwelbo_particles=args.iwelbo_particles, seed=args.seed)
     result = evaluate(args.run, settings=settings, references=references,
                       out_dir=args.out, globals_=args.globals,
-                      force=args.force, data_path=args.data)
+                      force=args.force, data_path=args.data_path)
     print(result.table())
     where = result.files["metrics"].parent
     print(f"wrote metrics.json, per_perturbation.csv, predictions.h5ad and plots/ to "

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     check_name_length(args.out, "--out")
     summary = export_grn(args.run, args.out, threshold=args.threshold, top_k=args.top_k,
                          stability=args.stability, stability_epochs=args.stability_epochs,
-                         seed=args.seed, force=args.force, data_path=args.data)
+                         seed=args.seed, force=args.force, data_path=args.data_path)
     print(f"wrote the GRN of {summary['checkpoint']} to {args.out}/: "
           f"{summary['n_treatment_genes']} treatment genes ({summary['n_perturbed']} "
           f"perturbed), {summary['n_edges']:,} edges with probability >= {args.threshold}"

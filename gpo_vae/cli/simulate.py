@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from gpo_vae.config import parse_overrides
-from gpo_vae.constants import SIMULATION_PRESETS
+from gpo_vae.constants import SIMULATION_PRESETS, UNS_TRUE_GRN
 from gpo_vae.errors import ConfigError
 from gpo_vae.io import check_name_length
 from gpo_vae.outputs import check_output_file, check_output_folder
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     adata = read_h5ad(out, backed=True)
     print(f"wrote {out} ({adata.n_obs:,} cells x {adata.n_vars:,} genes, "
           f"{len(adata.uns['perturbations'])} perturbations, "
-          f"{len(adata.uns['true_grn'])} true edges)")
+          f"{len(adata.uns[UNS_TRUE_GRN])} true edges)")
     if args.report:
         from gpo_vae.simulation.summary import write_simulation_report
 

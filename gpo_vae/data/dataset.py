@@ -13,6 +13,13 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import Dataset
 
+from gpo_vae.constants import (
+    OBS_SPLIT,
+    OBSM_DELTA_X,
+    OBSM_DOSAGES,
+    UNS_COUNTERFACTUAL_PROFILES,
+    UNS_TREATMENTS,
+)
 from gpo_vae.data.pairing import TreatmentExpression
 from gpo_vae.data.prepare import require_prepared
 from gpo_vae.data.rows import counts_of
@@ -37,7 +44,7 @@ class PerturbationDataset(Dataset):
     def __init__(self, prepared: ad.AnnData, split: str | None = None):
         require_prepared(prepared)
         rows = np.arange(prepared.n_obs) if split is None else \
-            np.flatnonzero(prepared.obs["split"].astype(str).to_numpy() == split)
+            np.flatnonzero(prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split)
         self.split = split
         self.rows = rows
         # a view of the split's rows, never a copy: a backed AnnData (data.backed) leaves
@@ -45,13 +52,13 @@ class PerturbationDataset(Dataset):
         # is sliced from the prepared matrix itself (a copy per split doubled the peak:
         # 7.5 GB against 3 GB on the 100k-cell `large` preset)
         self.counts = counts_of(prepared).subset(rows)
-        self.dosages = sp.csr_matrix(prepared.obsm["dosages"][rows], dtype=np.float32)
+        self.dosages = sp.csr_matrix(prepared.obsm[OBSM_DOSAGES][rows], dtype=np.float32)
         obs = prepared.obs.iloc[rows]
         self.treatment_space = TreatmentExpression(prepared.var_names,
-                                                   prepared.uns["treatments"])
+                                                   prepared.uns[UNS_TREATMENTS])
         # deltaX is computed per batch from each cell's matched control (paired within
         # the same split), unless a copy without those controls stored it (bootstrap)
-        self.stored_delta_x = prepared.obsm["delta_x"] if "delta_x" in prepared.obsm else None
+        self.stored_delta_x = prepared.obsm[OBSM_DELTA_X] if OBSM_DELTA_X in prepared.obsm else None
         matched = obs["matched_control"].to_numpy()
         self.control_position = np.searchsorted(rows, matched)
         if self.stored_delta_x is None and rows.size and \
@@ -63,7 +70,7 @@ class PerturbationDataset(Dataset):
         self.qc = obs["qc"].to_numpy().astype(np.float32)
         self.library_size = obs["library_size"].to_numpy().astype(np.float32)
         self.counterfactual_index = obs["counterfactual_index"].to_numpy()
-        self.profiles = np.asarray(prepared.uns["counterfactual_profiles"], dtype=np.float32)
+        self.profiles = np.asarray(prepared.uns[UNS_COUNTERFACTUAL_PROFILES], dtype=np.float32)
         self.cell_ids = obs["cell_id"].astype(str).to_numpy()
 
     def __len__(self) -> int:

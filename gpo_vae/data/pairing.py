@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
+from gpo_vae.constants import OBS_MATCHED_CONTROL, OBSM_DELTA_X, UNS_TREATMENTS
 from gpo_vae.errors import ConfigError, InputDataError
 from gpo_vae.progress import progress as progress_bar
 from gpo_vae.stats import wasserstein_columns
@@ -212,11 +213,11 @@ def paired_delta_x(prepared) -> np.ndarray:
     """
     from gpo_vae.data.rows import counts_of
 
-    if "delta_x" in prepared.obsm:
-        return np.asarray(prepared.obsm["delta_x"], dtype=np.float32)
+    if OBSM_DELTA_X in prepared.obsm:
+        return np.asarray(prepared.obsm[OBSM_DELTA_X], dtype=np.float32)
     counts = counts_of(prepared)
-    space = TreatmentExpression(prepared.var_names, prepared.uns["treatments"])
-    matched = prepared.obs["matched_control"].to_numpy()
+    space = TreatmentExpression(prepared.var_names, prepared.uns[UNS_TREATMENTS])
+    matched = prepared.obs[OBS_MATCHED_CONTROL].to_numpy()
     out = np.empty((prepared.n_obs, space.placement.shape[1]), dtype=np.float32)
     for start, block in counts.blocks():
         rows = slice(start, start + block.shape[0])

@@ -32,6 +32,13 @@ import anndata as ad
 import scipy.sparse as sp
 
 from gpo_vae.config import Config, DataConfig
+from gpo_vae.constants import (
+    OBS_MATCHED_CONTROL,
+    OBS_SPLIT,
+    OBSM_DOSAGES,
+    UNS_PREPARE_REPORT,
+    UNS_TREATMENTS,
+)
 from gpo_vae.data import cache as cache_mod
 from gpo_vae.data import steps
 from gpo_vae.data.rows import RowMatrix, uniform_index_dtype
@@ -181,13 +188,13 @@ def prepare(config: Config | DataConfig, *, force: bool = False) -> PreparedData
     # the counts go from the input to the prepared file a block at a time
     write_h5ad_in_blocks(adata, (block for _, block in counts.blocks()), counts.shape[1],
                          data_path)
-    adata.uns["prepare_report"].loc[len(adata.uns["prepare_report"])] = {
+    adata.uns[UNS_PREPARE_REPORT].loc[len(adata.uns[UNS_PREPARE_REPORT])] = {
         "step": "write", "cells": adata.n_obs,
         "seconds": round(time.perf_counter() - write_start, 2),
         "peak_memory_gb": peak_memory_gb()}
     logger.info(f"  {'write':<28} {adata.n_obs:>9,} cells "
                 f"({time.perf_counter() - write_start:.1f} s, peak {peak_memory_gb():.1f} GB)")
-    treatments = adata.uns["treatments"]
+    treatments = adata.uns[UNS_TREATMENTS]
     manifest = {
         "version": cache_mod.PREPARE_VERSION,
         "key": key,
@@ -199,9 +206,9 @@ def prepare(config: Config | DataConfig, *, force: bool = False) -> PreparedData
         "peak_memory_gb": peak_memory_gb(),
         "n_perturbed_genes": int((treatments["kind"] == "perturbed").sum()),
         "n_extra_genes": int((treatments["kind"] == "extra").sum()),
-        "cells_per_split": {s: int((adata.obs["split"] == s).sum()) for s in SPLITS},
+        "cells_per_split": {s: int((adata.obs[OBS_SPLIT] == s).sum()) for s in SPLITS},
         "seconds": round(time.perf_counter() - start, 1),
-        "steps": adata.uns["prepare_report"].to_dict(orient="records"),
+        "steps": adata.uns[UNS_PREPARE_REPORT].to_dict(orient="records"),
     }
     write_json_atomic(manifest_path, manifest)
     logger.info(f"wrote {data_path} ({adata.n_obs:,} cells x {adata.n_vars:,} genes, "
@@ -216,8 +223,8 @@ def require_prepared(adata: ad.AnnData, what: str = "adata") -> ad.AnnData:
         raise InputTypeError(
             f"{what} must be a prepared AnnData, got {type(adata).__name__} "
             f"{str(adata)[:60]!r}; make one with gv.prepare(raw_adata_or_path)")
-    if "dosages" not in adata.obsm or "treatments" not in adata.uns or \
-            "matched_control" not in adata.obs:
+    if OBSM_DOSAGES not in adata.obsm or UNS_TREATMENTS not in adata.uns or \
+            OBS_MATCHED_CONTROL not in adata.obs:
         raise InputDataError(
             f"{what} is an AnnData that was not made by `gpo-vae prepare`; run "
             "gv.prepare(adata) (or `gpo-vae prepare`) on the raw screen first")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gpo_vae import stats
+from gpo_vae.constants import OBS_LIBRARY_SIZE, OBS_SPLIT, OBSM_DOSAGES
 from gpo_vae.data.schema import counts_matrix, gene_symbols
 
 
@@ -125,14 +126,14 @@ def condition_pseudobulk(prepared: ad.AnnData, split: str = "train",
 
     from gpo_vae.data.rows import counts_of
 
-    cells = np.flatnonzero(prepared.obs["split"].astype(str).to_numpy() == split)
-    dosages = sp.csr_matrix(prepared.obsm["dosages"][cells])
+    cells = np.flatnonzero(prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split)
+    dosages = sp.csr_matrix(prepared.obsm[OBSM_DOSAGES][cells])
     dosages.eliminate_zeros()
     keys = _condition_keys(dosages)
     unique, first, group = np.unique(keys, return_index=True, return_inverse=True)
     group = group.ravel()
     n_groups, n_genes = unique.size, prepared.n_vars
-    library = prepared.obs["library_size"].to_numpy()[cells]
+    library = prepared.obs[OBS_LIBRARY_SIZE].to_numpy()[cells]
     sums, squares = np.zeros((n_groups, n_genes)), np.zeros((n_groups, n_genes))
     counts = counts_of(prepared).subset(cells)
     for start, block in counts.blocks():

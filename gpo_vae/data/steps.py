@@ -22,6 +22,26 @@ import numpy as np
 import pandas as pd
 
 from gpo_vae.config import DataConfig
+from gpo_vae.constants import (
+    OBS_COUNTERFACTUAL_INDEX,
+    OBS_LIBRARY_SIZE,
+    OBS_MATCHED_CONTROL,
+    OBS_PERTURBATION,
+    OBS_QC,
+    OBS_SPLIT,
+    OBS_TARGET_GENE_ID,
+    OBSM_DOSAGES,
+    UNS_COUNTERFACTUAL_PROFILES,
+    UNS_PREPARE_REPORT,
+    UNS_PREPARE_SETTINGS,
+    UNS_SCHEMA,
+    UNS_TRAIN_CELLS_PER_QC,
+    UNS_TREATMENTS,
+    VAR_GENE_SYMBOL,
+    VAR_INPUT_NAME,
+    VAR_LOG1P_MEAN,
+    VAR_LOG1P_STD,
+)
 from gpo_vae.data import filters, knockdown, pairing
 from gpo_vae.data import qc as qc_mod
 from gpo_vae.data.counterfactual import counterfactual_profiles
@@ -69,7 +89,7 @@ class Preparation:
 
     @property
     def labels(self) -> pd.Series:
-        return self.adata.obs["perturbation"]
+        return self.adata.obs[OBS_PERTURBATION]
 
     def keep_cells(self, keep: np.ndarray) -> None:
         """Narrow the annotations and the counts (and the per-cell results) to ``keep``."""
@@ -140,13 +160,13 @@ def read_and_validate(cfg: DataConfig, raw: ad.AnnData | None) -> Preparation:
                          index=raw.var_names.astype(str)),
     )
     if resolved.gene_id_key:
-        adata.obs["target_gene_id"] = raw.obs[resolved.gene_id_key].astype(str).to_numpy()
+        adata.obs[OBS_TARGET_GENE_ID] = raw.obs[resolved.gene_id_key].astype(str).to_numpy()
     truth = {k: raw.uns[k] for k in TRUTH_KEYS if k in raw.uns}
     if raw.isbacked:
         raw.file.close()
     # Downstream code reads symbols from var_names; the input's var index is kept aside.
-    adata.var["input_var_name"] = adata.var_names
-    adata.var_names = adata.var["gene_symbol"].to_numpy()
+    adata.var[VAR_INPUT_NAME] = adata.var_names
+    adata.var_names = adata.var[VAR_GENE_SYMBOL].to_numpy()
     state = Preparation(cfg, adata, counts, schema, truth, started=started)
     state.keep_cells(np.asarray(counts.sum(axis=1)).ravel() > 0)
     state.logged("read and validate")
@@ -160,7 +180,7 @@ def annotate_qc(state: Preparation) -> None:
                             seed=cfg.seed, backend=cfg.backend, counts=state.counts)
     for column in qc.columns:
         state.adata.obs[column] = qc[column].to_numpy()
-    state.logged("QC annotation", qc_failing=int(state.adata.obs["qc"].sum()))
+    state.logged("QC annotation", qc_failing=int(state.adata.obs[OBS_QC].sum()))
 
 
 def keep_strong_perturbations(state: Preparation) -> None:
@@ -250,7 +270,7 @@ def split_cells(state: Preparation) -> None:
         if not np.all(keep):
             state.keep_cells(keep)
             state.lognorm = state.counts.map_blocks(log_normalize)
-    state.adata.obs["split"] = pd.Categorical(state.split, categories=list(SPLITS))
+    state.adata.obs[OBS_SPLIT] = pd.Categorical(state.split, categories=list(SPLITS))
     state.logged(f"split ({cfg.split})", **{s: int((state.split == s).sum()) for s in SPLITS})
 
 
@@ -268,7 +288,7 @@ def pair_controls(state: Preparation) -> None:
                                  seed=cfg.seed)
         matched[rows] = rows[local]
         del expr
-    state.adata.obs["matched_control"] = matched
+    state.adata.obs[OBS_MATCHED_CONTROL] = matched
     state.logged(f"control pairing ({cfg.pairing})")
 
 
@@ -276,10 +296,10 @@ def add_counterfactuals(state: Preparation) -> None:
     """Counterfactual targets: median profiles of same-perturbation cells of the other
     QC status (:mod:`gpo_vae.data.counterfactual`)."""
     profiles, index = counterfactual_profiles(
-        state.counts, state.labels.to_numpy(), state.adata.obs["qc"].to_numpy(), state.split,
+        state.counts, state.labels.to_numpy(), state.adata.obs[OBS_QC].to_numpy(), state.split,
         max_cells=state.cfg.counterfactual_cells, seed=state.cfg.seed)
-    state.adata.obs["counterfactual_index"] = index
-    state.adata.uns["counterfactual_profiles"] = profiles
+    state.adata.obs[OBS_COUNTERFACTUAL_INDEX] = index
+    state.adata.uns[UNS_COUNTERFACTUAL_PROFILES] = profiles
     state.logged("counterfactuals", with_counterfactual=int((index >= 0).sum()))
 
 
@@ -293,23 +313,23 @@ def finish(state: Preparation) -> ad.AnnData:
     """The annotations the model reads: library sizes, training statistics, dosages,
     treatments, the report, the schema and the settings (``uns``)."""
     adata, cfg, train = state.adata, state.cfg, state.split == "train"
-    adata.obs["library_size"] = np.asarray(state.counts.sum(axis=1)).ravel().astype(np.float32)
-    adata.var["train_log1p_mean"], adata.var["train_log1p_std"] = \
+    adata.obs[OBS_LIBRARY_SIZE] = np.asarray(state.counts.sum(axis=1)).ravel().astype(np.float32)
+    adata.var[VAR_LOG1P_MEAN], adata.var[VAR_LOG1P_STD] = \
         train_log1p_stats(state.counts, train)
     treatments = state.treatments
     treatments["train_cells"] = np.asarray((state.dosages[train] > 0).sum(axis=0)).ravel()
-    qc_train = adata.obs["qc"].to_numpy()[train]
-    adata.obsm["dosages"] = state.dosages
-    adata.uns["treatments"] = treatments
-    adata.uns["train_cells_per_qc"] = np.array([(~qc_train).sum(), qc_train.sum()])
-    adata.uns["prepare_report"] = pd.DataFrame(
+    qc_train = adata.obs[OBS_QC].to_numpy()[train]
+    adata.obsm[OBSM_DOSAGES] = state.dosages
+    adata.uns[UNS_TREATMENTS] = treatments
+    adata.uns[UNS_TRAIN_CELLS_PER_QC] = np.array([(~qc_train).sum(), qc_train.sum()])
+    adata.uns[UNS_PREPARE_REPORT] = pd.DataFrame(
         [{k: v for k, v in r.items() if not isinstance(v, (list, dict))}
          for r in state.report])
-    adata.uns["schema"] = {"control_label": state.control, "preset": cfg.preset,
+    adata.uns[UNS_SCHEMA] = {"control_label": state.control, "preset": cfg.preset,
                            "split": cfg.split, "pairing": cfg.pairing,
                            "combination_separator": state.schema.combination_separator or ""}
     # the data settings, so a model trained on this AnnData records how it was prepared
-    adata.uns["prepare_settings"] = json.dumps(dataclasses.asdict(cfg))
+    adata.uns[UNS_PREPARE_SETTINGS] = json.dumps(dataclasses.asdict(cfg))
     adata.uns.update(state.truth)
     return adata
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gpo_vae.constants import UNS_SIMULATION
 from gpo_vae.design.distance import get_distance
 from gpo_vae.design.search import DesignResult
 from gpo_vae.design.targets import DesignTarget
@@ -25,16 +26,16 @@ from gpo_vae.simulation.intervene import InterventionSimulator
 def simulation_settings(prepared=None, config=None) -> Mapping:
     """The ``uns['simulation']`` of a run's screen: from its prepared data, or read from
     the raw file its config names; a one-line error when the data were not simulated."""
-    if prepared is not None and "simulation" in prepared.uns:
-        return prepared.uns["simulation"]
+    if prepared is not None and UNS_SIMULATION in prepared.uns:
+        return prepared.uns[UNS_SIMULATION]
     path = getattr(getattr(config, "data", None), "path", None)
     if path:
         from gpo_vae.io import read_h5ad
 
         raw = read_h5ad(path, backed=True)
         try:
-            if "simulation" in raw.uns:
-                return dict(raw.uns["simulation"])
+            if UNS_SIMULATION in raw.uns:
+                return dict(raw.uns[UNS_SIMULATION])
         finally:
             raw.file.close()
     raise InputDataError("--validate-with-simulator needs a run trained on data made by "

@@ -28,7 +28,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from gpo_vae.constants import DESIGN_TOP_GENES, OBS_LIBRARY_SIZE, OBS_PERTURBATION, OBS_SPLIT
+from gpo_vae.constants import (
+    DESIGN_TOP_GENES,
+    OBS_LIBRARY_SIZE,
+    OBS_PERTURBATION,
+    OBS_SPLIT,
+    UNS_SCHEMA,
+    VAR_GENE_SYMBOL,
+)
 from gpo_vae.data.schema import as_count_scale
 from gpo_vae.errors import InputDataError, InputFileError
 from gpo_vae.evaluation.ate import ate_from_cells
@@ -91,7 +98,7 @@ def _transformed(prepared: ad.AnnData, cells: np.ndarray, library: bool = True):
 
 def _control_mean(prepared: ad.AnnData, split: str, library: bool = True) -> np.ndarray:
     labels = prepared.obs[OBS_PERTURBATION].astype(str).to_numpy()
-    control = str(prepared.uns["schema"]["control_label"])
+    control = str(prepared.uns[UNS_SCHEMA]["control_label"])
     cells = (prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split) & (labels == control)
     if not cells.any():
         raise InputDataError(f"the prepared data has no control cells in the {split} split")
@@ -147,12 +154,12 @@ def observed_ates(prepared: ad.AnnData, names: Sequence[str], split: str = "test
     cells = prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split
     missing = [n for n in names if not (cells & (labels == n)).any()]
     if missing:
-        known = sorted(set(labels[cells]) - {str(prepared.uns["schema"]["control_label"])})
+        known = sorted(set(labels[cells]) - {str(prepared.uns[UNS_SCHEMA]["control_label"])})
         raise InputDataError(f"no {split} cells of perturbation {missing[0]!r}; the {split} "
                              f"split has {', '.join(known[:6])}"
                              f"{', ...' if len(known) > 6 else ''}")
-    genes = prepared.var["gene_symbol"].astype(str).tolist()
-    control = str(prepared.uns["schema"]["control_label"])
+    genes = prepared.var[VAR_GENE_SYMBOL].astype(str).tolist()
+    control = str(prepared.uns[UNS_SCHEMA]["control_label"])
     return ate_from_cells(_transformed(prepared, cells), labels[cells], control, genes,
                           list(names)).values
 
@@ -166,7 +173,7 @@ def target_from_perturbation(prepared: ad.AnnData, name: str, split: str = "test
     if top_genes:
         labels = prepared.obs[OBS_PERTURBATION].astype(str).to_numpy()
         in_split = prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split
-        control = str(prepared.uns["schema"]["control_label"])
+        control = str(prepared.uns[UNS_SCHEMA]["control_label"])
         t = welch_t(_transformed(prepared, np.flatnonzero(in_split & (labels == name))),
                     _transformed(prepared, np.flatnonzero(in_split & (labels == control))))
         values = most_significant(values, t, top_genes)
@@ -188,9 +195,9 @@ def target_from_cells(cells: ad.AnnData, prepared: ad.AnnData, split: str = "tes
     counts, scale = as_count_scale(cells.layers["counts"] if where != "X" else cells.X,
                                    f"the target cells' {where}")
     logger.info("target cells' %s: %s", where, scale)
-    symbols = (cells.var["gene_symbol"] if "gene_symbol" in cells.var else
+    symbols = (cells.var[VAR_GENE_SYMBOL] if VAR_GENE_SYMBOL in cells.var else
                cells.var_names).astype(str).tolist()
-    genes = prepared.var["gene_symbol"].astype(str).tolist()
+    genes = prepared.var[VAR_GENE_SYMBOL].astype(str).tolist()
     shared = [g for g in symbols if g in set(genes)]
     if not shared:
         raise InputDataError("the target cells share no gene with the model; give their gene "
@@ -204,7 +211,7 @@ def target_from_cells(cells: ad.AnnData, prepared: ad.AnnData, split: str = "tes
     if top_genes:
         labels = prepared.obs[OBS_PERTURBATION].astype(str).to_numpy()
         controls = (prepared.obs[OBS_SPLIT].astype(str).to_numpy() == split) & \
-            (labels == str(prepared.uns["schema"]["control_label"]))
+            (labels == str(prepared.uns[UNS_SCHEMA]["control_label"]))
         own_columns = pd.Index(symbols).get_indexer(shared)
         control_columns = pd.Index(genes).get_indexer(shared)
         t = welch_t(own_cells[:, own_columns],

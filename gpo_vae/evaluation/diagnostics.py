@@ -22,6 +22,13 @@ import pandas as pd
 import torch
 
 from gpo_vae.constants import DIAGNOSTICS_PREFIX as PREFIX
+from gpo_vae.constants import (
+    OBS_LIBRARY_SIZE,
+    OBS_PERTURBATION,
+    OBS_SPLIT,
+    UNS_SCHEMA,
+    VAR_GENE_SYMBOL,
+)
 from gpo_vae.evaluation.ate import perturbseq_transform
 from gpo_vae.evaluation.baselines import pert_mean_baseline
 from gpo_vae.evaluation.evaluate import condition_dosages, split_ates
@@ -55,21 +62,21 @@ class DiagnosticsData:
         from gpo_vae.data.rows import counts_of
 
         rng = np.random.default_rng(seed)
-        control = str(adata.uns["schema"]["control_label"])
-        all_splits = adata.obs["split"].astype(str).to_numpy()
+        control = str(adata.uns[UNS_SCHEMA]["control_label"])
+        all_splits = adata.obs[OBS_SPLIT].astype(str).to_numpy()
         train_rows = np.flatnonzero(all_splits == "train")
         if train_rows.size > max_train_cells:
             train_rows = rng.choice(train_rows, max_train_cells, replace=False)
         keep = np.sort(np.concatenate([np.flatnonzero(all_splits == split), train_rows]))
         splits = all_splits[keep]
-        all_labels = adata.obs["perturbation"].astype(str).to_numpy()
+        all_labels = adata.obs[OBS_PERTURBATION].astype(str).to_numpy()
         labels = all_labels[keep]
         in_split = splits == split
         if not ((labels == control) & in_split).any():
             return None
-        genes = adata.var["gene_symbol"].astype(str).tolist()
+        genes = adata.var[VAR_GENE_SYMBOL].astype(str).tolist()
         x = counts_of(adata)[keep]
-        expression = perturbseq_transform(x, adata.obs["library_size"].to_numpy()[keep])
+        expression = perturbseq_transform(x, adata.obs[OBS_LIBRARY_SIZE].to_numpy()[keep])
         observed_all = split_ates(expression, labels, splits, split, control, genes)
         names = [p for p, n in observed_all.n_cells.items() if n >= min_cells]
         if not names:

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gpo_vae.constants import OBS_LIBRARY_SIZE, OBS_PERTURBATION, OBS_SPLIT, OBSM_DOSAGES
+from gpo_vae.constants import (
+    OBS_LIBRARY_SIZE,
+    OBS_PERTURBATION,
+    OBS_SPLIT,
+    OBSM_DOSAGES,
+    UNS_SCHEMA,
+    VAR_GENE_SYMBOL,
+)
 from gpo_vae.errors import InputDataError
 from gpo_vae.evaluation import baselines
 from gpo_vae.evaluation.ate import AteTable, ate_from_cells, perturbseq_transform
@@ -47,12 +54,12 @@ class SplitCells:
 
     @classmethod
     def from_prepared(cls, adata, split: str) -> SplitCells:
-        schema = adata.uns["schema"]
+        schema = adata.uns[UNS_SCHEMA]
         cells = cls(perturbseq_transform(adata.X, adata.obs[OBS_LIBRARY_SIZE].to_numpy()),
                     adata.obs[OBS_PERTURBATION].astype(str).to_numpy(),
                     adata.obs[OBS_SPLIT].astype(str).to_numpy(), split,
                     str(schema["control_label"]), schema.get("combination_separator") or None,
-                    adata.var["gene_symbol"].astype(str).tolist())
+                    adata.var[VAR_GENE_SYMBOL].astype(str).tolist())
         is_control = cells.labels == cells.control
         if not (cells.in_split & ~is_control).any() or not (cells.in_split & is_control).any():
             raise InputDataError(f"the {split} split needs perturbed and control cells to score "

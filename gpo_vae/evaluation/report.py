@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gpo_vae.constants import DEFAULT_CONTROL_LABEL, OBSM_DOSAGES
+from gpo_vae.constants import (
+    DEFAULT_CONTROL_LABEL,
+    OBS_PERTURBATION,
+    OBS_SPLIT,
+    OBSM_DOSAGES,
+    UNS_SCHEMA,
+    UNS_TREATMENTS,
+    VAR_GENE_SYMBOL,
+)
 from gpo_vae.errors import InputDataError
 from gpo_vae.evaluation.evaluate import METHODS, condition_dosages, split_ates  # noqa: F401
 from gpo_vae.evaluation.result import EvaluationResult, evaluate_model, format_table  # noqa: F401
@@ -63,8 +71,8 @@ def prepared_data_of(module, *, python_instead: str = "gv.evaluate(gv.GpoVae.loa
     config = _with_data_path(module.config, data_path, python_instead)
     info = module.data_info
     adata = prepare(config).adata
-    genes = adata.var["gene_symbol"].astype(str).tolist()
-    treatments = adata.uns["treatments"]["name"].astype(str).tolist()
+    genes = adata.var[VAR_GENE_SYMBOL].astype(str).tolist()
+    treatments = adata.uns[UNS_TREATMENTS]["name"].astype(str).tolist()
     if genes != list(info.gene_names) or treatments != list(info.treatment_names):
         raise InputDataError(
             "the prepared data no longer matches the trained model (genes or treatment genes "
@@ -75,7 +83,7 @@ def prepared_data_of(module, *, python_instead: str = "gv.evaluate(gv.GpoVae.loa
 
 def _with_data_path(config, data_path, python_instead: str = ""):
     """The run's config reading its input from ``data_path`` (when given); a one-line
-    error when the input is not there, naming the stored path and ``--data``."""
+    error when the input is not there, naming the stored path and ``data_path``."""
     import dataclasses
 
     from gpo_vae.config import absolute_path
@@ -83,8 +91,8 @@ def _with_data_path(config, data_path, python_instead: str = ""):
 
     if data_path is not None:
         if not Path(data_path).is_file():
-            raise InputFileError(f"--data {str(data_path)!r} does not exist; give the .h5ad "
-                                 "file the run was trained on")
+            raise InputFileError(f"data_path={str(data_path)!r} does not exist; give the "
+                                 ".h5ad file the run was trained on")
         data = dataclasses.replace(config.data, path=absolute_path(str(data_path)))
         return dataclasses.replace(config, data=data)
     if not config.data.path:
@@ -94,7 +102,7 @@ def _with_data_path(config, data_path, python_instead: str = ""):
     if not Path(config.data.path).is_file():
         raise InputFileError(
             f"the run's input file {config.data.path!r} (data.path in its config.yaml) does "
-            "not exist; if it moved, give its new location with --data NEW_PATH")
+            "not exist; if it moved, give its new location with data_path=NEW_PATH")
     return config
 
 
@@ -120,9 +128,9 @@ def predicted_and_observed_cells(module, adata, split: str, *, seed: int = 0,
     order) and those observed cells, both in cell-eval's format."""
     from gpo_vae.evaluation.predict import sample_cells
 
-    labels = adata.obs["perturbation"].astype(str).to_numpy()
-    in_split = adata.obs["split"].astype(str).to_numpy() == split
-    control = str(adata.uns["schema"]["control_label"])
+    labels = adata.obs[OBS_PERTURBATION].astype(str).to_numpy()
+    in_split = adata.obs[OBS_SPLIT].astype(str).to_numpy() == split
+    control = str(adata.uns[UNS_SCHEMA]["control_label"])
     rows = np.concatenate([np.flatnonzero(in_split & (labels != control)),
                            np.flatnonzero(in_split & (labels == control))])
     target = np.where(labels[rows] == control, DEFAULT_CONTROL_LABEL, labels[rows])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gpo_vae.constants import UNS_SCHEMA
 from gpo_vae.evaluation.evaluate import (
     METHODS,
     AteEvaluation,
@@ -109,7 +110,7 @@ def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
     seen = ate.train_cells
     metrics = {
         "predict_globals": globals_ or module.config.model.predict_globals,
-        "split": s.split, "split_kind": str(adata.uns["schema"].get("split", "")),
+        "split": s.split, "split_kind": str(adata.uns[UNS_SCHEMA].get("split", "")),
         "n_test_cells": int(cells.in_split.sum()),
         "n_perturbations_scored": len(ate.names),
         "n_perturbations_skipped": int(len(ate.split_cells) - len(ate.names)),

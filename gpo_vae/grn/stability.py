@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from gpo_vae.config import Config, check_seed, config_from_dict
-from gpo_vae.constants import OBS_PERTURBATION, OBS_QC, OBS_SPLIT, SPLITS, UNS_TRAIN_CELLS_PER_QC
+from gpo_vae.constants import (
+    OBS_PERTURBATION,
+    OBS_QC,
+    OBS_SPLIT,
+    OBSM_DELTA_X,
+    SPLITS,
+    UNS_TRAIN_CELLS_PER_QC,
+)
 from gpo_vae.errors import ConfigError
 from gpo_vae.models.grn import check_threshold, learned_grn
 from gpo_vae.progress import quiet_steps
@@ -76,7 +83,7 @@ def bootstrap_training_cells(adata: ad.AnnData, rng: np.random.Generator) -> ad.
         chosen = np.sort(np.concatenate(rows))
         sample = adata[chosen].copy()
     # a resampled cell's matched control may not be drawn: its deltaX travels with it
-    sample.obsm["delta_x"] = paired_delta_x(adata)[chosen]
+    sample.obsm[OBSM_DELTA_X] = paired_delta_x(adata)[chosen]
     sample.obs_names_make_unique()
     train = sample.obs[OBS_SPLIT].astype(str).to_numpy() == TRAIN
     low_quality = sample.obs[OBS_QC].to_numpy().astype(bool)[train]

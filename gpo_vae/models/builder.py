@@ -11,7 +11,16 @@ import pandas as pd
 import torch
 
 from gpo_vae.config import Config
-from gpo_vae.constants import DEFAULT_CONTROL_LABEL
+from gpo_vae.constants import (
+    DEFAULT_CONTROL_LABEL,
+    OBS_LIBRARY_SIZE,
+    OBS_PERTURBATION,
+    OBS_SPLIT,
+    UNS_SCHEMA,
+    UNS_TRAIN_CELLS_PER_QC,
+    UNS_TREATMENTS,
+    VAR_GENE_SYMBOL,
+)
 from gpo_vae.data.pseudobulk import ConditionPseudobulk, condition_pseudobulk
 from gpo_vae.errors import ConfigError
 from gpo_vae.models.consistency import PseudobulkConsistency
@@ -51,11 +60,11 @@ class DataInfo:
     @classmethod
     def from_prepared(cls, adata) -> DataInfo:
         """The information of a prepared AnnData (:func:`gpo_vae.prepare`)."""
-        treatments = adata.uns["treatments"]
-        per_qc = [int(v) for v in np.asarray(adata.uns["train_cells_per_qc"])]
+        treatments = adata.uns[UNS_TREATMENTS]
+        per_qc = [int(v) for v in np.asarray(adata.uns[UNS_TRAIN_CELLS_PER_QC])]
         schema = adata.uns.get("schema", {})
         return cls(
-            gene_names=adata.var["gene_symbol"].astype(str).tolist(),
+            gene_names=adata.var[VAR_GENE_SYMBOL].astype(str).tolist(),
             treatment_names=treatments["name"].astype(str).tolist(),
             treatment_kinds=treatments["kind"].astype(str).tolist(),
             treatment_measured=[bool(v) for v in treatments["measured"]],
@@ -227,8 +236,8 @@ def prepared_gene_features(config: Config, adata,
     from gpo_vae.data.edge_list import read_edge_list
 
     m = config.model
-    genes = adata.var["gene_symbol"].astype(str).tolist()
-    names = adata.uns["treatments"]["name"].astype(str).tolist()
+    genes = adata.var[VAR_GENE_SYMBOL].astype(str).tolist()
+    names = adata.uns[UNS_TREATMENTS]["name"].astype(str).tolist()
     means = np.vstack([pseudobulk.control_mean[None], pseudobulk.means])
     cells = gf.cell_pca_embedding(_training_expression(adata, config.training.seed), genes,
                                   m.gene_feature_components, config.training.seed)
@@ -255,10 +264,10 @@ def _training_expression(adata, seed: int, max_cells: int = 20_000):
     from gpo_vae.data.rows import counts_of
     from gpo_vae.stats import log1p_per_library
 
-    train = np.flatnonzero(adata.obs["split"].astype(str).to_numpy() == "train")
+    train = np.flatnonzero(adata.obs[OBS_SPLIT].astype(str).to_numpy() == "train")
     if train.size > max_cells:
         train = np.sort(np.random.default_rng(seed).choice(train, max_cells, replace=False))
-    library = adata.obs["library_size"].to_numpy()[train]
+    library = adata.obs[OBS_LIBRARY_SIZE].to_numpy()[train]
     blocks = [log1p_per_library(block, library[start:start + block.shape[0]])
               for start, block in counts_of(adata).subset(train).blocks()]
     return sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, adata.n_vars))
@@ -313,16 +322,16 @@ def direct_edge_targets(adata, threshold: float = 0.55,
         shift_standard_errors,
     )
 
-    train = adata.obs["split"].astype(str).to_numpy() == "train"
-    labels = adata.obs["perturbation"].astype(str).to_numpy()[train]
-    control = str(adata.uns["schema"]["control_label"])
-    names = adata.uns["treatments"]["name"].astype(str).tolist()
-    genes = adata.var["gene_symbol"].astype(str).tolist()
+    train = adata.obs[OBS_SPLIT].astype(str).to_numpy() == "train"
+    labels = adata.obs[OBS_PERTURBATION].astype(str).to_numpy()[train]
+    control = str(adata.uns[UNS_SCHEMA]["control_label"])
+    names = adata.uns[UNS_TREATMENTS]["name"].astype(str).tolist()
+    genes = adata.var[VAR_GENE_SYMBOL].astype(str).tolist()
     # only the treatment genes' columns are scored: read just those, a block at a time
     measured = [g for g in names if g in set(genes)]
     columns = pd.Index(genes).get_indexer(measured)
     counts = counts_of(adata).subset(np.flatnonzero(train))
-    library = adata.obs["library_size"].to_numpy()[train]
+    library = adata.obs[OBS_LIBRARY_SIZE].to_numpy()[train]
     blocks = ((perturbseq_transform(block[:, columns], library[start:start + block.shape[0]]),
                labels[start:start + block.shape[0]])
               for start, block in counts.blocks())

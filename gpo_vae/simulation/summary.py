@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
+from gpo_vae.constants import UNS_TRUE_GRN, UNS_TRUE_GRN_PERTURBED
 from gpo_vae.data.pseudobulk import group_means, log_normalize
 from gpo_vae.figures import subplots
 from gpo_vae.io import save_figure_atomic, write_json_atomic, write_text_atomic
@@ -18,7 +19,7 @@ from gpo_vae.simulation.simulator import CONTROL_LABEL, SIMULATED_SCHEMA
 
 
 def _true_graph(adata: ad.AnnData) -> tuple[sp.csr_matrix, dict[str, int]]:
-    edges = adata.uns["true_grn"]
+    edges = adata.uns[UNS_TRUE_GRN]
     symbols = pd.unique(
         np.concatenate([edges["source"], edges["target"], adata.var["gene_name"].astype(str)])
     )
@@ -43,7 +44,7 @@ def response_by_network_distance(adata: ad.AnnData) -> pd.DataFrame:
     graph, index = _true_graph(adata)
     reverse = {i: s for s, i in index.items()}
     measured = set(means.columns)
-    edges = adata.uns["true_grn"]
+    edges = adata.uns[UNS_TRUE_GRN]
     rows = []
     for gene in adata.uns["perturbations"]["gene"]:
         lfc = (means.loc[gene] - control).abs()
@@ -127,7 +128,7 @@ def plot_simulation_overview(adata: ad.AnnData, response: pd.DataFrame, path: st
     ax.set_xticks([])
 
     ax = axes[1, 0]
-    grn = adata.uns["true_grn_perturbed"]
+    grn = adata.uns[UNS_TRUE_GRN_PERTURBED]
     limit = float(np.abs(grn.to_numpy()).max()) or 1.0
     image = ax.imshow(grn.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit,
                       interpolation="nearest")

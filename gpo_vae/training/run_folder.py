@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gpo_vae.config import INPUT_PATH_KEYS, absolute_path, read_yaml
-from gpo_vae.constants import SPLITS
+from gpo_vae.constants import OBS_CELL_ID, OBS_SPLIT, SPLITS
 from gpo_vae.errors import ConfigError, InputDataError, InputFileError
 from gpo_vae.io import check_name_length, process_alive, read_json, write_json_atomic
 from gpo_vae.training.checkpoint import upgrade_config
@@ -120,8 +120,8 @@ def check_resume_settings(run_dir: Path, new: dict) -> None:
 
 def split_record(adata, key: str) -> dict:
     """The prepared-data key and the cell ids of every split of ``adata``."""
-    ids = adata.obs["cell_id"].astype(str).to_numpy()
-    split = adata.obs["split"].astype(str).to_numpy()
+    ids = adata.obs[OBS_CELL_ID].astype(str).to_numpy()
+    split = adata.obs[OBS_SPLIT].astype(str).to_numpy()
     return {"prepared_key": key,
             "cells": {name: ids[split == name].tolist() for name in SPLITS}}
 
