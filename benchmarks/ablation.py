@@ -44,22 +44,22 @@ DATA = {
                         "overrides": ["data.split=perturbations"]},
     # the same model on other simulated screens: another network seed, and the small preset
     "demo_seed1": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
-                   "simulate": ("default", 1, "results/demo/data/simulated_default_seed1.h5ad")},
+                   "simulate": ("default", 1, "results/ablation/data/simulated_default_seed1.h5ad")},
     "small": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
-              "simulate": ("small", 0, "results/demo/data/simulated_small.h5ad")},
+              "simulate": ("small", 0, "results/ablation/data/simulated_small.h5ad")},
     # singles and 64 doubles of a partial design (a fifth of the paired genes never alone):
     # every condition seen in training; then whole doubles of seen singles held out
     "combinations": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
                      "simulate": ("combinations", 0,
-                                  "results/demo/data/simulated_combinations.h5ad")},
+                                  "results/ablation/data/simulated_combinations.h5ad")},
     "combinations_heldout": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
                              "overrides": ["data.split=combinations"],
                              "simulate": ("combinations", 0,
-                                          "results/demo/data/simulated_combinations.h5ad")},
+                                          "results/ablation/data/simulated_combinations.h5ad")},
     # few cells per perturbation: the default preset with a quarter of the cells (a median
     # of about 20 training cells per perturbation)
     "demo_fewcells": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
-                      "simulate": ("default", 0, "results/demo/data/simulated_2500.h5ad",
+                      "simulate": ("default", 0, "results/ablation/data/simulated_2500.h5ad",
                                    ["n_cells=2500"])},
 }
 # name: (description, overrides on top of the data's config). The prediction mode needs no

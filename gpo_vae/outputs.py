@@ -30,7 +30,7 @@ from gpo_vae.io import is_temporary, require_writable_folder, write_json_atomic
 
 MARKER = ".gpo-vae-output.json"
 # how to write anyway: every writing command has --force, every writing API call force=
-HOW_TO_FORCE = "add --force (in Python: force=True)"
+HOW_TO_FORCE = "pass force=True"
 FORCE_HELP = ("write even when the output holds files that are not this command's own "
               "output for this input (they may be replaced)")
 # entries that do not make a folder someone else's: our marker and a run's lock

@@ -205,3 +205,11 @@ def test_library_errors_name_parameters_and_the_cli_says_flags():
     assert in_flags(message, args.flag_of) == ("--top-k -1 is not a number of edges; "
                                                "data.seed=1 and --seed -1, also --stability 1")
     assert in_flags(message, {}) == message
+
+
+def test_a_switch_given_as_true_is_the_flag_alone():
+    from gpo_vae.cli import build_parser, in_flags
+
+    args = build_parser().parse_args(["export-grn", "run", "--out", "o"])
+    assert in_flags("'o' holds other files; pass force=True to write anyway",
+                    args.flag_of) == "'o' holds other files; pass --force to write anyway"

@@ -43,7 +43,7 @@ def test_foreign_files_and_other_subjects_are_refused(tmp_path):
     foreign.mkdir()
     (foreign / "config.yaml").write_text("my notes")
     with pytest.raises(ConfigError, match=r"holds files gpo-vae did not write there "
-                                          r"\(config.yaml\).*--force"):
+                                          r"\(config.yaml\).*force=True"):
         check_output_folder(foreign, "run", foreign)
     assert check_output_folder(foreign, "run", foreign, force=True) == foreign
     other = tmp_path / "other"
@@ -78,7 +78,7 @@ def test_an_existing_file_is_refused_unless_forced(tmp_path):
     path = tmp_path / "screen.h5ad"
     check_output_file(path)
     path.write_text("x")
-    with pytest.raises(ConfigError, match="already exists.*--force"):
+    with pytest.raises(ConfigError, match="already exists.*force=True"):
         check_output_file(path)
     check_output_file(path, force=True)
     with pytest.raises(ConfigError, match="is a folder"):
@@ -163,7 +163,7 @@ def test_sweep_and_benchmark_folders_from_before_markers_are_recognised(tmp_path
     assert folder_owner(bench) == ("benchmark", bench)
     check_output_folder(sweep, "sweep", sweep)
     check_output_folder(bench, "benchmark", bench)
-    with pytest.raises(ConfigError, match=r"'.*sweep' already holds a sweep; .*--force"):
+    with pytest.raises(ConfigError, match=r"'.*sweep' already holds a sweep; .*force=True"):
         check_output_folder(sweep, "benchmark", sweep)
 
 

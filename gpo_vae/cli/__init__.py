@@ -50,9 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """Each option's parameter name and its long flag (``top_k`` -> ``--top-k``)."""
-    return {action.dest: action.option_strings[-1] for action in parser._actions
-            if action.option_strings and action.dest != "help"}
+    """Each option's parameter name and its long flag (``top_k`` -> ``--top-k``); a switch
+    (``store_true``) maps ``force=True`` as a whole to ``--force``."""
+    flags = {}
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            switch = isinstance(action, argparse._StoreTrueAction)
+            flags[f"{action.dest}=True" if switch else action.dest] = action.option_strings[-1]
+    return flags
 
 
 def in_flags(message: str, flag_of: dict[str, str]) -> str:
@@ -60,7 +65,11 @@ def in_flags(message: str, flag_of: dict[str, str]) -> str:
     flag (``--top-k -1``); config keys (``data.seed=1``) and other words stay."""
     if not flag_of:
         return message
-    names = "|".join(map(re.escape, sorted(flag_of, key=len, reverse=True)))
+    switches = {name: flag for name, flag in flag_of.items() if name.endswith("=True")}
+    for name, flag in switches.items():
+        message = re.sub(rf"(?<![\w.\-]){re.escape(name)}(?!\w)", flag, message)
+    names = "|".join(map(re.escape, sorted(set(flag_of) - set(switches), key=len,
+                                           reverse=True)))
     return re.sub(rf"(?<![\w.\-])({names})=", lambda m: f"{flag_of[m.group(1)]} ", message)
 
 
