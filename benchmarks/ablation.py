@@ -44,7 +44,8 @@ DATA = {
                         "overrides": ["data.split=perturbations"]},
     # the same model on other simulated screens: another network seed, and the small preset
     "demo_seed1": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
-                   "simulate": ("default", 1, "results/ablation/data/simulated_default_seed1.h5ad")},
+                   "simulate": ("default", 1,
+                                "results/ablation/data/simulated_default_seed1.h5ad")},
     "small": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
               "simulate": ("small", 0, "results/ablation/data/simulated_small.h5ad")},
     # singles and 64 doubles of a partial design (a fifth of the paired genes never alone):
