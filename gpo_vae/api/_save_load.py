@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import anndata as ad
 
-if TYPE_CHECKING:
-    from gpo_vae.api._model import GpoVae
+#: The model class the mixin is part of (methods return ``self``, or a new one): a type
+#: variable rather than an import of it, which would tie the two modules in a circle.
+Model = TypeVar("Model")
 
 
 class SaveLoadMixin:
@@ -27,7 +28,8 @@ class SaveLoadMixin:
         return self.run_dir
 
     @classmethod
-    def load(cls, path: str | os.PathLike, adata: ad.AnnData | None = None) -> GpoVae:
+    def load(cls: type[Model], path: str | os.PathLike,
+             adata: ad.AnnData | None = None) -> Model:
         """A model from a run folder (``gpo-vae train``'s or :meth:`save`'s) or a
         checkpoint file; ``adata`` (the prepared data) is needed for training, latent
         representations of the training cells and evaluation."""

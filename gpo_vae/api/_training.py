@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from gpo_vae.config import config_from_dict, section_settings
 from gpo_vae.errors import InputDataError
 
 _TRAINING_SECTIONS = ("training", "logging")
 
-if TYPE_CHECKING:
-    from gpo_vae.api._model import GpoVae
+#: The model class the mixin is part of (methods return ``self``, or a new one): a type
+#: variable rather than an import of it, which would tie the two modules in a circle.
+Model = TypeVar("Model")
 
 
 class TrainingMixin:
     """``train`` and ``plot_training_curves``."""
 
-    def train(self, max_epochs: int | None = None, *, accelerator: str | None = None,
+    def train(self: Model, max_epochs: int | None = None, *, accelerator: str | None = None,
               run_dir: str | os.PathLike | None = None, force: bool = False,
-              **settings) -> GpoVae:
+              **settings) -> Model:
         """Fit the model; afterwards it holds the weights of the best validation epoch.
 
         Parameters
