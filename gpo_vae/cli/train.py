@@ -16,10 +16,10 @@ def run(args: argparse.Namespace) -> int:
     from gpo_vae.training.train import train
 
     config = load_config(args.config, args.set)
-    run_dir = Path(args.out) if args.out else config.run_dir
+    run_dir = Path(args.run_dir) if args.run_dir else config.run_dir
     check_output_folder(run_dir, "run", run_dir, force=args.force,
-                        what="--out" if args.out else "the run folder (output_dir/name)")
-    train(config, run_dir=args.out, resume=args.resume, diagnostics=diagnostics_callback)
+                        what="--out" if args.run_dir else "the run folder (output_dir/name)")
+    train(config, run_dir=args.run_dir, resume=args.resume, diagnostics=diagnostics_callback)
     return 0
 
 
@@ -29,7 +29,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML config (ours, or the authors' flat format)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set training.max_epochs=10")
-    parser.add_argument("--out", metavar="DIR",
+    parser.add_argument("--out", dest="run_dir", metavar="DIR",
                         help="run folder [default: <output_dir>/<name> from the config]")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its checkpoints/last.ckpt")

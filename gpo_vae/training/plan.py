@@ -91,7 +91,7 @@ class TrainingPlan(L.LightningModule):
             raise NonFiniteLossError(
                 f"{stage} loss term {name!r} became {value.item()} at step "
                 f"{self.global_step} (epoch {self.current_epoch}); the last good checkpoint "
-                "is kept; check the input for NaN/Inf or lower training.lr, then --resume")
+                "is kept; check the input for NaN/Inf or lower training.lr, then resume=True")
         batch_size = batch[BATCH_COUNTS].shape[0]
         on_step = stage == "train"
         # under data parallelism the epoch means are averaged over the ranks, so the

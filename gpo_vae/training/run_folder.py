@@ -66,7 +66,7 @@ def run_lock(run_dir: Path) -> Iterator[Path]:
                 where = "" if host == me["host"] else f" on {host}"
                 raise ConfigError(
                     f"run folder {str(run_dir)!r} is in use by process {pid}{where}; wait for "
-                    "it to finish or train into another folder (--out)") from None
+                    "it to finish or train into another folder (run_dir=DIR)") from None
             logger.info(f"removing a stale lock of process {pid} in {run_dir}")
             path.unlink(missing_ok=True)
             continue
@@ -113,9 +113,9 @@ def check_resume_settings(run_dir: Path, new: dict) -> None:
             value, saved[key] = absolute_path(value), absolute_path(saved[key])
         if key in saved and saved[key] != value:
             raise ConfigError(
-                f"--resume with {key}={value!r}, but the run was trained with "
+                f"resume=True with {key}={value!r}, but the run was trained with "
                 f"{key}={saved[key]!r}; resume with the run's settings or train a new run "
-                "into another folder (--out)")
+                "into another folder (run_dir=DIR)")
 
 
 def split_record(adata, key: str) -> dict:

@@ -57,12 +57,14 @@ def _check_run_dir(checkpoints: Path, resume: bool, config: Config) -> Path | No
     last = checkpoints / LAST
     if resume:
         if not last.is_file():
-            raise ConfigError(f"nothing to resume: {last} does not exist; train without --resume")
+            raise ConfigError(f"nothing to resume: {last} does not exist; train without "
+                              "resume=True")
         _check_limits_beyond(last, config)
         return last
     if last.is_file() or (checkpoints / BEST).is_file():
         raise ConfigError(f"{checkpoints.parent} already holds a trained run; continue it with "
-                          "--resume, or pick another folder with --out or another name")
+                          "resume=True, or train into another folder (run_dir=DIR) or under "
+                          "another name")
     return None
 
 
@@ -80,7 +82,7 @@ def _check_limits_beyond(checkpoint: Path, config: Config) -> None:
         # again at the first validation
         raise ConfigError(
             f"{checkpoint} is from a run that early stopping ended (epoch {max(stopped)}); "
-            "resuming would stop at once; start a new run (another --out) instead")
+            "resuming would stop at once; start a new run (another run_dir=DIR) instead")
     if t.max_epochs <= epoch or 0 < t.max_steps <= step:
         raise ConfigError(
             f"{checkpoint} is at epoch {epoch}, step {step}, which already reaches "
@@ -257,11 +259,11 @@ def _fit(trainer, plan, datamodule, ckpt_path: Path | None, run_dir: Path) -> No
     except StopRequested as stop:
         raise TrainingInterrupted(
             f"training stopped by {stop.signal_name} after step {stop.step}; the same command "
-            f"with --resume continues from step {stop.step} (state in {last})") from None
+            f"with resume=True continues from step {stop.step} (state in {last})") from None
     except SystemExit:  # a second Ctrl-C: Lightning stops at once and calls sys.exit(1)
         where = _saved_position(last) if last.is_file() else "nothing saved yet"
         raise TrainingInterrupted(
-            f"training stopped at once by a second interrupt; --resume continues from the "
+            f"training stopped at once by a second interrupt; resume=True continues from the "
             f"last saved state ({where})") from None
     finally:
         if trainer.is_global_zero:

@@ -64,7 +64,7 @@ def test_a_signal_stops_at_a_step_and_resume_is_exact(whole, make_config, tmp_pa
     before = signal.getsignal(signal.SIGINT)   # another test of the session may change it
     with monkeypatch.context() as patch:
         _signal_at(patch, hook, step, sig)
-        with pytest.raises(TrainingInterrupted, match=rf"{sig.name} after step \d+.*--resume"):
+        with pytest.raises(TrainingInterrupted, match=rf"{sig.name} after step \d+.*resume=True"):
             train(make_config(max_epochs=EPOCHS), run_dir=run)
     assert signal.getsignal(signal.SIGINT) is before     # put back, not left to Lightning
     caplog.set_level(logging.INFO, logger="gpo_vae")

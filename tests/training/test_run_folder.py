@@ -174,7 +174,7 @@ def test_resume_refuses_an_optimisation_setting_it_would_ignore_or_change(tmp_pa
     (tmp_path / "config.yaml").write_text(dump_config(saved))
     new = saved.to_dict()
     new["training"][key] = value
-    with pytest.raises(ConfigError, match=rf"--resume with training\.{key}=.*trained with"):
+    with pytest.raises(ConfigError, match=rf"resume=True with training\.{key}=.*trained with"):
         check_resume_settings(tmp_path, new)
 
 

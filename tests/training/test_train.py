@@ -67,7 +67,7 @@ def test_resume_continues_from_the_saved_step(make_config, tmp_path):
     first = train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run")
     saved = torch.load(first.last_checkpoint, weights_only=True)
     assert saved["global_step"] == 4
-    with pytest.raises(ConfigError, match="--resume"):
+    with pytest.raises(ConfigError, match="resume=True"):
         train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run")
     with pytest.raises(ConfigError, match="already reaches"):
         train(make_config(max_epochs=100, max_steps=4), run_dir=tmp_path / "run", resume=True)
