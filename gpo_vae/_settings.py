@@ -98,17 +98,12 @@ class GpoVaeSettings:
     @seed.setter
     def seed(self, value: int | None) -> None:
         if value is not None:
-            import random
-
-            import numpy as np
-            import torch
+            from lightning.fabric.utilities.seed import seed_everything
 
             from gpo_vae.config import check_seed
 
-            value = check_seed(value, "seed")
-            random.seed(value)
-            np.random.seed(value)
-            torch.manual_seed(value)
+            # what training uses too: Python's, numpy's and torch's generators (CUDA too)
+            value = seed_everything(check_seed(value, "seed"), verbose=False)
         self._seed = value
 
     @contextlib.contextmanager

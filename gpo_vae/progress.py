@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from gpo_vae._settings import HANDLER_NAME, settings
+
 logger = logging.getLogger("gpo_vae.progress")
 
 #: Intermediate lines of a plain progress report (at 25, 50 and 75 %) ...
@@ -65,7 +67,7 @@ def progress(iterable: Iterable | None = None, *, desc: str, total: int | None =
     """
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)
-    enabled = showing_progress() if enabled is None else enabled and showing_progress()
+    enabled = (enabled is None or enabled) and showing_progress()
     if enabled and interactive(stream):
         from tqdm.auto import tqdm
 
@@ -74,12 +76,9 @@ def progress(iterable: Iterable | None = None, *, desc: str, total: int | None =
 
 
 def showing_progress() -> bool:
-    """Whether long steps show progress here: ``gv.settings.progress_bar``, and not in a
-    job whose lines go to its own log file (:func:`job_log`)."""
-    from gpo_vae._settings import settings
-
-    ident = threading.get_ident()
-    return settings.progress_bar and ident not in _JOB_THREADS and not _QUIET.get(ident)
+    """Whether long steps show progress here: ``gv.settings.progress_bar``, and not inside
+    a :func:`no_progress` block of this thread (a job's :func:`job_log` is one)."""
+    return settings.progress_bar and not _QUIET.get(threading.get_ident())
 
 
 @contextlib.contextmanager
@@ -172,7 +171,7 @@ def console_logging(level: int = logging.INFO) -> Iterator[None]:
     handler.setFormatter(logging.Formatter("%(message)s"))
     before = package.level
     # a notebook's plain handler (gv.settings.verbosity) would print every line twice
-    aside = [h for h in package.handlers if h.get_name() == "gpo_vae.settings"]
+    aside = [h for h in package.handlers if h.get_name() == HANDLER_NAME]
     for other in aside:
         package.removeHandler(other)
     package.addHandler(handler)
@@ -189,7 +188,7 @@ def console_logging(level: int = logging.INFO) -> Iterator[None]:
 #: Threads inside :func:`no_progress` blocks (how deep).
 _QUIET: dict[int, int] = {}
 #: Threads running a job (a benchmark job, a sweep trial): their records go to the job's
-#: log file only, and they draw no progress.
+#: log file only (and, inside its no_progress block, they draw no progress).
 _JOB_THREADS: set[int] = set()
 _JOB_LOCK = threading.Lock()
 _JOB_LEVEL: list = []          # the package level before the first job, while jobs run
@@ -214,7 +213,8 @@ def job_log(path: str | Path) -> Iterator[None]:
         _JOB_THREADS.add(ident)
         package.addHandler(handler)
     try:
-        yield
+        with no_progress():
+            yield
     finally:
         with _JOB_LOCK:
             package.removeHandler(handler)

@@ -61,7 +61,7 @@ class GpoVae(TrainingMixin, PredictionMixin, GrnMixin, DesignMixin, SaveLoadMixi
         from gpo_vae.models.builder import build_for_prepared
 
         if module is not None:           # a trained module (what load() passes)
-            values = module.config.to_dict()
+            self.config: Config = module.config
         else:
             values = resolve_config(config)
             if adata is not None:
@@ -70,9 +70,7 @@ class GpoVae(TrainingMixin, PredictionMixin, GrnMixin, DesignMixin, SaveLoadMixi
                                              **data_settings(adata)}}
             for section, given in section_settings(settings, _MODEL_SECTIONS).items():
                 values[section] = {**values.get(section, {}), **given}
-        self.config: Config = module.config if module is not None \
-            else config_from_dict(values)
-        self.adata = adata
+            self.config = config_from_dict(values)
         # the first train() of a new model builds the module again after seeding
         # everything, exactly as `gpo-vae train` does, so the API and the command line
         # give the same model
@@ -80,13 +78,12 @@ class GpoVae(TrainingMixin, PredictionMixin, GrnMixin, DesignMixin, SaveLoadMixi
         if module is None and adata is not None:
             with seeded_torch(self.config.training.seed):
                 module = build_for_prepared(self.config, adata)
-        elif module is not None and adata is not None:
-            self.module = module
-            self._check_same_genes(adata)
-        self.module = module
+        self.adata, self.module = adata, module
         self.history: pd.DataFrame | None = None
         self.run_dir: Path | None = None
         self._training_log: pd.DataFrame | None = None   # step-level metrics of train()
+        if adata is not None and not self._untrained:
+            self._check_same_genes(adata)
 
     def __repr__(self) -> str:
         if self.module is None:

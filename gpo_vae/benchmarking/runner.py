@@ -25,7 +25,8 @@ from gpo_vae.benchmarking.registry import Method, MethodJob, MethodOutput, metho
 from gpo_vae.constants import SPLIT_KINDS
 from gpo_vae.errors import ConfigError, GpoVaeError, InputFileError
 from gpo_vae.evaluation.settings import EvaluationSettings
-from gpo_vae.jobs import run_jobs
+from gpo_vae.jobs import LOCAL_EXECUTOR, run_jobs
+from gpo_vae.jobs import redun_config as check_executor
 from gpo_vae.progress import job_log
 from gpo_vae.progress import progress as progress_bar
 
@@ -145,9 +146,7 @@ def plan_benchmark(config_path: str | os.PathLike, *, method_names: list[str] | 
     n_trained = sum(m.trains for m in chosen) * n_seeds * n_splits
     jobs = jobs or max(1, min(os.cpu_count() or 1, n_trained, 4))
     out = Path(out) if out is not None else Path(config.output_dir) / f"benchmark_{config.name}"
-    if executor != "local" or redun_config is not None:
-        from gpo_vae.jobs import redun_config as check_executor
-
+    if executor != LOCAL_EXECUTOR or redun_config is not None:
         check_executor(out, jobs, executor, redun_config)     # before any work
     return BenchmarkPlan(str(config_path), overrides, chosen, list(range(n_seeds)), n_splits,
                          split, out, jobs, settings, config.data.seed, executor,
@@ -260,7 +259,7 @@ def _run_split(plan: BenchmarkPlan, k: int) -> list[JobResult]:
             folder = plan.out / "runs" / f"split{k}" / method.name / f"seed{seed}"
             job = MethodJob(plan.config_path, overrides, seed, folder, data.names,
                             plan.settings)
-            elsewhere = plan.jobs > 1 or plan.executor != "local"
+            elsewhere = plan.jobs > 1 or plan.executor != LOCAL_EXECUTOR
             (pooled if method.trains and elsewhere else local).append((method, job))
     bar = progress_bar(total=len(local) + len(pooled), desc=f"benchmark split {k}",
                        unit="jobs")

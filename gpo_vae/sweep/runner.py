@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,14 +112,6 @@ def redun_config(plan: SweepPlan, user_config: str | os.PathLike | None):
     return jobs.redun_config(plan.spec.output_dir, plan.workers, plan.executor, user_config)
 
 
-@contextmanager
-def _trial_environment(workers: int, quiet: bool):
-    """Threads per trial for the worker processes; redun's log lines shortened, or only
-    its warnings if quiet."""
-    with job_environment(workers), redun_lines(quiet):
-        yield
-
-
 def describe_plan(plan: SweepPlan) -> str:
     """A readable list of the trials (what ``--dry-run`` prints)."""
     spec = plan.spec
@@ -201,5 +192,6 @@ def run_sweep(plan: SweepPlan, *, redun_config_path: str | os.PathLike | None = 
             f"{plan.executor} with {plan.workers} worker(s); redun database "
             f"{spec.output_dir / REDUN_DIR}")
         scheduler.load(migrate=True)  # creates the database on the first run
-        with _trial_environment(plan.workers, quiet):
+        # threads per trial for the worker processes; redun's lines short, or only warnings
+        with job_environment(plan.workers), redun_lines(quiet):
             return scheduler.run(expr)

@@ -5,7 +5,8 @@ redun (not a home-made scheduler) gives the worker pool and the executors: ``loc
 jobs in a pool of processes on this machine (``workers`` at once, each with its share of
 the cores); any executor of a redun config file (``aws_batch``, ``k8s``, ``gcp_batch``,
 ...) runs them on a cluster. The redun database lives in the caller's folder
-(``<folder>/.redun/redun.db``). One job on the local executor runs in this process.
+(``<folder>/.redun/redun.db``). One job on the local executor runs in this process, and
+redun is imported only when jobs go through it (:mod:`gpo_vae.jobs.tasks`).
 
 A job is a function named ``"module:function"`` (importable wherever the job runs) and
 its keyword arguments; :func:`run_jobs` returns the results in order. Sweeps build their
@@ -22,11 +23,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from redun import task
-
 from gpo_vae.errors import ConfigError
-
-redun_namespace = "gpo_vae.jobs"
 
 #: redun's database folder inside the caller's folder.
 REDUN_DIR = ".redun"
@@ -138,19 +135,6 @@ def make_scheduler(config, *, load: bool = True):
     return scheduler
 
 
-@task(cache=False)
-def run_job(function: str, kwargs: dict):
-    """One job in a worker: its share of the cores, then ``function(**kwargs)``."""
-    set_job_threads()
-    return resolve(function)(**kwargs)
-
-
-@task(cache=False)
-def gather(results: list) -> list:
-    """Every job's result, in order (redun runs the jobs before this)."""
-    return results
-
-
 def resolve(function: str):
     """The function named ``"package.module:function"``."""
     module, _, name = function.partition(":")
@@ -179,6 +163,8 @@ def run_jobs(function: str, jobs: Sequence[dict], *, folder: str | os.PathLike,
     config = redun_config(folder, workers, executor, user_config)
     (Path(folder) / REDUN_DIR).mkdir(parents=True, exist_ok=True)
     scheduler = make_scheduler(config)
+    from gpo_vae.jobs.tasks import gather, run_job  # redun's tasks: only when they run
+
     expression = gather([run_job.options(executor=executor)(function, kwargs)
                          for kwargs in jobs])
     with job_environment(workers), redun_lines(quiet):
