@@ -83,6 +83,9 @@ SETTINGS = {
     "anchored-features": ("anchored without gene features (one free row per gene: the "
                           "model before the prediction issue)",
                           ["model.gene_features=none"]),
+    "anchored-downstream": ("anchored without the downstream spread of the own-gene "
+                            "effect (a perturbation shifts its own gene alone)",
+                            ["model.downstream_genes=0"]),
     "anchored+shrinkage": ("anchored with shrinkage of each condition's target toward the "
                            "features' prediction by its reliability",
                            ["loss.shrinkage=true"]),

@@ -130,8 +130,15 @@ class ModelConfig(Settings):
     gene_feature_components: int = 10
     gene_embedding: str | None = None  # CSV / TSV / parquet, genes x dims (extra features)
     gene_network: str | None = None    # edge list: neighbours' mean features (extra)
+    # with gene features: a treatment's own-gene shift also moves the genes that follow
+    # its target across the training cells (co-expression slopes, the top this many per
+    # gene; 0 = the own gene alone): what an unseen gene's knockdown implies downstream
+    downstream_genes: int = 200
 
     def validate(self) -> None:
+        if self.downstream_genes < 0:
+            raise ConfigError(f"model.downstream_genes={self.downstream_genes} must be >= 0 "
+                              "(0: a perturbation shifts its own gene alone)")
         if self.gene_feature_components < 0:
             raise ConfigError(f"model.gene_feature_components={self.gene_feature_components} "
                               "must be >= 0")

@@ -156,3 +156,49 @@ def warn_missing(missing: Sequence[str], n_total: int) -> None:
         logger.warning("%d of %d treatment genes have no gene features (%s): their effects "
                        "are predicted as the average gene's where they have no cells",
                        len(missing), n_total, shown)
+
+
+def coexpression_slopes(expression, own_columns: np.ndarray,
+                        top_k: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """The genes that move with each treatment gene across training cells, and how much.
+
+    For each measured treatment gene g (``own_columns >= 0``, in that order) the slope of
+    every other gene on g across the cells, ``cov(x_j, x_g) / var(x_g)`` (log1p scale), and
+    the ``top_k`` largest in magnitude. The cells hold natural variation and the other
+    perturbations' knock-on effects, so these slopes estimate what lowering g does
+    downstream: the part of an unseen gene's effect its own knockdown implies
+    (:class:`gpo_vae.models.features.OwnGeneEffect`). Written here because no library
+    gives the slopes of a sparse matrix on chosen columns without densifying it.
+
+    Parameters
+    ----------
+    expression
+        Cells x genes, log1p-normalised (sparse or dense).
+    own_columns
+        (T,) gene column of each treatment gene, -1 where it is not measured.
+    top_k
+        Genes kept per treatment gene (at most the number of genes but one).
+
+    Returns
+    -------
+    index, values
+        (T_measured, k) gene columns and slopes; a gene's own column is never among them.
+    """
+    import scipy.sparse as sp
+
+    columns = np.asarray(own_columns)[np.asarray(own_columns) >= 0]
+    n_cells, n_genes = expression.shape
+    k = int(max(0, min(top_k, n_genes - 1)))
+    if columns.size == 0 or k == 0 or n_cells < 2:
+        return np.zeros((columns.size, k), np.int64), np.zeros((columns.size, k), np.float32)
+    mean = np.asarray(expression.mean(axis=0), dtype=np.float64).ravel()
+    chosen = expression[:, columns]
+    cross = expression.T @ chosen                                        # genes x T
+    cross = np.asarray(cross.toarray() if sp.issparse(cross) else cross, dtype=np.float64)
+    cov = cross / n_cells - np.outer(mean, mean[columns])
+    var = cov[columns, np.arange(columns.size)]
+    slopes = np.where(var > 0, cov / np.where(var > 0, var, 1.0), 0.0).T   # T x genes
+    slopes[np.arange(columns.size), columns] = 0.0
+    index = np.argpartition(-np.abs(slopes), k - 1, axis=1)[:, :k]
+    values = np.take_along_axis(slopes, index, axis=1)
+    return index.astype(np.int64), values.astype(np.float32)

@@ -109,7 +109,8 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
                   log1p_std: np.ndarray | None = None,
                   pseudobulk: ConditionPseudobulk | None = None,
                   direct_targets: tuple[np.ndarray, np.ndarray] | None = None,
-                  gene_features: np.ndarray | None = None) -> GpoVaeModule:
+                  gene_features: np.ndarray | None = None,
+                  downstream: tuple[np.ndarray, np.ndarray] | None = None) -> GpoVaeModule:
     """GPO-VAE for ``config`` on data shaped like ``info``.
 
     Parameters
@@ -129,6 +130,10 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
     gene_features
         With ``model.gene_features``: the treatment genes' features (T x K; default zeros
         of ``info.extra['n_gene_features']`` columns, which a checkpoint then restores).
+    downstream
+        With gene features: each measured treatment gene's co-expressed genes and slopes
+        (see :func:`gpo_vae.data.gene_features.coexpression_slopes`; default zeros of
+        ``info.extra['n_downstream']`` genes, which a checkpoint restores).
     """
     m, g, lo = config.model, config.guide, config.loss
     authors = m.variant == "authors"
@@ -144,9 +149,7 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
                         prior_scale=m.prior_scale, decoder_n_hidden=m.decoder_n_hidden,
                         decoder_n_layers=m.decoder_n_layers, latent_mode=m.latent_mode,
                         authors_decoder=authors, n_effects=n_effects,
-                        own_effect=None if m.gene_features == "none" else OwnGeneEffect(
-                            torch.as_tensor(_own_columns(info)),
-                            own_shift_init(info, pseudobulk)))
+                        own_effect=_own_effect(config, info, pseudobulk, downstream))
     mask_init = _mask_init(config, n_treatments, direct_targets) if n_effects == n_treatments \
         else mask_init_logit(config)
     guide = GpoVaeGuide(
@@ -195,6 +198,42 @@ def _own_columns(info: DataInfo) -> np.ndarray:
     return np.array([column.get(t, -1) for t in info.treatment_names], dtype=np.int64)
 
 
+def _own_effect(config: Config, info: DataInfo, pseudobulk: ConditionPseudobulk | None,
+                downstream: tuple[np.ndarray, np.ndarray] | None) -> OwnGeneEffect | None:
+    """The own-gene effect and its downstream spread (None with gene features off)."""
+    if config.model.gene_features == "none":
+        return None
+    columns = _own_columns(info)
+    if downstream is None:
+        shape = (int((columns >= 0).sum()), int(info.extra.get("n_downstream", 0)))
+        downstream = (np.zeros(shape, np.int64), np.zeros(shape, np.float32))
+    own = own_shift_init(info, pseudobulk)
+    return OwnGeneEffect(torch.as_tensor(columns), own,
+                         tuple(torch.as_tensor(a) for a in downstream),
+                         downstream_scale_init(info, pseudobulk, downstream, own))
+
+
+def downstream_scale_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None,
+                          downstream: tuple[np.ndarray, np.ndarray], own: float) -> float:
+    """Least-squares scale of ``own x slopes`` for the training shifts of the
+    single-treatment conditions whose target is measured (its own gene left out): where
+    the downstream spread starts, so a demo run need not learn it from 0; 0 without any."""
+    index, values = downstream
+    if pseudobulk is None or pseudobulk.dosages.shape[0] == 0 or not index.shape[-1]:
+        return 0.0
+    columns = _own_columns(info)
+    row_of = np.cumsum(columns >= 0) - 1                 # treatment -> row of ``downstream``
+    single = (pseudobulk.dosages != 0).sum(1) == 1
+    target = np.abs(pseudobulk.dosages).argmax(1)
+    rows = np.flatnonzero(single & (columns[target] >= 0))
+    if rows.size == 0:
+        return 0.0
+    spread = own * values[row_of[target[rows]]]                         # conditions x k
+    shifts = np.take_along_axis(pseudobulk.shifts[rows], index[row_of[target[rows]]], axis=1)
+    denominator = float((spread ** 2).sum())
+    return float((spread * shifts).sum()) / denominator if denominator > 0 else 0.0
+
+
 def own_shift_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None) -> float:
     """Median training shift of a perturbed gene's own expression (log1p scale) over the
     single-treatment conditions whose target is measured; 0 without any."""
@@ -225,8 +264,8 @@ def _consistency(config: Config, pseudobulk: ConditionPseudobulk | None, n_treat
                                  n_basal=lo.pseudobulk_cells, basal=lo.pseudobulk_basal)
 
 
-def prepared_gene_features(config: Config, adata,
-                           pseudobulk: ConditionPseudobulk) -> np.ndarray:
+def prepared_gene_features(config: Config, adata, pseudobulk: ConditionPseudobulk,
+                           expression=None) -> np.ndarray:
     """The treatment genes' features (T x K) from a prepared AnnData's training cells and
     the optional embedding table and network of ``config.model``; genes no source covers
     are named in one warning (they get the average gene's prediction). Also sets the
@@ -239,8 +278,10 @@ def prepared_gene_features(config: Config, adata,
     genes = adata.var[VAR_GENE_SYMBOL].astype(str).tolist()
     names = adata.uns[UNS_TREATMENTS]["name"].astype(str).tolist()
     means = np.vstack([pseudobulk.control_mean[None], pseudobulk.means])
-    cells = gf.cell_pca_embedding(_training_expression(adata, config.training.seed), genes,
-                                  m.gene_feature_components, config.training.seed)
+    if expression is None:
+        expression = training_expression(adata, config.training.seed)
+    cells = gf.cell_pca_embedding(expression, genes, m.gene_feature_components,
+                                  config.training.seed)
     blocks = [gf.pca_gene_embedding(means, genes, m.gene_feature_components), cells]
     if m.gene_embedding:
         blocks.append(gf.read_gene_table(m.gene_embedding))
@@ -256,7 +297,7 @@ def prepared_gene_features(config: Config, adata,
     return features
 
 
-def _training_expression(adata, seed: int, max_cells: int = 20_000):
+def training_expression(adata, seed: int, max_cells: int = 20_000):
     """log1p-normalised counts (sparse) of at most ``max_cells`` random training cells,
     read a block at a time (a backed screen is never read whole)."""
     import scipy.sparse as sp
@@ -283,7 +324,14 @@ def build_for_prepared(config: Config, adata) -> GpoVaeModule:
     with_features = config.model.gene_features != "none"
     pseudobulk = condition_pseudobulk(adata, "train") \
         if lo.pseudobulk_coeff or with_features else None
-    features = prepared_gene_features(config, adata, pseudobulk) if with_features else None
+    features = downstream = None
+    if with_features:
+        from gpo_vae.data.gene_features import coexpression_slopes
+
+        expression = training_expression(adata, config.training.seed)
+        features = prepared_gene_features(config, adata, pseudobulk, expression)
+        downstream = coexpression_slopes(expression, _own_columns(DataInfo.from_prepared(adata)),
+                                         config.model.downstream_genes)
     direct = direct_edge_targets(adata, lo.direct_threshold, lo.direct_width) \
         if lo.alignment == "direct" else None
     info = DataInfo.from_prepared(adata)
@@ -291,8 +339,10 @@ def build_for_prepared(config: Config, adata) -> GpoVaeModule:
         info.extra["n_conditions"] = int(pseudobulk.dosages.shape[0])
     if features is not None:
         info.extra["n_gene_features"] = int(features.shape[1])
+        info.extra["n_downstream"] = int(downstream[0].shape[1])
     return build_gpo_vae(config, info, adata.var[VAR_LOG1P_MEAN].to_numpy(),
-                         adata.var[VAR_LOG1P_STD].to_numpy(), pseudobulk, direct, features)
+                         adata.var[VAR_LOG1P_STD].to_numpy(), pseudobulk, direct, features,
+                         downstream)
 
 
 def direct_edge_targets(adata, threshold: float = 0.55,

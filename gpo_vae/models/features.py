@@ -49,12 +49,16 @@ class FeatureEffects(nn.Module):
 
 
 class OwnGeneEffect(nn.Module):
-    """A perturbation acts on its own target first: one learned shift of the target
-    gene's decoder logit per unit dosage, shared by every treatment gene that is measured.
+    """A perturbation acts on its own target first, and through it on the genes that move
+    with the target: one learned shift ``w`` of the target gene's decoder logit per unit
+    dosage, shared by every measured treatment gene, plus ``w * alpha * s_g`` on the
+    genes downstream of target g (``s_g`` its co-expression slopes,
+    :func:`gpo_vae.data.gene_features.coexpression_slopes`; ``alpha`` one learned scale).
 
     Learned from the perturbations with cells, it gives a gene never seen perturbed its
-    most certain effect, its own knockdown (or activation); the shared value is the
-    average over the screen, and the latent rows carry each seen gene's own deviation.
+    most certain effect, its own knockdown (or activation), and what that knockdown
+    implies for the genes that follow it across the training cells; the shared values
+    are the screen's average, and the latent rows carry each seen gene's own deviation.
 
     Parameters
     ----------
@@ -64,17 +68,44 @@ class OwnGeneEffect(nn.Module):
         The starting shift (default 0); :func:`gpo_vae.models.builder.build_for_prepared`
         starts at the training data's median own-gene shift, which a scalar otherwise
         takes more steps than a demo run has to reach.
+    downstream
+        (index, values), each (T_measured, k): the k genes that move with each measured
+        treatment gene and their slopes (None or k = 0: the own gene alone).
+    alpha_init
+        The starting scale of the downstream shifts (the builder fits it to the training
+        shifts by least squares).
     """
 
-    def __init__(self, own_columns: Tensor, init: float = 0.0):
+    def __init__(self, own_columns: Tensor, init: float = 0.0,
+                 downstream: tuple[Tensor, Tensor] | None = None, alpha_init: float = 0.0):
         super().__init__()
         columns = torch.as_tensor(own_columns, dtype=torch.int64)
         measured = columns >= 0
         self.register_buffer("treatments", measured.nonzero(as_tuple=True)[0], persistent=False)
         self.register_buffer("columns", columns[measured], persistent=False)
         self.weight = nn.Parameter(torch.tensor(float(init)))
+        self.alpha = None
+        if downstream is not None and downstream[0].shape[-1]:
+            index, values = downstream
+            self.register_buffer("downstream_index", torch.as_tensor(index, dtype=torch.int64))
+            self.register_buffer("downstream_values",
+                                 torch.as_tensor(values, dtype=torch.float32))
+            self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
+
+    @property
+    def n_downstream(self) -> int:
+        return 0 if self.alpha is None else int(self.downstream_index.shape[-1])
 
     def forward(self, dosages: Tensor, n_genes: int) -> Tensor:
         """Logit shifts (N, G) of the dosage rows (N, T)."""
+        measured = dosages[:, self.treatments]
         out = dosages.new_zeros((dosages.shape[0], n_genes))
-        return out.index_add(-1, self.columns, dosages[:, self.treatments] * self.weight)
+        out = out.index_add(-1, self.columns, measured * self.weight)
+        if self.alpha is None:
+            return out
+        # only the few non-zero dosages spread: a dense (N, T, k) product would not fit
+        cells, rows = measured.nonzero(as_tuple=True)
+        scale = measured[cells, rows] * self.weight * self.alpha
+        shifts = scale[:, None] * self.downstream_values[rows]
+        flat = (cells[:, None] * n_genes + self.downstream_index[rows]).reshape(-1)
+        return out.reshape(-1).index_add(0, flat, shifts.reshape(-1)).reshape(out.shape)

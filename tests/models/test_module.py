@@ -99,6 +99,11 @@ def test_build_for_prepared_reads_sizes_and_statistics_from_the_data(small_prepa
     assert 0 < n_features <= 2 * config.model.gene_feature_components   # two PCA blocks
     info.extra["n_gene_features"] = n_features
     info.extra["n_conditions"] = module.loss_fn.consistency.n_conditions
+    # and the number of co-expressed genes each own-gene shift spreads to
+    own = module.model.own_effect
+    assert own.n_downstream == min(config.model.downstream_genes, info.n_genes - 1)
+    assert own.downstream_index.shape[0] == sum(info.treatment_measured)
+    info.extra["n_downstream"] = own.n_downstream
     assert module.data_info == info
     assert info.n_genes == small_prepared.n_vars
     assert info.n_train_cells == int((small_prepared.obs["split"] == "train").sum())
