@@ -46,6 +46,10 @@ DATA = {
     "demo_seed1": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
                    "simulate": ("default", 1,
                                 "results/ablation/data/simulated_default_seed1.h5ad")},
+    "demo_seed1_unseen": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
+                          "overrides": ["data.split=perturbations"],
+                          "simulate": ("default", 1,
+                                       "results/ablation/data/simulated_default_seed1.h5ad")},
     "small": {"config": "demo/gpo_vae_demo.yaml", "epochs": 50,
               "simulate": ("small", 0, "results/ablation/data/simulated_small.h5ad")},
     # singles and 64 doubles of a partial design (a fifth of the paired genes never alone):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gpo_vae.errors import ConfigError
-from gpo_vae.jobs import job_threads, redun_config, run_jobs
+from gpo_vae.jobs import POOL_ENVS, job_environment, job_threads, redun_config, run_jobs
 
 JOBS = [{"workers": 1}, {"workers": 2}, {"workers": 64}]
 
@@ -23,6 +23,30 @@ def test_redun_workers_give_the_same_results_in_order(tmp_path):
     assert run_jobs("gpo_vae.jobs:job_threads", JOBS, folder=tmp_path, workers=2) == \
         [job_threads(**job) for job in JOBS]
     assert (tmp_path / ".redun" / "redun.db").is_file()
+
+
+@pytest.mark.integration    # starts worker processes
+def test_redun_workers_size_every_thread_pool_to_their_share(tmp_path):
+    # numba's pool (started by scanpy) resized torch's OpenMP team to every core: two
+    # jobs on two cores then ran 100x slower
+    share = str(job_threads(2))
+    jobs = [{"key": name} for name in POOL_ENVS]
+    assert run_jobs("os:getenv", jobs, folder=tmp_path, workers=2) == [share] * len(jobs)
+
+
+def test_the_job_environment_is_restored_and_keeps_a_smaller_user_setting(monkeypatch):
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "64")
+    with job_environment(1):
+        import os
+
+        share = str(job_threads(1))
+        assert os.environ["NUMBA_NUM_THREADS"] == share
+        assert os.environ["OMP_NUM_THREADS"] == "1"              # the user's, smaller
+        assert os.environ["MKL_NUM_THREADS"] == share            # not more than the share
+    assert "NUMBA_NUM_THREADS" not in os.environ
+    assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "64"
 
 
 def test_executors_and_configs_are_checked_before_any_work(tmp_path):

@@ -30,6 +30,12 @@ REDUN_DIR = ".redun"
 LOCAL_EXECUTOR = "local"
 #: Torch threads per job, set for the worker processes.
 THREADS_ENV = "GPO_VAE_JOB_THREADS"
+#: Thread pools a worker process sizes from its environment when they start. numba's
+#: above all: scanpy's normalisation starts numba's OpenMP layer, which resized the
+#: OpenMP team torch shares to every core, so two jobs on two cores ran 100x slower
+#: (13 cells/s against 1,300 each, measured on the demo).
+POOL_ENVS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+             "MKL_NUM_THREADS")
 
 
 def job_threads(workers: int) -> int:
@@ -40,16 +46,25 @@ def job_threads(workers: int) -> int:
 
 @contextlib.contextmanager
 def job_environment(workers: int) -> Iterator[None]:
-    """Tell the worker processes started in the block their share of the cores."""
-    old = os.environ.get(THREADS_ENV)
-    os.environ[THREADS_ENV] = str(job_threads(workers))
+    """Tell the worker processes started in the block their share of the cores: torch's
+    threads, and the size of every thread pool a library starts from the environment
+    (:data:`POOL_ENVS`; a user's own smaller setting is kept)."""
+    threads = job_threads(workers)
+    names = (THREADS_ENV, *POOL_ENVS)
+    old = {name: os.environ.get(name) for name in names}
+    os.environ[THREADS_ENV] = str(threads)
+    for name in POOL_ENVS:
+        mine = old[name]
+        keep = mine is not None and mine.isdigit() and 0 < int(mine) <= threads
+        os.environ[name] = mine if keep else str(threads)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop(THREADS_ENV, None)
-        else:
-            os.environ[THREADS_ENV] = old
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _ShortLines(logging.Filter):

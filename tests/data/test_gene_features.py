@@ -63,3 +63,33 @@ def test_read_gene_table_refuses_bad_tables(tmp_path, text, match):
         gf.read_gene_table(path)
     with pytest.raises(InputFileError, match="does not exist"):
         gf.read_gene_table(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_coexpression_slopes_follow_each_treatment_gene(sparse):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    regulator = rng.normal(size=500)
+    expression = np.column_stack([
+        regulator,                                        # gene 0: a treatment gene
+        2.0 * regulator + 0.1 * rng.normal(size=500),     # gene 1 follows it (slope 2)
+        rng.normal(size=500),                             # gene 2 does not
+        -0.5 * regulator + 0.1 * rng.normal(size=500),    # gene 3 falls with it
+    ]) + 3.0
+    matrix = sp.csr_matrix(expression) if sparse else expression
+    # treatment genes: gene 0, one not measured, gene 2
+    index, values = gf.coexpression_slopes(matrix, np.array([0, -1, 2]), top_k=2)
+    assert index.shape == values.shape == (2, 2)          # measured treatment genes only
+    first = dict(zip(index[0], values[0], strict=True))
+    assert set(first) == {1, 3}                           # the two that follow gene 0
+    assert first[1] == pytest.approx(2.0, abs=0.05)
+    assert first[3] == pytest.approx(-0.5, abs=0.05)
+    assert 2 not in index[1]                              # never a gene's own column
+    assert np.abs(values[1]).max() < 0.2                  # nothing follows gene 2
+
+
+def test_coexpression_slopes_of_a_constant_gene_are_zero():
+    expression = np.column_stack([np.ones(10), np.arange(10.0)])
+    index, values = gf.coexpression_slopes(expression, np.array([0]), top_k=5)
+    assert index.shape == (1, 1) and np.all(values == 0)

@@ -62,6 +62,49 @@ def test_own_gene_effect_shifts_each_targets_own_logit():
     torch.testing.assert_close(shift, expected)
 
 
+def test_own_gene_effect_spreads_to_the_downstream_genes():
+    from gpo_vae.models.features import OwnGeneEffect
+
+    # treatments 0 and 2 are measured (gene columns 2 and 0); two downstream genes each
+    index = torch.tensor([[1, 3], [2, 3]])
+    values = torch.tensor([[0.5, -1.0], [2.0, 0.25]])
+    own = OwnGeneEffect(torch.tensor([2, -1, 0]), init=-2.0, downstream=(index, values),
+                        alpha_init=0.5)
+    dosages = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.5], [0, 0, 0]])
+    # the dense reference: w * (one-hot of the own gene + alpha * slopes)
+    spread = torch.zeros(3, 4)
+    spread[0, 2], spread[2, 0] = 1.0, 1.0
+    spread[0, [1, 3]] += 0.5 * values[0]
+    spread[2, [2, 3]] += 0.5 * values[1]
+    torch.testing.assert_close(own(dosages, n_genes=4), -2.0 * dosages @ spread)
+    own(dosages, n_genes=4).sum().backward()
+    assert own.alpha.grad is not None and float(own.alpha.grad) != 0.0
+    # no downstream genes: no scale to learn, the own gene alone (checkpoints before it)
+    alone = OwnGeneEffect(torch.tensor([2, -1, 0]), downstream=(index[:, :0], values[:, :0]))
+    assert alone.alpha is None and alone.n_downstream == 0
+    assert "alpha" not in dict(alone.named_parameters())
+
+
+def test_the_downstream_scale_starts_at_its_least_squares_fit():
+    from types import SimpleNamespace
+
+    from gpo_vae.models.builder import downstream_scale_init
+
+    # two single conditions (treatments 0 and 1, gene columns 0 and 1) and a double
+    info = SimpleNamespace(gene_names=["a", "b", "c", "d"], treatment_names=["a", "b"])
+    dosages = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    slopes = np.array([[0.5, 1.0], [-1.0, 2.0]])
+    index = np.array([[2, 3], [2, 3]])
+    own = -2.0
+    shifts = np.zeros((3, 4))
+    shifts[0, [2, 3]] = 0.3 * own * slopes[0]            # a true scale of 0.3
+    shifts[1, [2, 3]] = 0.3 * own * slopes[1]
+    shifts[2] = 99.0                                      # doubles are not used
+    pseudobulk = SimpleNamespace(dosages=dosages, shifts=shifts)
+    assert downstream_scale_init(info, pseudobulk, (index, slopes), own) == pytest.approx(0.3)
+    assert downstream_scale_init(info, None, (index, slopes), own) == 0.0
+
+
 def test_own_gene_effect_reaches_the_decoded_conditions(featured):
     from tiny_model import N_GENES
 
