@@ -321,6 +321,7 @@ def build_for_prepared(config: Config, adata) -> GpoVaeModule:
     from gpo_vae.constants import VAR_LOG1P_MEAN, VAR_LOG1P_STD
 
     lo = config.loss
+    info = DataInfo.from_prepared(adata)
     with_features = config.model.gene_features != "none"
     pseudobulk = condition_pseudobulk(adata, "train") \
         if lo.pseudobulk_coeff or with_features else None
@@ -330,16 +331,14 @@ def build_for_prepared(config: Config, adata) -> GpoVaeModule:
 
         expression = training_expression(adata, config.training.seed)
         features = prepared_gene_features(config, adata, pseudobulk, expression)
-        downstream = coexpression_slopes(expression, _own_columns(DataInfo.from_prepared(adata)),
+        downstream = coexpression_slopes(expression, _own_columns(info),
                                          config.model.downstream_genes)
-    direct = direct_edge_targets(adata, lo.direct_threshold, lo.direct_width) \
-        if lo.alignment == "direct" else None
-    info = DataInfo.from_prepared(adata)
-    if pseudobulk is not None:
-        info.extra["n_conditions"] = int(pseudobulk.dosages.shape[0])
-    if features is not None:
         info.extra["n_gene_features"] = int(features.shape[1])
         info.extra["n_downstream"] = int(downstream[0].shape[1])
+    direct = direct_edge_targets(adata, lo.direct_threshold, lo.direct_width) \
+        if lo.alignment == "direct" else None
+    if pseudobulk is not None:
+        info.extra["n_conditions"] = int(pseudobulk.dosages.shape[0])
     return build_gpo_vae(config, info, adata.var[VAR_LOG1P_MEAN].to_numpy(),
                          adata.var[VAR_LOG1P_STD].to_numpy(), pseudobulk, direct, features,
                          downstream)

@@ -1,0 +1,57 @@
+"""The model-free check of unseen-perturbation estimators (benchmarks/unseen_check.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "unseen_check.py"
+
+
+@pytest.fixture(scope="module")
+def unseen_check():
+    spec = importlib.util.spec_from_file_location("unseen_check_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def prepared_unseen(small_screen, tmp_path_factory):
+    import gpo_vae as gv
+    from gpo_vae.io import write_h5ad_atomic
+
+    path = tmp_path_factory.mktemp("unseen") / "prepared.h5ad"
+    write_h5ad_atomic(gv.prepare(small_screen, preset="simulated", split="perturbations"),
+                      path)
+    return path
+
+
+def test_own_and_downstream_start_from_the_median_own_shift(unseen_check, prepared_unseen):
+    import anndata as ad
+
+    from gpo_vae.evaluation.evaluate import SplitCells
+
+    cells = SplitCells.from_prepared(ad.read_h5ad(prepared_unseen), "test")
+    train = cells.ates("train")
+    names = [p for p in cells.ates("test").values.index if p != cells.control
+             and p not in train.values.index]
+    alone, spread = unseen_check.own_and_downstream(cells, train, names, top_k=5)
+    own = np.median([train.values.loc[p, p] for p in train.values.index
+                     if p in train.values.columns])
+    for name in names:
+        assert alone.loc[name, name] == pytest.approx(own)           # the own gene ...
+        assert (alone.loc[name].drop(name) == 0).all()               # ... and nothing else
+        assert spread.loc[name, name] == pytest.approx(own)
+        assert 0 < (spread.loc[name].drop(name) != 0).sum() <= 5     # its top-5 followers
+
+
+def test_the_check_prints_every_estimator_against_ridge(unseen_check, prepared_unseen,
+                                                         capsys):
+    assert unseen_check.main([str(prepared_unseen), "--min-test-cells", "3"]) == 0
+    table = capsys.readouterr().out
+    for method in ("ridge", "own", "own + downstream", "ridge + own + downstream"):
+        assert f"| {method} |" in table
