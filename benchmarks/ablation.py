@@ -90,9 +90,15 @@ SETTINGS = {
     "anchored-downstream": ("anchored without the downstream spread of the own-gene "
                             "effect (a perturbation shifts its own gene alone)",
                             ["model.downstream_genes=0"]),
+    "anchored-linear": ("anchored without the linear response (the linear baseline inside "
+                        "the decoder)", ["model.linear_response=false"]),
+    "anchored-downstream-linear": ("anchored without the downstream spread and the linear "
+                                   "response (the model of the first gene-features release)",
+                                   ["model.downstream_genes=0",
+                                    "model.linear_response=false"]),
     "anchored+shrinkage": ("anchored with shrinkage of each condition's target toward the "
                            "features' prediction by its reliability",
-                           ["loss.shrinkage=true"]),
+                           ["loss.shrinkage=true", "model.linear_response=false"]),
     "anchored+pseudobulk30": ("anchored with the pseudobulk term weighted 30 (default 10)",
                               ["loss.pseudobulk_coeff=30"]),
     "anchored+authors_alignment": ("anchored with the authors' GRN alignment (the default "

@@ -69,6 +69,11 @@ class Config:
             raise ConfigError("loss.shrinkage pulls targets toward what gene features "
                               "predict, which model.gene_features=none turns off; set "
                               "model.gene_features=pca or loss.shrinkage=false")
+        if self.loss.shrinkage and self.model.linear_response \
+                and self.model.gene_features != "none":
+            raise ConfigError("loss.shrinkage pulls toward the latent feature pathway, which "
+                              "model.linear_response=true replaces; set "
+                              "model.linear_response=false or loss.shrinkage=false")
         if self.model.gene_features == "none" and (self.model.gene_embedding
                                                    or self.model.gene_network):
             raise ConfigError("model.gene_embedding and model.gene_network add gene features, "

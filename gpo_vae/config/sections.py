@@ -134,6 +134,10 @@ class ModelConfig(Settings):
     # its target across the training cells (co-expression slopes, the top this many per
     # gene; 0 = the own gene alone): what an unseen gene's knockdown implies downstream
     downstream_genes: int = 200
+    # with gene features: the linear baseline inside the decoder (b + G W p_t on the
+    # logits, G the training cells' co-expression embedding), which the latent pathway
+    # corrects; false = the latent pathway and the own-gene effect alone
+    linear_response: bool = True
 
     def validate(self) -> None:
         if self.downstream_genes < 0:

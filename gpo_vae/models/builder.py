@@ -4,7 +4,6 @@ data's shape."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -12,68 +11,23 @@ import torch
 
 from gpo_vae.config import Config
 from gpo_vae.constants import (
-    DEFAULT_CONTROL_LABEL,
     OBS_LIBRARY_SIZE,
     OBS_PERTURBATION,
     OBS_SPLIT,
     UNS_SCHEMA,
-    UNS_TRAIN_CELLS_PER_QC,
     UNS_TREATMENTS,
     VAR_GENE_SYMBOL,
 )
 from gpo_vae.data.pseudobulk import ConditionPseudobulk, condition_pseudobulk
 from gpo_vae.errors import ConfigError
 from gpo_vae.models.consistency import PseudobulkConsistency
-from gpo_vae.models.features import FeatureEffects, OwnGeneEffect
+from gpo_vae.models.data_info import DataInfo
+from gpo_vae.models.features import FeatureEffects
 from gpo_vae.models.generative import GpoVaeModel
 from gpo_vae.models.guide import GpoVaeGuide
 from gpo_vae.models.loss import GpoVaeLoss
 from gpo_vae.models.module import GpoVaeModule
-
-
-@dataclass
-class DataInfo:
-    """What a trained model must remember about its data (saved in every checkpoint)."""
-
-    gene_names: list[str]
-    treatment_names: list[str]
-    treatment_kinds: list[str]          # "perturbed" or "extra"
-    treatment_measured: list[bool]      # is the treatment gene among the measured genes
-    train_cells_per_treatment: list[int]
-    train_cells_per_qc: list[int]       # [good, low quality]
-    n_train_cells: int = 0
-    extra: dict = field(default_factory=dict)
-    control_label: str = DEFAULT_CONTROL_LABEL
-    combination_separator: str = ""     # "" = no combinations
-
-    @property
-    def n_genes(self) -> int:
-        return len(self.gene_names)
-
-    @property
-    def n_treatments(self) -> int:
-        return len(self.treatment_names)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_prepared(cls, adata) -> DataInfo:
-        """The information of a prepared AnnData (:func:`gpo_vae.prepare`)."""
-        treatments = adata.uns[UNS_TREATMENTS]
-        per_qc = [int(v) for v in np.asarray(adata.uns[UNS_TRAIN_CELLS_PER_QC])]
-        schema = adata.uns.get("schema", {})
-        return cls(
-            gene_names=adata.var[VAR_GENE_SYMBOL].astype(str).tolist(),
-            treatment_names=treatments["name"].astype(str).tolist(),
-            treatment_kinds=treatments["kind"].astype(str).tolist(),
-            treatment_measured=[bool(v) for v in treatments["measured"]],
-            train_cells_per_treatment=[int(v) for v in treatments["train_cells"]],
-            train_cells_per_qc=per_qc,
-            n_train_cells=sum(per_qc),
-            control_label=str(schema.get("control_label", DEFAULT_CONTROL_LABEL)),
-            combination_separator=str(schema.get("combination_separator") or ""),
-        )
+from gpo_vae.models.treatment_shifts import build_linear_response, build_own_effect
 
 
 def mask_init_logit(config: Config) -> float:
@@ -110,7 +64,9 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
                   pseudobulk: ConditionPseudobulk | None = None,
                   direct_targets: tuple[np.ndarray, np.ndarray] | None = None,
                   gene_features: np.ndarray | None = None,
-                  downstream: tuple[np.ndarray, np.ndarray] | None = None) -> GpoVaeModule:
+                  downstream: tuple[np.ndarray, np.ndarray] | None = None,
+                  gene_embedding: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> GpoVaeModule:
     """GPO-VAE for ``config`` on data shaped like ``info``.
 
     Parameters
@@ -134,6 +90,10 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
         With gene features: each measured treatment gene's co-expressed genes and slopes
         (see :func:`gpo_vae.data.gene_features.coexpression_slopes`; default zeros of
         ``info.extra['n_downstream']`` genes, which a checkpoint restores).
+    gene_embedding
+        With gene features: the linear response's embedding of the measured genes and of
+        the treatment genes (genes x K, T x K; default zeros of ``info.extra['n_linear']``
+        columns).
     """
     m, g, lo = config.model, config.guide, config.loss
     authors = m.variant == "authors"
@@ -149,7 +109,9 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
                         prior_scale=m.prior_scale, decoder_n_hidden=m.decoder_n_hidden,
                         decoder_n_layers=m.decoder_n_layers, latent_mode=m.latent_mode,
                         authors_decoder=authors, n_effects=n_effects,
-                        own_effect=_own_effect(config, info, pseudobulk, downstream))
+                        own_effect=build_own_effect(config, info, pseudobulk, downstream),
+                        linear_response=build_linear_response(config, info, pseudobulk,
+                                                              gene_embedding))
     mask_init = _mask_init(config, n_treatments, direct_targets) if n_effects == n_treatments \
         else mask_init_logit(config)
     guide = GpoVaeGuide(
@@ -183,69 +145,15 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
 
 def _feature_effects(config: Config, info: DataInfo, features: np.ndarray | None,
                      n_effects: int) -> FeatureEffects | None:
-    """The feature pathway of the guide, or None with ``model.gene_features=none``."""
-    if config.model.gene_features == "none":
+    """The latent feature pathway of the guide, or None with ``model.gene_features=none``
+    and with the linear response, which replaces it (it learned nothing for unseen genes
+    that the linear response does not, and with it added noise: docs/results.md)."""
+    if config.model.gene_features == "none" or config.model.linear_response:
         return None
     if features is None:
         features = np.zeros((info.n_treatments, int(info.extra.get("n_gene_features", 0))))
     has_data = np.asarray(info.train_cells_per_treatment) > 0
     return FeatureEffects(torch.as_tensor(features), torch.as_tensor(has_data), n_effects)
-
-
-def _own_columns(info: DataInfo) -> np.ndarray:
-    """Gene column of each treatment gene of ``info`` (-1: not measured)."""
-    column = {g: i for i, g in enumerate(info.gene_names)}
-    return np.array([column.get(t, -1) for t in info.treatment_names], dtype=np.int64)
-
-
-def _own_effect(config: Config, info: DataInfo, pseudobulk: ConditionPseudobulk | None,
-                downstream: tuple[np.ndarray, np.ndarray] | None) -> OwnGeneEffect | None:
-    """The own-gene effect and its downstream spread (None with gene features off)."""
-    if config.model.gene_features == "none":
-        return None
-    columns = _own_columns(info)
-    if downstream is None:
-        shape = (int((columns >= 0).sum()), int(info.extra.get("n_downstream", 0)))
-        downstream = (np.zeros(shape, np.int64), np.zeros(shape, np.float32))
-    own = own_shift_init(info, pseudobulk)
-    return OwnGeneEffect(torch.as_tensor(columns), own,
-                         tuple(torch.as_tensor(a) for a in downstream),
-                         downstream_scale_init(info, pseudobulk, downstream, own))
-
-
-def downstream_scale_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None,
-                          downstream: tuple[np.ndarray, np.ndarray], own: float) -> float:
-    """Least-squares scale of ``own x slopes`` for the training shifts of the
-    single-treatment conditions whose target is measured (its own gene left out): where
-    the downstream spread starts, so a demo run need not learn it from 0; 0 without any."""
-    index, values = downstream
-    if pseudobulk is None or pseudobulk.dosages.shape[0] == 0 or not index.shape[-1]:
-        return 0.0
-    columns = _own_columns(info)
-    row_of = np.cumsum(columns >= 0) - 1                 # treatment -> row of ``downstream``
-    single = (pseudobulk.dosages != 0).sum(1) == 1
-    target = np.abs(pseudobulk.dosages).argmax(1)
-    rows = np.flatnonzero(single & (columns[target] >= 0))
-    if rows.size == 0:
-        return 0.0
-    spread = own * values[row_of[target[rows]]]                         # conditions x k
-    shifts = np.take_along_axis(pseudobulk.shifts[rows], index[row_of[target[rows]]], axis=1)
-    denominator = float((spread ** 2).sum())
-    return float((spread * shifts).sum()) / denominator if denominator > 0 else 0.0
-
-
-def own_shift_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None) -> float:
-    """Median training shift of a perturbed gene's own expression (log1p scale) over the
-    single-treatment conditions whose target is measured; 0 without any."""
-    if pseudobulk is None or pseudobulk.dosages.shape[0] == 0:
-        return 0.0
-    columns = _own_columns(info)
-    single = (pseudobulk.dosages != 0).sum(1) == 1
-    target = np.abs(pseudobulk.dosages).argmax(1)
-    rows = np.flatnonzero(single & (columns[target] >= 0))
-    if rows.size == 0:
-        return 0.0
-    return float(np.median(pseudobulk.shifts[rows, columns[target[rows]]]))
 
 
 def _consistency(config: Config, pseudobulk: ConditionPseudobulk | None, n_treatments: int,
@@ -265,12 +173,14 @@ def _consistency(config: Config, pseudobulk: ConditionPseudobulk | None, n_treat
 
 
 def prepared_gene_features(config: Config, adata, pseudobulk: ConditionPseudobulk,
-                           expression=None) -> np.ndarray:
+                           expression=None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The treatment genes' features (T x K) from a prepared AnnData's training cells and
     the optional embedding table and network of ``config.model``; genes no source covers
-    are named in one warning (they get the average gene's prediction). Also sets the
-    feature pathway's denoised targets on ``pseudobulk`` (the shifts projected onto the
-    training cells' co-expression span)."""
+    are named in one warning (they get the average gene's prediction). Also the linear
+    response's embedding of the measured genes and of the treatment genes (genes x K',
+    T x K': the training cells' PCA loadings, the linear baseline's gene embedding, and
+    the table and network), and sets the feature pathway's denoised targets on
+    ``pseudobulk`` (the shifts projected onto the training cells' co-expression span)."""
     from gpo_vae.data import gene_features as gf
     from gpo_vae.data.edge_list import read_edge_list
 
@@ -282,19 +192,21 @@ def prepared_gene_features(config: Config, adata, pseudobulk: ConditionPseudobul
         expression = training_expression(adata, config.training.seed)
     cells = gf.cell_pca_embedding(expression, genes, m.gene_feature_components,
                                   config.training.seed)
-    blocks = [gf.pca_gene_embedding(means, genes, m.gene_feature_components), cells]
-    if m.gene_embedding:
-        blocks.append(gf.read_gene_table(m.gene_embedding))
+    linear = [cells, gf.read_gene_table(m.gene_embedding)] if m.gene_embedding else [cells]
+    blocks = [gf.pca_gene_embedding(means, genes, m.gene_feature_components), *linear]
     if m.gene_network:
         own = pd.concat([gf.standardised(b) for b in blocks if b.shape[1]], axis=1) \
             .fillna(0.0)
-        blocks.append(gf.neighbour_features(own, read_edge_list(m.gene_network), names))
+        linear.append(gf.neighbour_features(own, read_edge_list(m.gene_network),
+                                            list(dict.fromkeys(names + genes))))
+        blocks.append(linear[-1])
     features, missing = gf.treatment_features(names, blocks)
     gf.warn_missing(missing, len(names))
     if cells.shape[1]:
         pseudobulk.feature_shifts = pseudobulk.projected_shifts(
-            cells.to_numpy(), _own_columns(DataInfo.from_prepared(adata)))
-    return features
+            cells.to_numpy(), DataInfo.from_prepared(adata).own_columns)
+    return features, (gf.treatment_features(genes, linear)[0],
+                      gf.treatment_features(names, linear)[0])
 
 
 def training_expression(adata, seed: int, max_cells: int = 20_000):
@@ -325,23 +237,24 @@ def build_for_prepared(config: Config, adata) -> GpoVaeModule:
     with_features = config.model.gene_features != "none"
     pseudobulk = condition_pseudobulk(adata, "train") \
         if lo.pseudobulk_coeff or with_features else None
-    features = downstream = None
+    features = downstream = embedding = None
     if with_features:
         from gpo_vae.data.gene_features import coexpression_slopes
 
         expression = training_expression(adata, config.training.seed)
-        features = prepared_gene_features(config, adata, pseudobulk, expression)
-        downstream = coexpression_slopes(expression, _own_columns(info),
+        features, embedding = prepared_gene_features(config, adata, pseudobulk, expression)
+        downstream = coexpression_slopes(expression, info.own_columns,
                                          config.model.downstream_genes)
         info.extra["n_gene_features"] = int(features.shape[1])
         info.extra["n_downstream"] = int(downstream[0].shape[1])
+        info.extra["n_linear"] = int(embedding[0].shape[1])
     direct = direct_edge_targets(adata, lo.direct_threshold, lo.direct_width) \
         if lo.alignment == "direct" else None
     if pseudobulk is not None:
         info.extra["n_conditions"] = int(pseudobulk.dosages.shape[0])
     return build_gpo_vae(config, info, adata.var[VAR_LOG1P_MEAN].to_numpy(),
                          adata.var[VAR_LOG1P_STD].to_numpy(), pseudobulk, direct, features,
-                         downstream)
+                         downstream, embedding)
 
 
 def direct_edge_targets(adata, threshold: float = 0.55,

@@ -56,10 +56,13 @@ class GpoVaeModel(nn.Module):
                  mask_prior: float = 0.3, prior_scale: float = 1.0,
                  decoder_n_hidden: int = 400, decoder_n_layers: int = 1,
                  latent_mode: str = "concat", authors_decoder: bool = False,
-                 n_effects: int | None = None, own_effect: nn.Module | None = None):
+                 n_effects: int | None = None, own_effect: nn.Module | None = None,
+                 linear_response: nn.Module | None = None):
         super().__init__()
-        # a perturbation's shift of its own gene (gpo_vae.models.features); None: none
+        # a perturbation's shift of its own gene and of the genes that follow it, and
+        # the linear response (gpo_vae.models.features); None: none
         self.own_effect = own_effect
+        self.linear_response = linear_response
         # columns of M and E: T (a GRN among the treatment genes) unless given
         n_effects = n_treatments if n_effects is None else n_effects
         if latent_mode == "sum" and n_latent != n_effects:
@@ -84,13 +87,15 @@ class GpoVaeModel(nn.Module):
 
     def logits(self, z_basal: Tensor, treatment_offset: Tensor, qc_effect: Tensor,
                qc: Tensor, dosages: Tensor | None = None, conditions: bool = False) -> Tensor:
-        """Decoder logits (..., B, G). ``dosages`` add the own-gene effect: one row per
-        cell (B, T), or with ``conditions`` one row per condition of a (C, B, G) stack."""
+        """Decoder logits (..., B, G). ``dosages`` add the direct shifts (own gene, linear
+        response): one row per cell (B, T), or with ``conditions`` one row per condition
+        of a (C, B, G) stack."""
         logits = self.decoder(z_basal, treatment_offset, qc_effect, qc)
-        if self.own_effect is None or dosages is None:
+        shifts = [m for m in (self.own_effect, self.linear_response) if m is not None]
+        if not shifts or dosages is None:
             return logits
-        own = self.own_effect(dosages, self.n_genes)
-        return logits + (own[:, None, :] if conditions else own)
+        shift = sum(m(dosages, self.n_genes) for m in shifts)
+        return logits + (shift[:, None, :] if conditions else shift)
 
     def log_likelihood(self, counts: Tensor, library_size: Tensor, z_basal: Tensor,
                        treatment_offset: Tensor, qc_effect: Tensor, qc: Tensor,

@@ -10,7 +10,9 @@ from gpo_vae.models import build_gpo_vae
 
 @pytest.fixture
 def featured(tiny_model_config):
-    config = tiny_model_config(model={"variant": "anchored", "gene_features": "pca"})
+    """The latent feature pathway: built when the linear response is off."""
+    config = tiny_model_config(model={"variant": "anchored", "gene_features": "pca",
+                                      "linear_response": False})
     features = np.random.default_rng(0).normal(size=(N_TREATMENTS, 4)).astype(np.float32)
     return build_gpo_vae(config, tiny_info(), gene_features=features)
 
@@ -45,6 +47,14 @@ def test_feature_map_trains_through_the_loss(featured):
     assert featured.guide.feature_effects.map.weight.grad is not None
 
 
+def test_the_linear_response_replaces_the_latent_feature_pathway(tiny_model_config):
+    config = tiny_model_config(model={"variant": "anchored"})
+    assert config.model.linear_response and config.model.gene_features == "pca"
+    module = build_gpo_vae(config, tiny_info())
+    assert module.guide.feature_effects is None
+    assert module.model.linear_response is not None
+
+
 def test_features_are_off_for_the_authors_variant(tiny_model_config):
     config = tiny_model_config(model={"variant": "authors"})
     assert config.model.gene_features == "none" and config.loss.shrinkage is False
@@ -77,21 +87,21 @@ def test_own_gene_effect_spreads_to_the_downstream_genes():
     spread[0, [1, 3]] += 0.5 * values[0]
     spread[2, [2, 3]] += 0.5 * values[1]
     torch.testing.assert_close(own(dosages, n_genes=4), -2.0 * dosages @ spread)
-    own(dosages, n_genes=4).sum().backward()
-    assert own.alpha.grad is not None and float(own.alpha.grad) != 0.0
+    # the scale is fitted when the model is built and kept: a buffer, saved with it
+    assert "alpha" in dict(own.named_buffers()) and "alpha" not in dict(own.named_parameters())
     # no downstream genes: no scale to learn, the own gene alone (checkpoints before it)
     alone = OwnGeneEffect(torch.tensor([2, -1, 0]), downstream=(index[:, :0], values[:, :0]))
     assert alone.alpha is None and alone.n_downstream == 0
-    assert "alpha" not in dict(alone.named_parameters())
+    assert "alpha" not in dict(alone.named_buffers())
 
 
 def test_the_downstream_scale_starts_at_its_least_squares_fit():
     from types import SimpleNamespace
 
-    from gpo_vae.models.builder import downstream_scale_init
+    from gpo_vae.models.treatment_shifts import downstream_scale_init
 
     # two single conditions (treatments 0 and 1, gene columns 0 and 1) and a double
-    info = SimpleNamespace(gene_names=["a", "b", "c", "d"], treatment_names=["a", "b"])
+    info = SimpleNamespace(own_columns=np.array([0, 1]))
     dosages = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     slopes = np.array([[0.5, 1.0], [-1.0, 2.0]])
     index = np.array([[2, 3], [2, 3]])
@@ -103,6 +113,33 @@ def test_the_downstream_scale_starts_at_its_least_squares_fit():
     pseudobulk = SimpleNamespace(dosages=dosages, shifts=shifts)
     assert downstream_scale_init(info, pseudobulk, (index, slopes), own) == pytest.approx(0.3)
     assert downstream_scale_init(info, None, (index, slopes), own) == 0.0
+
+
+def test_the_linear_response_starts_at_the_ridge_fit_of_the_training_shifts():
+    from gpo_vae.models.features import LinearResponse
+    from gpo_vae.models.treatment_shifts import linear_response_init
+
+    rng = np.random.default_rng(0)
+    genes = rng.normal(size=(50, 3))                     # genes x K
+    treatments = genes[:10] - genes[:10].mean(0)         # centred: the offset is the mean
+    true_weights, true_offset = rng.normal(size=(3, 3)), rng.normal(size=50)
+    singles = np.eye(10)
+    shifts = true_offset + (genes @ true_weights @ treatments.T).T
+    weights, offset = linear_response_init(genes, treatments, singles, shifts, ridge=1e-8)
+    response = LinearResponse(*(torch.as_tensor(a) for a in (genes, treatments, weights,
+                                                             offset)))
+    # the ridge fit reproduces shifts the linear model explains (the linear baseline's
+    # estimator), and a double is the sum of its parts
+    fitted = response(torch.as_tensor(singles, dtype=torch.float32), n_genes=50)
+    torch.testing.assert_close(fitted, torch.as_tensor(shifts, dtype=torch.float32),
+                               atol=1e-3, rtol=1e-3)
+    double = torch.zeros(1, 10)
+    double[0, :2] = 1.0
+    torch.testing.assert_close(response(double, n_genes=50)[0], fitted[0] + fitted[1])
+    assert float(response(torch.zeros(1, 10), n_genes=50).abs().max()) == 0.0  # controls
+    # no training conditions: nothing to start from
+    weights, offset = linear_response_init(genes, treatments, np.zeros((0, 10)), None)
+    assert not weights.any() and not offset.any()
 
 
 def test_own_gene_effect_reaches_the_decoded_conditions(featured):
@@ -135,10 +172,16 @@ def test_an_embedding_table_and_a_network_add_feature_columns(small_prepared,
     config = tiny_model_config(model={"gene_embedding": str(table),
                                       "gene_network": str(network)})
     module = build_for_prepared(config, small_prepared)
-    extra = module.guide.feature_effects.n_features - plain.guide.feature_effects.n_features
+    n_plain = plain.data_info.extra["n_gene_features"]
+    extra = module.data_info.extra["n_gene_features"] - n_plain
     # two embedding columns, and the network's neighbour mean of every own column
-    assert extra == 2 + plain.guide.feature_effects.n_features + 2
-    assert module.data_info.extra["n_gene_features"] == module.guide.feature_effects.n_features
+    assert extra == 2 + n_plain + 2
+    # the linear response gets the same extra columns beside the cells' PCA loadings
+    width = module.model.linear_response.gene_embedding.shape[1]
+    assert width - plain.model.linear_response.gene_embedding.shape[1] == extra
+    assert module.data_info.extra["n_linear"] == width
+    treatments = module.model.linear_response.treatment_embedding
+    assert treatments.shape == (len(names), width)
 
 
 def test_gene_embedding_without_gene_features_is_a_config_error(tiny_model_config):

@@ -95,7 +95,7 @@ def test_build_for_prepared_reads_sizes_and_statistics_from_the_data(small_prepa
     module = build_for_prepared(config, small_prepared)
     info = DataInfo.from_prepared(small_prepared)
     # the anchored default adds the number of gene-feature columns it built
-    n_features = module.guide.feature_effects.n_features
+    n_features = module.data_info.extra["n_gene_features"]
     assert 0 < n_features <= 2 * config.model.gene_feature_components   # two PCA blocks
     info.extra["n_gene_features"] = n_features
     info.extra["n_conditions"] = module.loss_fn.consistency.n_conditions
@@ -104,6 +104,10 @@ def test_build_for_prepared_reads_sizes_and_statistics_from_the_data(small_prepa
     assert own.n_downstream == min(config.model.downstream_genes, info.n_genes - 1)
     assert own.downstream_index.shape[0] == sum(info.treatment_measured)
     info.extra["n_downstream"] = own.n_downstream
+    # and the width of the linear response's gene embedding (the cell PCA block)
+    linear = module.model.linear_response
+    assert linear.gene_embedding.shape == (info.n_genes, config.model.gene_feature_components)
+    info.extra["n_linear"] = int(linear.gene_embedding.shape[1])
     assert module.data_info == info
     assert info.n_genes == small_prepared.n_vars
     assert info.n_train_cells == int((small_prepared.obs["split"] == "train").sum())

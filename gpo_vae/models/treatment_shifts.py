@@ -1,0 +1,108 @@
+"""What a treatment does to the decoder's logits directly, built from the training data:
+its own gene's shift, spread to the genes that follow it, and the linear response
+(:class:`~gpo_vae.models.features.OwnGeneEffect`,
+:class:`~gpo_vae.models.features.LinearResponse`). Checkpoints restore them from zeros of
+the sizes in ``info.extra``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gpo_vae.config import Config
+from gpo_vae.data.pseudobulk import ConditionPseudobulk
+from gpo_vae.models.data_info import DataInfo
+from gpo_vae.models.features import LinearResponse, OwnGeneEffect
+
+
+def build_own_effect(config: Config, info: DataInfo, pseudobulk: ConditionPseudobulk | None,
+                downstream: tuple[np.ndarray, np.ndarray] | None) -> OwnGeneEffect | None:
+    """The own-gene effect and its downstream spread (None with gene features off)."""
+    if config.model.gene_features == "none":
+        return None
+    columns = info.own_columns
+    if downstream is None:
+        shape = (int((columns >= 0).sum()), int(info.extra.get("n_downstream", 0)))
+        downstream = (np.zeros(shape, np.int64), np.zeros(shape, np.float32))
+    own = own_shift_init(info, pseudobulk)
+    return OwnGeneEffect(torch.as_tensor(columns), own,
+                         tuple(torch.as_tensor(a) for a in downstream),
+                         downstream_scale_init(info, pseudobulk, downstream, own))
+
+
+def downstream_scale_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None,
+                          downstream: tuple[np.ndarray, np.ndarray], own: float) -> float:
+    """Least-squares scale of ``own x slopes`` for the training shifts of the
+    single-treatment conditions whose target is measured (its own gene left out): where
+    the downstream spread starts, so a demo run need not learn it from 0; 0 without any."""
+    index, values = downstream
+    if pseudobulk is None or pseudobulk.dosages.shape[0] == 0 or not index.shape[-1]:
+        return 0.0
+    columns = info.own_columns
+    row_of = np.cumsum(columns >= 0) - 1                 # treatment -> row of ``downstream``
+    single = (pseudobulk.dosages != 0).sum(1) == 1
+    target = np.abs(pseudobulk.dosages).argmax(1)
+    rows = np.flatnonzero(single & (columns[target] >= 0))
+    if rows.size == 0:
+        return 0.0
+    spread = own * values[row_of[target[rows]]]                         # conditions x k
+    shifts = np.take_along_axis(pseudobulk.shifts[rows], index[row_of[target[rows]]], axis=1)
+    denominator = float((spread ** 2).sum())
+    return float((spread * shifts).sum()) / denominator if denominator > 0 else 0.0
+
+
+def own_shift_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None) -> float:
+    """Median training shift of a perturbed gene's own expression (log1p scale) over the
+    single-treatment conditions whose target is measured; 0 without any."""
+    if pseudobulk is None or pseudobulk.dosages.shape[0] == 0:
+        return 0.0
+    columns = info.own_columns
+    single = (pseudobulk.dosages != 0).sum(1) == 1
+    target = np.abs(pseudobulk.dosages).argmax(1)
+    rows = np.flatnonzero(single & (columns[target] >= 0))
+    if rows.size == 0:
+        return 0.0
+    return float(np.median(pseudobulk.shifts[rows, columns[target[rows]]]))
+
+
+def linear_response_init(gene_embedding: np.ndarray, treatment_embedding: np.ndarray,
+                         dosages: np.ndarray, shifts: np.ndarray | None,
+                         ridge: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form ridge ``W`` and offset ``b`` of :class:`LinearResponse` for training
+    ``shifts`` (C, G) of conditions with ``dosages`` (C, T): the linear baseline's
+    estimator (:class:`gpo_vae.evaluation.baselines.LinearBaseline`) on the model's
+    scale. No conditions: zeros."""
+    k = gene_embedding.shape[1]
+    if dosages.shape[0] == 0 or k == 0:
+        return np.zeros((k, k), np.float32), np.zeros(gene_embedding.shape[0], np.float32)
+    offset = shifts.mean(axis=0)
+    p = dosages @ treatment_embedding                                    # (C, K)
+    eye = np.eye(k)
+    left = np.linalg.solve(gene_embedding.T @ gene_embedding + ridge * eye,
+                           gene_embedding.T @ (shifts - offset).T)       # (K, C)
+    weights = left @ p @ np.linalg.inv(p.T @ p + ridge * eye)
+    return weights.astype(np.float32), offset.astype(np.float32)
+
+
+def build_linear_response(config: Config, info: DataInfo,
+                          pseudobulk: ConditionPseudobulk | None,
+                          embedding: tuple[np.ndarray, np.ndarray] | None
+                          ) -> LinearResponse | None:
+    """The linear response of ``embedding`` (the measured genes' and the treatment genes'
+    rows, genes x K and T x K; None: zeros of ``info.extra['n_linear']`` columns, which a
+    checkpoint restores), fitted to the training shifts; None with gene features or
+    ``model.linear_response`` off."""
+    m = config.model
+    if m.gene_features == "none" or not m.linear_response:
+        return None
+    if embedding is None:
+        k = int(info.extra.get("n_linear", 0))
+        embedding = (np.zeros((info.n_genes, k)), np.zeros((info.n_treatments, k)))
+    genes, treatments = embedding
+    if pseudobulk is None:
+        weights, offset = linear_response_init(genes, treatments,
+                                               np.zeros((0, info.n_treatments)), None)
+    else:
+        weights, offset = linear_response_init(genes, treatments, pseudobulk.dosages,
+                                               pseudobulk.shifts)
+    return LinearResponse(*(torch.as_tensor(a) for a in (genes, treatments, weights, offset)))
