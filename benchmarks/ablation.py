@@ -81,9 +81,10 @@ SETTINGS = {
                            ["model.variant=authors", "guide.encoder=mean_field"]),
     "authors+pseudobulk": ("authors + pseudobulk consistency (weight 10)",
                            ["model.variant=authors", "loss.pseudobulk_coeff=10"]),
-    "anchored": ("anchored default: pseudobulk term over every condition, gene features "
-                 "(training-pseudobulk PCA) feeding the effect rows, mean-field encoder, "
-                 "posterior-mean prediction, q(M) aligned to direct-edge probabilities", []),
+    "anchored": ("anchored default: pseudobulk term over every condition, own-gene effect "
+                 "spread to co-expressed genes, the linear response in the decoder, "
+                 "mean-field encoder, posterior-mean prediction, q(M) aligned to direct-edge "
+                 "probabilities", []),
     "anchored-features": ("anchored without gene features (one free row per gene: the "
                           "model before the prediction issue)",
                           ["model.gene_features=none"]),

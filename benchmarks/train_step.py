@@ -9,8 +9,9 @@
 
 ``--variant`` anchored (the default model, with its pseudobulk-consistency term on
 synthetic targets for every perturbed row) or authors. ``--gene-features none`` times the
-anchored model without its gene-feature pathway (the model before gene features; ``pca``,
-the default, uses 20 random feature columns, as two 10-component PCA blocks would).
+anchored model without gene features (the model before them); ``pca``, the default, has
+the own-gene effect spread to 200 random downstream genes per treatment gene and the
+linear response on a random 10-column gene embedding, as the data would give.
 
 Random data with the statistics of a Perturb-seq batch (sparse NB counts, one-hot
 dosages, ~10% low-quality cells, counterfactual profiles); batch 512, 5 particles and
@@ -86,7 +87,7 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
     train_cells = np.zeros(n_t, dtype=int)
     train_cells[: shape["n_perturbed"]] = 100
     info = DataInfo(gene_names=[f"g{i}" for i in range(shape["n_genes"])],
-                    treatment_names=[f"t{i}" for i in range(n_t)],
+                    treatment_names=[f"g{i}" for i in range(n_t)],   # measured genes
                     treatment_kinds=["perturbed"] * n_t, treatment_measured=[True] * n_t,
                     train_cells_per_treatment=train_cells.tolist(),
                     train_cells_per_qc=[90000, 10000], n_train_cells=100000)
@@ -96,8 +97,15 @@ def _child(name: str, device: str, steps: int, batch_size: int, particles: int,
         means=(0.3 * torch.randn(n_p, shape["n_genes"])).numpy(),
         n_cells=train_cells[:n_p], control_mean=np.zeros(shape["n_genes"], np.float32),
         n_control=1000, within_var=np.full(shape["n_genes"], 0.3, np.float32))
-    features = np.random.default_rng(0).normal(size=(n_t, 20)).astype(np.float32)
-    module = build_gpo_vae(config, info, pseudobulk=pseudobulk, gene_features=features)
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(n_t, 20)).astype(np.float32)
+    # the default's direct shifts: 200 downstream genes per treatment gene and a linear
+    # response on a 10-column gene embedding
+    downstream = (rng.integers(0, shape["n_genes"], size=(n_t, 200)),
+                  rng.normal(size=(n_t, 200)).astype(np.float32))
+    embedding = rng.normal(size=(shape["n_genes"], 10))
+    module = build_gpo_vae(config, info, pseudobulk=pseudobulk, gene_features=features,
+                           downstream=downstream, gene_embedding=(embedding, embedding[:n_t]))
     module.to(device)
     params = list(module.parameters())
     optimizer = torch.optim.Adam(params, lr=3e-4)

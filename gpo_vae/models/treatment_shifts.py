@@ -27,7 +27,14 @@ def build_own_effect(config: Config, info: DataInfo, pseudobulk: ConditionPseudo
     own = own_shift_init(info, pseudobulk)
     return OwnGeneEffect(torch.as_tensor(columns), own,
                          tuple(torch.as_tensor(a) for a in downstream),
-                         downstream_scale_init(info, pseudobulk, downstream, own))
+                         downstream_scale_init(info, pseudobulk, downstream, own),
+                         spread_to=torch.as_tensor(without_cells(info)))
+
+
+def without_cells(info: DataInfo) -> np.ndarray:
+    """(T,) whether each treatment has no training cells: where the fitted direct shifts
+    act (a treatment with cells has its own latent row, anchored to its shifts)."""
+    return np.asarray(info.train_cells_per_treatment) == 0
 
 
 def downstream_scale_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None,
@@ -105,4 +112,5 @@ def build_linear_response(config: Config, info: DataInfo,
     else:
         weights, offset = linear_response_init(genes, treatments, pseudobulk.dosages,
                                                pseudobulk.shifts)
-    return LinearResponse(*(torch.as_tensor(a) for a in (genes, treatments, weights, offset)))
+    return LinearResponse(*(torch.as_tensor(a) for a in (genes, treatments, weights, offset)),
+                          applies_to=torch.as_tensor(without_cells(info)))

@@ -87,6 +87,17 @@ def test_own_gene_effect_spreads_to_the_downstream_genes():
     spread[0, [1, 3]] += 0.5 * values[0]
     spread[2, [2, 3]] += 0.5 * values[1]
     torch.testing.assert_close(own(dosages, n_genes=4), -2.0 * dosages @ spread)
+    # a treatment with training cells keeps its own shift alone (its latent row does the
+    # rest): here treatment 0 has cells, treatment 2 not
+    seen = OwnGeneEffect(torch.tensor([2, -1, 0]), init=-2.0, downstream=(index, values),
+                         alpha_init=0.5, spread_to=torch.tensor([False, True, True]))
+    expected = torch.tensor([[0.0, 0.0, -2.0, 0.0],       # treatment 0: own gene only
+                             [0.0, 0.0, 0.0, 0.0],        # not measured
+                             # own genes of both (dose 0.5 for treatment 2), and treatment
+                             # 2's spread -2 * 0.5 * 0.5 * (2.0, 0.25) on genes 2 and 3
+                             [-1.0, 0.0, -2.0 - 1.0, -0.125],
+                             [0.0, 0.0, 0.0, 0.0]])
+    torch.testing.assert_close(seen(dosages, n_genes=4), expected)
     # the scale is fitted when the model is built and kept: a buffer, saved with it
     assert "alpha" in dict(own.named_buffers()) and "alpha" not in dict(own.named_parameters())
     # no downstream genes: no scale to learn, the own gene alone (checkpoints before it)
@@ -137,6 +148,13 @@ def test_the_linear_response_starts_at_the_ridge_fit_of_the_training_shifts():
     double[0, :2] = 1.0
     torch.testing.assert_close(response(double, n_genes=50)[0], fitted[0] + fitted[1])
     assert float(response(torch.zeros(1, 10), n_genes=50).abs().max()) == 0.0  # controls
+    # restricted to treatments without training cells, the others get nothing from it
+    unseen = LinearResponse(*(torch.as_tensor(a) for a in (genes, treatments, weights,
+                                                           offset)),
+                            applies_to=torch.arange(10) >= 5)
+    restricted = unseen(torch.as_tensor(singles, dtype=torch.float32), n_genes=50)
+    assert float(restricted[:5].abs().max()) == 0.0
+    torch.testing.assert_close(restricted[5:], fitted[5:])
     # no training conditions: nothing to start from
     weights, offset = linear_response_init(genes, treatments, np.zeros((0, 10)), None)
     assert not weights.any() and not offset.any()
