@@ -1,7 +1,8 @@
 """What predicts a perturbation the screen never measured? A model-free check.
 
     gpo-vae prepare --config demo/gpo_vae_demo.yaml --set data.split=perturbations
-    python benchmarks/unseen_check.py results/demo/cache/prepared_*.h5ad
+    python benchmarks/unseen_check.py results/demo/cache/prepared_*.h5ad \
+        [--model RUN_EVALUATIONS/*/per_perturbation.csv]
 
 Scores simple estimators of held-out perturbations' effects on their test cells (Pearson
 top-20, paired verdict against the linear baseline, the reference an unseen-perturbation
@@ -77,6 +78,9 @@ def main(argv=None) -> int:
     parser.add_argument("prepared", help="a prepared file with data.split=perturbations")
     parser.add_argument("--downstream-genes", type=int, default=200)
     parser.add_argument("--min-test-cells", type=int, default=10)
+    parser.add_argument("--model", nargs="+", default=[], metavar="CSV",
+                        help="per_perturbation.csv of GPO-VAE evaluations (one per seed) to "
+                             "score beside the estimators, seed-averaged")
     args = parser.parse_args(argv)
     adata = ad.read_h5ad(args.prepared)
     cells = SplitCells.from_prepared(adata, "test")
@@ -94,6 +98,10 @@ def main(argv=None) -> int:
                    "ridge + own + downstream": without_own + spread}
     scores = {m: np.array([pearson_top20(p.loc[n].to_numpy(), observed.loc[n].to_numpy())
                            for n in names]) for m, p in predictions.items()}
+    if args.model:
+        frames = pd.concat(pd.read_csv(path) for path in args.model)
+        model = frames[frames["method"] == "model"].groupby("perturbation")["pearson_top20"]
+        scores["GPO-VAE"] = model.mean().reindex(names).to_numpy()
     print(f"{len(names)} held-out perturbations of {args.prepared}")
     print("| estimator | pearson_top20 | against ridge |\n|---|---|---|")
     for method, values in scores.items():
@@ -101,6 +109,11 @@ def main(argv=None) -> int:
         verdict = "-" if method == "ridge" else (
             f"{c.mean_difference:+.3f}, [{c.ci_low:+.3f}, {c.ci_high:+.3f}], p = {c.p_value:.2g}")
         print(f"| {method} | {np.nanmean(values):.3f} | {verdict} |")
+    if args.model:
+        best = "ridge + own + downstream"
+        c = paired_comparison(scores["GPO-VAE"], scores[best], names=("GPO-VAE", best))
+        print(f"\nGPO-VAE against {best}: {c.mean_difference:+.3f}, "
+              f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}], p = {c.p_value:.2g}")
     return 0
 
 

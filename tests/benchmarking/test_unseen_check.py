@@ -50,8 +50,21 @@ def test_own_and_downstream_start_from_the_median_own_shift(unseen_check, prepar
 
 
 def test_the_check_prints_every_estimator_against_ridge(unseen_check, prepared_unseen,
-                                                         capsys):
-    assert unseen_check.main([str(prepared_unseen), "--min-test-cells", "3"]) == 0
+                                                         capsys, tmp_path):
+    import anndata as ad
+    import pandas as pd
+
+    # a model's evaluations of two seeds: 0.2 and 0.4 for every held-out perturbation
+    labels = ad.read_h5ad(prepared_unseen).obs["perturbation"].astype(str).unique()
+    paths = []
+    for seed, value in enumerate((0.2, 0.4)):
+        paths.append(tmp_path / f"seed{seed}.csv")
+        pd.DataFrame({"perturbation": labels, "method": "model",
+                      "pearson_top20": value}).to_csv(paths[-1], index=False)
+    assert unseen_check.main([str(prepared_unseen), "--min-test-cells", "3",
+                              "--model", *map(str, paths)]) == 0
     table = capsys.readouterr().out
     for method in ("ridge", "own", "own + downstream", "ridge + own + downstream"):
         assert f"| {method} |" in table
+    assert "| GPO-VAE | 0.300 |" in table                 # averaged over the seeds
+    assert "GPO-VAE against ridge + own + downstream" in table
