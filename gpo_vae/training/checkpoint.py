@@ -100,6 +100,11 @@ def upgrade_config(values: dict) -> dict:
     model = values.get("model", {})
     if "gene_features" not in model:  # before gene features: one free row per gene
         values = {**values, "model": {**model, "gene_features": "none"}}
+    model = values["model"] if "model" in values else {}
+    if "linear_response" not in model:  # before the fitted direct shifts: the latent
+        # feature map and the own gene alone
+        values = {**values, "model": {**model, "linear_response": False,
+                                      "downstream_genes": 0}}
     return values
 
 
