@@ -1,20 +1,13 @@
 """The ablation script's kinds of perturbation, which its paired verdicts are grouped by."""
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ablation.py"
+from benchmark_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def ablation():
-    spec = importlib.util.spec_from_file_location("ablation_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ablation")
 
 
 def test_kinds_of_a_cells_split(ablation):

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "unseen_check.py"
+from benchmark_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def unseen_check():
-    spec = importlib.util.spec_from_file_location("unseen_check_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("unseen_check")
 
 
 @pytest.fixture(scope="module")
