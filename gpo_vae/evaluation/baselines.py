@@ -26,6 +26,7 @@ import pandas as pd
 
 from gpo_vae.evaluation.ate import AteTable, ate_from_cells
 from gpo_vae.evaluation.metrics import score_ates
+from gpo_vae.stats import bilinear_ridge
 
 
 def pert_mean_baseline(train: AteTable, perturbations: Sequence[str]) -> pd.DataFrame:
@@ -70,9 +71,7 @@ class LinearBaseline:
                     train.values.mean(axis=0).to_numpy(), gene_names, targets_of)
         y = (train.values.to_numpy() - model.offset).T                 # genes x n
         p = model.perturbation_embedding(list(train.values.index))      # n x K
-        eye = np.eye(n_components)
-        left = np.linalg.solve(embedding.T @ embedding + ridge * eye, embedding.T @ y)
-        model.weights = left @ p @ np.linalg.inv(p.T @ p + ridge * eye)
+        model.weights = bilinear_ridge(embedding, y, p, ridge)
         return model
 
     def perturbation_embedding(self, perturbations: Sequence[str]) -> np.ndarray:

@@ -202,7 +202,7 @@ def prepared_gene_features(config: Config, adata, pseudobulk: ConditionPseudobul
         blocks.append(linear[-1])
     features, missing = gf.treatment_features(names, blocks)
     gf.warn_missing(missing, len(names))
-    if cells.shape[1]:
+    if cells.shape[1] and not m.linear_response:   # the latent feature pathway's targets
         pseudobulk.feature_shifts = pseudobulk.projected_shifts(
             cells.to_numpy(), DataInfo.from_prepared(adata).own_columns)
     return features, (gf.treatment_features(genes, linear)[0],

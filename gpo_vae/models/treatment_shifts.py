@@ -13,6 +13,7 @@ from gpo_vae.config import Config
 from gpo_vae.data.pseudobulk import ConditionPseudobulk
 from gpo_vae.models.data_info import DataInfo
 from gpo_vae.models.features import LinearResponse, OwnGeneEffect
+from gpo_vae.stats import bilinear_ridge
 
 
 def build_own_effect(config: Config, info: DataInfo, pseudobulk: ConditionPseudobulk | None,
@@ -45,15 +46,12 @@ def downstream_scale_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None
     index, values = downstream
     if pseudobulk is None or pseudobulk.dosages.shape[0] == 0 or not index.shape[-1]:
         return 0.0
-    columns = info.own_columns
-    row_of = np.cumsum(columns >= 0) - 1                 # treatment -> row of ``downstream``
-    single = (pseudobulk.dosages != 0).sum(1) == 1
-    target = np.abs(pseudobulk.dosages).argmax(1)
-    rows = np.flatnonzero(single & (columns[target] >= 0))
+    rows, target = _measured_singles(info, pseudobulk)
     if rows.size == 0:
         return 0.0
-    spread = own * values[row_of[target[rows]]]                         # conditions x k
-    shifts = np.take_along_axis(pseudobulk.shifts[rows], index[row_of[target[rows]]], axis=1)
+    row_of = np.cumsum(info.own_columns >= 0) - 1        # treatment -> row of ``downstream``
+    spread = own * values[row_of[target]]                               # conditions x k
+    shifts = np.take_along_axis(pseudobulk.shifts[rows], index[row_of[target]], axis=1)
     denominator = float((spread ** 2).sum())
     return float((spread * shifts).sum()) / denominator if denominator > 0 else 0.0
 
@@ -63,13 +61,21 @@ def own_shift_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None) -> fl
     single-treatment conditions whose target is measured; 0 without any."""
     if pseudobulk is None or pseudobulk.dosages.shape[0] == 0:
         return 0.0
+    rows, target = _measured_singles(info, pseudobulk)
+    if rows.size == 0:
+        return 0.0
+    return float(np.median(pseudobulk.shifts[rows, info.own_columns[target]]))
+
+
+def _measured_singles(info: DataInfo,
+                      pseudobulk: ConditionPseudobulk) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the single-treatment conditions whose target gene is measured, and each
+    one's treatment."""
     columns = info.own_columns
     single = (pseudobulk.dosages != 0).sum(1) == 1
     target = np.abs(pseudobulk.dosages).argmax(1)
     rows = np.flatnonzero(single & (columns[target] >= 0))
-    if rows.size == 0:
-        return 0.0
-    return float(np.median(pseudobulk.shifts[rows, columns[target[rows]]]))
+    return rows, target[rows]
 
 
 def linear_response_init(gene_embedding: np.ndarray, treatment_embedding: np.ndarray,
@@ -83,11 +89,8 @@ def linear_response_init(gene_embedding: np.ndarray, treatment_embedding: np.nda
     if dosages.shape[0] == 0 or k == 0:
         return np.zeros((k, k), np.float32), np.zeros(gene_embedding.shape[0], np.float32)
     offset = shifts.mean(axis=0)
-    p = dosages @ treatment_embedding                                    # (C, K)
-    eye = np.eye(k)
-    left = np.linalg.solve(gene_embedding.T @ gene_embedding + ridge * eye,
-                           gene_embedding.T @ (shifts - offset).T)       # (K, C)
-    weights = left @ p @ np.linalg.inv(p.T @ p + ridge * eye)
+    weights = bilinear_ridge(gene_embedding, (shifts - offset).T, dosages @ treatment_embedding,
+                             ridge)
     return weights.astype(np.float32), offset.astype(np.float32)
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 from gpo_vae.constants import TARGET_SUM
 
-__all__ = ["TARGET_SUM", "group_means", "log1p_per_library", "log_normalize",
+__all__ = ["TARGET_SUM", "bilinear_ridge", "group_means", "log1p_per_library", "log_normalize",
            "mann_whitney_presorted", "perturbseq_transform", "perturbseq_transform_torch",
            "rank_sum_tie_terms", "rank_sum_vs_reference", "seeded_torch",
            "wasserstein_columns"]
@@ -86,6 +86,23 @@ def log1p_per_library(counts, library_size: np.ndarray,
     scale = _library_scale(out, library_size, target_sum)
     out.data = np.log1p(out.data * np.repeat(scale, np.diff(out.indptr)))
     return out
+
+
+# ------------------------------------------------------------------------ linear model
+
+
+def bilinear_ridge(gene_embedding: np.ndarray, residuals: np.ndarray,
+                   perturbation_embedding: np.ndarray, ridge: float = 0.1) -> np.ndarray:
+    """``W`` (K x K) of ``residuals ~ G W P'`` in closed form,
+    ``(G'G + lam I)^-1 G' R P (P'P + lam I)^-1``: the linear model of Ahlmann-Eltze, Huber
+    & Anders (2025), with ``G`` (genes x K) the genes' embedding, ``R`` (genes x n) the
+    perturbations' centred responses and ``P`` (n x K) their embedding. Hand-written
+    because scikit-learn's ridge fits one side, not this two-sided (bilinear) form."""
+    eye = np.eye(gene_embedding.shape[1])
+    left = np.linalg.solve(gene_embedding.T @ gene_embedding + ridge * eye,
+                           gene_embedding.T @ residuals)
+    return left @ perturbation_embedding @ np.linalg.inv(
+        perturbation_embedding.T @ perturbation_embedding + ridge * eye)
 
 
 # ------------------------------------------------------------------------ group means
