@@ -220,6 +220,11 @@ class LossConfig(Settings):
     # prediction by its reliability (few cells -> more pull). Off by default: it tied the
     # per-perturbation mean with few cells and lost to it on the real Papalexi screen
     shrinkage: bool = False
+    # with gene features: pull each single perturbation's pseudobulk target, entry by
+    # entry, toward what its knockdown implies (its own gene's shift spread along the
+    # genes that co-vary with it) by the positive-part James-Stein weight; a shift of few
+    # cells borrows the screen's co-expression, a well-measured one is kept
+    knockdown_shrinkage: bool = True
 
     def validate(self) -> None:
         if self.pseudobulk_perturbations < 1 or self.pseudobulk_cells < 1:

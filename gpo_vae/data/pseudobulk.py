@@ -78,22 +78,37 @@ class ConditionPseudobulk:
         out = (outside @ q) @ q.T
         return np.where(own, shifts, out).astype(np.float32)
 
+    def noise(self) -> np.ndarray:
+        """Variance of each measured shift (C, G): ``sigma^2 (1/n + 1/n_control)`` for a
+        mean of ``n`` cells, ``sigma^2`` the pooled within-condition variance."""
+        return self.within_var[None, :] * (1.0 / np.maximum(self.n_cells, 1)[:, None]
+                                           + 1.0 / max(self.n_control, 1))
+
     def reliability(self) -> np.ndarray:
         """Per condition and gene, the share of a measured shift that is signal:
-        ``max(0, 1 - noise / shift^2)`` (C, G), with ``noise = sigma^2 (1/n + 1/n_control)``
-        the variance of a mean shift of ``n`` cells (``sigma^2`` the within-condition
-        variance). This is the Wiener weight ``tau^2 / (tau^2 + noise)`` with each entry's
+        ``max(0, 1 - noise / shift^2)`` (C, G), with :meth:`noise` the variance of the
+        shift. This is the Wiener weight ``tau^2 / (tau^2 + noise)`` with each entry's
         own signal variance ``tau^2 = shift^2 - noise`` (method of moments): perturbation
         effects are sparse (a gene moves under a few perturbations, not all), and a prior
         pooled over conditions would shrink the rare large effects that matter most. A
         shift within its noise is trusted little and pulled toward what the model's
         features predict; a shift well above it is kept (empirical Bayes, which a
         per-condition mean cannot do)."""
-        shifts = self.shifts.astype(np.float64)
-        noise = self.within_var[None, :] * (1.0 / np.maximum(self.n_cells, 1)[:, None]
-                                            + 1.0 / max(self.n_control, 1))
-        weight = 1.0 - noise / np.maximum(shifts ** 2, 1e-12)
-        return np.clip(weight, 0.0, 1.0).astype(np.float32)
+        return _signal_share(self.shifts, self.noise())
+
+    def shrunk_toward(self, prior: np.ndarray) -> np.ndarray:
+        """The shifts pulled toward ``prior`` (C, G), entry by entry, by the positive-part
+        James-Stein weight ``max(0, 1 - noise / (shift - prior)^2)``: a departure from the
+        prior within the shift's noise is dropped, one well above it kept almost whole.
+        Where ``prior`` equals the shift nothing changes."""
+        gap = self.shifts.astype(np.float64) - prior
+        return (prior + _signal_share(gap, self.noise()) * gap).astype(np.float32)
+
+
+def _signal_share(values: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """``clip(1 - noise / values^2, 0, 1)``: the share of each value that is signal."""
+    weight = 1.0 - noise / np.maximum(np.asarray(values, np.float64) ** 2, 1e-12)
+    return np.clip(weight, 0.0, 1.0).astype(np.float32)
 
 
 def treatment_keys(n_treatments: int) -> np.ndarray:

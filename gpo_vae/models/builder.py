@@ -27,7 +27,11 @@ from gpo_vae.models.generative import GpoVaeModel
 from gpo_vae.models.guide import GpoVaeGuide
 from gpo_vae.models.loss import GpoVaeLoss
 from gpo_vae.models.module import GpoVaeModule
-from gpo_vae.models.treatment_shifts import build_linear_response, build_own_effect
+from gpo_vae.models.treatment_shifts import (
+    build_linear_response,
+    build_own_effect,
+    knockdown_prior,
+)
 
 
 def mask_init_logit(config: Config) -> float:
@@ -130,9 +134,8 @@ def build_gpo_vae(config: Config, info: DataInfo, log1p_mean: np.ndarray | None 
         direct_targets = (np.zeros((n_treatments,) * 2), np.zeros((n_treatments,) * 2))
     consistency = None
     if lo.pseudobulk_coeff:
-        consistency = _consistency(config, pseudobulk, n_treatments, n_genes,
-                                   features=guide.feature_effects is not None,
-                                   n_conditions=int(info.extra.get("n_conditions", 0)))
+        consistency = _consistency(config, pseudobulk, info, downstream,
+                                   features=guide.feature_effects is not None)
     loss = GpoVaeLoss(np.asarray(info.train_cells_per_treatment),
                       np.asarray(info.train_cells_per_qc), beta=lo.beta, alpha=lo.alpha,
                       hop=lo.hop, fc_criteria=lo.fc_criteria,
@@ -156,14 +159,21 @@ def _feature_effects(config: Config, info: DataInfo, features: np.ndarray | None
     return FeatureEffects(torch.as_tensor(features), torch.as_tensor(has_data), n_effects)
 
 
-def _consistency(config: Config, pseudobulk: ConditionPseudobulk | None, n_treatments: int,
-                 n_genes: int, features: bool, n_conditions: int) -> PseudobulkConsistency:
+def _consistency(config: Config, pseudobulk: ConditionPseudobulk | None, info: DataInfo,
+                 downstream: tuple[np.ndarray, np.ndarray] | None,
+                 features: bool) -> PseudobulkConsistency:
+    """The pseudobulk term; its targets are the training shifts, pulled toward what each
+    knockdown implies with ``loss.knockdown_shrinkage`` (and gene features, which give the
+    co-expression slopes)."""
     lo = config.loss
     if pseudobulk is None:  # a checkpoint restores them
-        dosages, shifts = np.zeros((n_conditions, n_treatments)), np.zeros((n_conditions, n_genes))
-        reliability = None
+        n_conditions = int(info.extra.get("n_conditions", 0))
+        dosages = np.zeros((n_conditions, info.n_treatments))
+        shifts, reliability = np.zeros((n_conditions, info.n_genes)), None
     else:
         dosages, shifts = pseudobulk.dosages, pseudobulk.shifts
+        if lo.knockdown_shrinkage and downstream is not None:
+            shifts = pseudobulk.shrunk_toward(knockdown_prior(info, pseudobulk, downstream))
         reliability = pseudobulk.reliability() if features and lo.shrinkage else None
     feature_shifts = None if pseudobulk is None else pseudobulk.feature_shifts
     return PseudobulkConsistency(dosages, shifts, reliability=reliability, features=features,

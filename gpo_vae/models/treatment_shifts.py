@@ -56,6 +56,34 @@ def downstream_scale_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None
     return float((spread * shifts).sum()) / denominator if denominator > 0 else 0.0
 
 
+def knockdown_prior(info: DataInfo, pseudobulk: ConditionPseudobulk,
+                    downstream: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """What each single perturbation's knockdown implies, (C, G): its own gene's measured
+    shift, and on the genes that follow that gene across the training cells (``downstream``,
+    :func:`gpo_vae.data.gene_features.coexpression_slopes`) the projection of the measured
+    shift onto their slopes (one scale per condition, fitted on its own shift); zero
+    elsewhere. Conditions that are combinations or whose target is not measured keep their
+    shift (no prior). The target toward which ``loss.knockdown_shrinkage`` pulls a noisy
+    shift (:meth:`~gpo_vae.data.pseudobulk.ConditionPseudobulk.shrunk_toward`): the one
+    direction the screen's co-expression says a knockdown moves, in place of one free value
+    per gene."""
+    prior = pseudobulk.shifts.astype(np.float64)
+    index, values = downstream
+    rows, target = _measured_singles(info, pseudobulk)
+    if rows.size == 0 or not index.shape[-1]:
+        return prior.astype(np.float32)
+    row_of = np.cumsum(info.own_columns >= 0) - 1        # treatment -> row of ``downstream``
+    slopes, genes = values[row_of[target]].astype(np.float64), index[row_of[target]]
+    measured = np.take_along_axis(prior[rows], genes, axis=1)
+    scale = (slopes * measured).sum(1) / np.maximum((slopes ** 2).sum(1), 1e-12)
+    own = info.own_columns[target]
+    spread = np.zeros((rows.size, prior.shape[1]))
+    np.put_along_axis(spread, genes, scale[:, None] * slopes, axis=1)
+    spread[np.arange(rows.size), own] = prior[rows, own]
+    prior[rows] = spread
+    return prior.astype(np.float32)
+
+
 def own_shift_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None) -> float:
     """Median training shift of a perturbed gene's own expression (log1p scale) over the
     single-treatment conditions whose target is measured; 0 without any."""

@@ -105,6 +105,9 @@ def upgrade_config(values: dict) -> dict:
         # feature map and the own gene alone
         values = {**values, "model": {**model, "linear_response": False,
                                       "downstream_genes": 0}}
+    loss = values["loss"] if "loss" in values else {}
+    if "knockdown_shrinkage" not in loss:  # before it: targets were the raw shifts
+        values = {**values, "loss": {**loss, "knockdown_shrinkage": False}}
     return values
 
 

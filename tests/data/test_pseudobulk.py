@@ -1,6 +1,7 @@
 import anndata as ad
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 
 from gpo_vae.data.pseudobulk import ConditionPseudobulk, condition_pseudobulk
@@ -81,3 +82,23 @@ def test_projected_shifts_keep_own_targets_and_project_the_rest_onto_the_span():
     np.testing.assert_allclose(out[0], [1.5, 1.5, 0.0, 4.0], rtol=1e-6)
     # condition 1's target is unmeasured: everything projected
     np.testing.assert_allclose(out[1], [-0.25, -0.25, 0.0, 0.0], rtol=1e-6, atol=1e-7)
+
+
+def test_shifts_shrunk_toward_a_prior_drop_departures_within_their_noise():
+    shifts = np.array([[1.0, 0.05, 0.3], [1.0, 0.05, 0.2]], np.float32)
+    pb = ConditionPseudobulk(dosages=np.eye(2, dtype=np.float32), means=shifts,
+                             n_cells=np.array([1000, 2]), control_mean=np.zeros(3, np.float32),
+                             n_control=1000, within_var=np.array([0.1, 0.1, 0.1], np.float32))
+    prior = np.array([[1.0, 0.0, 0.0], [0.5, 0.0, 0.0]], np.float32)
+    shrunk = pb.shrunk_toward(prior)
+    noise = pb.noise()
+    np.testing.assert_allclose(noise[1], 0.1 * (1 / 2 + 1 / 1000), rtol=1e-6)
+    # where the prior is the shift nothing moves; a departure within its noise is dropped
+    assert shrunk[0, 0] == pytest.approx(1.0)
+    assert shrunk[1, 1] == pytest.approx(0.0) and shrunk[1, 2] == pytest.approx(0.0)
+    # many cells: a departure well above its noise is kept almost whole, by 1 - noise/gap^2
+    gap = 0.3
+    assert shrunk[0, 2] == pytest.approx(gap * (1 - noise[0, 2] / gap ** 2), rel=1e-5)
+    # few cells, a large departure: partly kept
+    assert 0.5 < shrunk[1, 0] < 1.0
+    np.testing.assert_allclose(pb.shrunk_toward(pb.shifts), pb.shifts)

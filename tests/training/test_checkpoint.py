@@ -113,10 +113,12 @@ def test_checkpoints_from_before_the_linear_response_load_as_they_were_trained(t
     old_module = build_gpo_vae(tiny_config(model=settings), tiny_info())
     config = old_module.config.to_dict()
     del config["model"]["linear_response"], config["model"]["downstream_genes"]  # not yet
+    del config["loss"]["knockdown_shrinkage"]
     torch.save({"state_dict": {f"module.{k}": v for k, v in old_module.state_dict().items()},
                 "hyper_parameters": {"config": config,
                                      "data_info": old_module.data_info.to_dict()}},
                tmp_path / "old.ckpt")
     loaded = load_trained(tmp_path / "old.ckpt")      # the latent feature map, no new pieces
     assert not loaded.config.model.linear_response
+    assert not loaded.config.loss.knockdown_shrinkage    # its targets were the raw shifts
     assert loaded.guide.feature_effects is not None and loaded.model.linear_response is None
