@@ -323,17 +323,21 @@ def _kind(label: str, rows: pd.DataFrame, singles_in_training: bool = False) -> 
 def verdicts(data: str, setting: str, which: str = "last") -> list[str]:
     """Paired verdicts of the seed-averaged model (``which``.ckpt) against each baseline,
     per kind of perturbation (bootstrap interval and signed-rank test over perturbations)."""
+    wide = _per_perturbation(data, setting, which)
+    return [] if wide is None else kind_verdicts(wide)
+
+
+def kind_verdicts(wide: pd.DataFrame, labels: dict[str, str] | None = None) -> list[str]:
+    """The model's paired verdict against each column of ``labels`` (column -> name;
+    default the baselines), per kind of perturbation of ``wide``."""
     from gpo_vae.evaluation.compare import paired_comparison
 
-    wide = _per_perturbation(data, setting, which)
-    if wide is None:
-        return []
     lines = []
     for kind, group in wide.groupby("kind"):
-        for baseline, label in BASELINE_LABELS.items():
-            if baseline not in group or group[baseline].notna().sum() < 2:
+        for column, label in (labels or BASELINE_LABELS).items():
+            if column not in group or group[column].notna().sum() < 2:
                 continue
-            c = paired_comparison(group["model"].to_numpy(), group[baseline].to_numpy(),
+            c = paired_comparison(group["model"].to_numpy(), group[column].to_numpy(),
                                   metric="pearson_top20", names=("GPO-VAE", label))
             lines.append(f"{kind} ({c.n}): {c.verdict}")
     return lines

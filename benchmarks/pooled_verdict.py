@@ -17,9 +17,7 @@ import argparse
 import sys
 
 import pandas as pd
-from ablation import BASELINE_LABELS, DATA, _per_perturbation
-
-from gpo_vae.evaluation.compare import paired_comparison
+from ablation import BASELINE_LABELS, DATA, _per_perturbation, kind_verdicts
 
 
 def pooled(datasets: list[str], setting: str, against: str | None,
@@ -44,15 +42,7 @@ def pooled(datasets: list[str], setting: str, against: str | None,
 def verdict_lines(scores: pd.DataFrame, against: str | None) -> list[str]:
     """The paired verdicts of the model, per kind of perturbation."""
     labels = {**BASELINE_LABELS, **({against: against} if against else {})}
-    lines = []
-    for kind, group in scores.groupby("kind"):
-        for column, label in labels.items():
-            if column not in group or group[column].notna().sum() < 2:
-                continue
-            c = paired_comparison(group["model"].to_numpy(), group[column].to_numpy(),
-                                  metric="pearson_top20", names=("GPO-VAE", label))
-            lines.append(f"- {kind} ({c.n}): {c.verdict}")
-    return lines
+    return [f"- {line}" for line in kind_verdicts(scores, labels)]
 
 
 def main(argv=None) -> int:
