@@ -132,12 +132,17 @@ def test_nan_during_training_stops_and_keeps_the_last_good_checkpoint(make_confi
 
 
 def test_weights_and_biases_logging_works_offline(make_config, tmp_path, monkeypatch):
-    pytest.importorskip("wandb")
+    wandb = pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     config = make_config(max_steps=2)
     config.logging.wandb = True
-    run = train(config, run_dir=tmp_path / "wb")
+    try:
+        run = train(config, run_dir=tmp_path / "wb")
+    finally:
+        # train leaves the W&B run open (a sweep trial writes its summary into it before
+        # closing it): close it, so later tests in this process do not log into it
+        wandb.finish()
     assert list((run.run_dir / "wandb").glob("offline-run-*"))
 
 
