@@ -45,21 +45,33 @@ def accelerator_and_devices(config: Config) -> tuple[str, int | list[int] | str]
     return accelerator, devices
 
 
+#: Ids of the W&B runs that trainings of this process opened. ``train`` leaves its run
+#: open (a sweep trial writes its validation summary into it, then closes it); a later
+#: training must not log into it, while a run someone else opened (a W&B sweep agent's)
+#: is the one to log into.
+_OPENED_WANDB_RUNS: set[str] = set()
+
+
 def loggers(config: Config, run_dir: Path):
     from lightning.pytorch.loggers import CSVLogger
 
     loggers = [CSVLogger(save_dir=str(run_dir), name="logs")]
     if config.logging.wandb:
         try:
-            import wandb  # noqa: F401
+            import wandb
             from lightning.pytorch.loggers import WandbLogger
         except ImportError:
             raise ConfigError("logging.wandb=true needs the wandb package: pip install wandb") \
                 from None
-        loggers.append(WandbLogger(
+        if wandb.run is not None and wandb.run.id in _OPENED_WANDB_RUNS:
+            wandb.finish()      # an earlier training's run: this one gets its own
+        wandb_logger = WandbLogger(
             project=config.logging.wandb_project, name=config.logging.wandb_name or config.name,
             group=config.logging.wandb_group, save_dir=str(run_dir),
-            config=config.to_dict()))
+            config=config.to_dict())
+        if wandb.run is None:   # the logger opens its run on first use: remember it
+            _OPENED_WANDB_RUNS.add(wandb_logger.experiment.id)
+        loggers.append(wandb_logger)
     return loggers
 
 

@@ -139,11 +139,16 @@ def test_weights_and_biases_logging_works_offline(make_config, tmp_path, monkeyp
     config.logging.wandb = True
     try:
         run = train(config, run_dir=tmp_path / "wb")
+        first = wandb.run.id
+        # a second training in this process (a notebook) gets its own run
+        again = train(config, run_dir=tmp_path / "wb2")
+        assert wandb.run.id != first
     finally:
-        # train leaves the W&B run open (a sweep trial writes its summary into it before
-        # closing it): close it, so later tests in this process do not log into it
+        # train leaves its W&B run open (a sweep trial writes its summary into it before
+        # closing it): close it, so later tests in this process start without one
         wandb.finish()
     assert list((run.run_dir / "wandb").glob("offline-run-*"))
+    assert list((again.run_dir / "wandb").glob("offline-run-*"))
 
 
 def test_gpu_request_without_gpu_is_a_clear_error(make_config, tmp_path):
