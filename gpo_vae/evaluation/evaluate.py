@@ -336,10 +336,9 @@ def verdicts(ate: dict, truth: dict | None, statistical: dict | None = None,
                              f"interval [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}], "
                              f"p = {paired['p_value']:.2g})")
                 continue
-            # a gap that does not show at three decimals is no result either way
-            word = "ties" if abs(m - b) < 0.0005 else \
-                "beats" if metric.better(m, b) else "LOSES TO"
-            lines.append(f"model {word} {baseline} on {metric.name} ({m:.3f} vs {b:.3f})")
+            word = _unpaired_word(m, b, metric.better(m, b))
+            lines.append(f"model {word} {baseline} on {metric.name} ({m:.3f} vs {b:.3f}"
+                         f"{UNPAIRED})")
     if truth and truth.get("auprc") is not None:
         for key in GRN_BASELINES:
             for name, label in (("auprc", "AUPRC"),
@@ -347,16 +346,28 @@ def verdicts(ate: dict, truth: dict | None, statistical: dict | None = None,
                 m, b = truth.get(name), truth.get(f"baseline_{key}_{name}")
                 if m is None or b is None:
                     continue
-                word = "ties" if abs(m - b) < 0.0005 else "beats" if m > b else "LOSES TO"
-                lines.append(f"q(M) {word} the {key.replace('_', ' ')} GRN baseline on "
-                             f"{label} ({m:.3f} vs {b:.3f})")
+                lines.append(f"q(M) {_unpaired_word(m, b, m > b)} the "
+                             f"{key.replace('_', ' ')} GRN baseline on {label} "
+                             f"({m:.3f} vs {b:.3f}{UNPAIRED})")
     for key, top in ((statistical or {}).get("baselines") or {}).items():
         for k, entry in top.items():
             m = statistical["top_k"].get(k, {}).get("precision")
             b = entry.get("precision")
             if m is None or b is None or k != "50":
                 continue
-            word = "ties" if abs(m - b) < 0.0005 else "beats" if m > b else "LOSES TO"
-            lines.append(f"q(M) {word} the {key.replace('_', ' ')} GRN baseline on held-out "
-                         f"statistical precision of the top {k} edges ({m:.3f} vs {b:.3f})")
+            lines.append(f"q(M) {_unpaired_word(m, b, m > b)} the "
+                         f"{key.replace('_', ' ')} GRN baseline on held-out statistical "
+                         f"precision of the top {k} edges ({m:.3f} vs {b:.3f}{UNPAIRED})")
     return lines
+
+
+#: What a comparison of two single values says about itself: no interval, so no verdict.
+UNPAIRED = "; one value each, no interval: compare over seeds"
+
+
+def _unpaired_word(model: float, baseline: float, better: bool) -> str:
+    """``ties`` / ``is above`` / ``is below``: two single values, not a paired verdict (a
+    gap that does not show at three decimals is no difference either way)."""
+    if abs(model - baseline) < 0.0005:
+        return "ties"
+    return "is above" if better else "is below"

@@ -61,6 +61,12 @@ def test_verdicts_use_the_paired_comparison_when_there_is_one():
     assert lines[0].startswith("model ties (no difference beyond noise) baseline_linear on "
                                "pearson_all (0.510 vs 0.500; paired difference")
     assert lines[1].startswith("model beats baseline_linear on pearson_top20")
-    # without comparisons: the plain difference of the means
-    assert verdicts(summary, None)[0] == "model beats baseline_linear on pearson_all " \
-        "(0.510 vs 0.500)"
+    # without comparisons: two single values, which give no verdict, and say so
+    assert verdicts(summary, None)[0] == "model is above baseline_linear on pearson_all " \
+        "(0.510 vs 0.500; one value each, no interval: compare over seeds)"
+    truth = {"auprc": 0.565, "k": 62, "precision_at_k": 0.5,
+             "baseline_correlation_auprc": 0.564, "baseline_correlation_precision_at_k": 0.6}
+    grn = [line for line in verdicts(summary, truth) if line.startswith("q(M)")]
+    assert grn[0].startswith("q(M) is above the correlation GRN baseline on AUPRC") and \
+        "no interval" in grn[0]
+    assert grn[1].startswith("q(M) is below the correlation GRN baseline on precision")
