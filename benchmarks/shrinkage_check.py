@@ -40,6 +40,7 @@ from gpo_vae.data.gene_features import coexpression_slopes
 from gpo_vae.evaluation.compare import paired_comparison
 from gpo_vae.evaluation.evaluate import SplitCells
 from gpo_vae.evaluation.metrics import pearson_top20
+from gpo_vae.stats.shrinkage import knockdown_prior, shrink_toward
 
 RANKS = (2, 5, 8, 12)
 STRENGTHS = (0.25, 0.5, 1.0, 2.0)
@@ -81,15 +82,10 @@ def toward_knockdown(shifts: Shifts, expression: np.ndarray, columns: np.ndarray
     """The shifts pulled toward their knockdown prior (rows whose ``columns`` entry, the
     target gene's column, is -1 keep their shift)."""
     measured = np.flatnonzero(columns >= 0)
-    index, values = coexpression_slopes(expression, columns[measured], top_k)
+    index, slopes = coexpression_slopes(expression, columns[measured], top_k)
     out = shifts.values.copy()
-    for row, genes, slopes in zip(measured, index, values, strict=True):
-        shift, prior = shifts.values[row], np.zeros(shifts.values.shape[1])
-        prior[genes] = slopes * (slopes @ shift[genes]) / max(slopes @ slopes, 1e-12)
-        prior[columns[row]] = shift[columns[row]]
-        gap = shift - prior
-        weight = np.clip(1 - shifts.noise[row] / np.maximum(gap ** 2, 1e-12), 0, 1)
-        out[row] = prior + weight * gap
+    prior = knockdown_prior(out[measured], columns[measured], index, slopes)
+    out[measured] = shrink_toward(out[measured], prior, shifts.noise[measured])
     return out
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from gpo_vae import stats
 from gpo_vae.constants import OBS_LIBRARY_SIZE, OBS_SPLIT, OBSM_DOSAGES
 from gpo_vae.data.schema import counts_matrix, gene_symbols
+from gpo_vae.stats.shrinkage import shrink_toward, signal_share
 
 
 def log_normalize(
@@ -94,21 +95,13 @@ class ConditionPseudobulk:
         shift within its noise is trusted little and pulled toward what the model's
         features predict; a shift well above it is kept (empirical Bayes, which a
         per-condition mean cannot do)."""
-        return _signal_share(self.shifts, self.noise())
+        return signal_share(self.shifts, self.noise())
 
     def shrunk_toward(self, prior: np.ndarray) -> np.ndarray:
         """The shifts pulled toward ``prior`` (C, G), entry by entry, by the positive-part
-        James-Stein weight ``max(0, 1 - noise / (shift - prior)^2)``: a departure from the
-        prior within the shift's noise is dropped, one well above it kept almost whole.
-        Where ``prior`` equals the shift nothing changes."""
-        gap = self.shifts.astype(np.float64) - prior
-        return (prior + _signal_share(gap, self.noise()) * gap).astype(np.float32)
-
-
-def _signal_share(values: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """``clip(1 - noise / values^2, 0, 1)``: the share of each value that is signal."""
-    weight = 1.0 - noise / np.maximum(np.asarray(values, np.float64) ** 2, 1e-12)
-    return np.clip(weight, 0.0, 1.0).astype(np.float32)
+        James-Stein weight (:func:`gpo_vae.stats.shrinkage.shrink_toward`). Where
+        ``prior`` equals the shift nothing changes."""
+        return shrink_toward(self.shifts, prior, self.noise())
 
 
 def treatment_keys(n_treatments: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from gpo_vae.config import Config
 from gpo_vae.data.pseudobulk import ConditionPseudobulk
 from gpo_vae.models.data_info import DataInfo
 from gpo_vae.models.features import LinearResponse, OwnGeneEffect
-from gpo_vae.stats import bilinear_ridge
+from gpo_vae.stats import bilinear_ridge, shrinkage
 
 
 def build_own_effect(config: Config, info: DataInfo, pseudobulk: ConditionPseudobulk | None,
@@ -49,7 +49,7 @@ def downstream_scale_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None
     rows, target = _measured_singles(info, pseudobulk)
     if rows.size == 0:
         return 0.0
-    row_of = np.cumsum(info.own_columns >= 0) - 1        # treatment -> row of ``downstream``
+    row_of = _downstream_rows(info)
     spread = own * values[row_of[target]]                               # conditions x k
     shifts = np.take_along_axis(pseudobulk.shifts[rows], index[row_of[target]], axis=1)
     denominator = float((spread ** 2).sum())
@@ -67,21 +67,15 @@ def knockdown_prior(info: DataInfo, pseudobulk: ConditionPseudobulk,
     shift (:meth:`~gpo_vae.data.pseudobulk.ConditionPseudobulk.shrunk_toward`): the one
     direction the screen's co-expression says a knockdown moves, in place of one free value
     per gene."""
-    prior = pseudobulk.shifts.astype(np.float64)
+    prior = pseudobulk.shifts.astype(np.float32)
     index, values = downstream
     rows, target = _measured_singles(info, pseudobulk)
     if rows.size == 0 or not index.shape[-1]:
-        return prior.astype(np.float32)
-    row_of = np.cumsum(info.own_columns >= 0) - 1        # treatment -> row of ``downstream``
-    slopes, genes = values[row_of[target]].astype(np.float64), index[row_of[target]]
-    measured = np.take_along_axis(prior[rows], genes, axis=1)
-    scale = (slopes * measured).sum(1) / np.maximum((slopes ** 2).sum(1), 1e-12)
-    own = info.own_columns[target]
-    spread = np.zeros((rows.size, prior.shape[1]))
-    np.put_along_axis(spread, genes, scale[:, None] * slopes, axis=1)
-    spread[np.arange(rows.size), own] = prior[rows, own]
-    prior[rows] = spread
-    return prior.astype(np.float32)
+        return prior
+    row_of = _downstream_rows(info)
+    prior[rows] = shrinkage.knockdown_prior(prior[rows], info.own_columns[target],
+                                            index[row_of[target]], values[row_of[target]])
+    return prior
 
 
 def own_shift_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None) -> float:
@@ -93,6 +87,12 @@ def own_shift_init(info: DataInfo, pseudobulk: ConditionPseudobulk | None) -> fl
     if rows.size == 0:
         return 0.0
     return float(np.median(pseudobulk.shifts[rows, info.own_columns[target]]))
+
+
+def _downstream_rows(info: DataInfo) -> np.ndarray:
+    """(T,) each treatment's row of the ``downstream`` arrays, which hold the measured
+    treatment genes only (-1 and below: not measured)."""
+    return np.cumsum(info.own_columns >= 0) - 1
 
 
 def _measured_singles(info: DataInfo,
