@@ -194,12 +194,24 @@ def _stored(result_file: Path, data, setting, seed, epochs, extra) -> dict:
             f"{result_file.parent} was trained with {result.get('overrides')}, but "
             f"{setting!r} now means {expected}; move that folder away (or delete it) to "
             "train the setting as it is defined now")
-    missing = [e for e in _evaluations(result["predict_globals"]) if e[0] not in result]
-    for which, ckpt, globals_ in missing:
-        _evaluate(result, result_file.parent, which, ckpt, globals_)
+    result.setdefault("ate_decoding", _run_decoding(data, result["overrides"]))
+    # missing, or scored with another ATE decoding than the evaluation asks for (a run
+    # scored before model.ate_decoding existed read sampled counts)
+    missing = [e for e in _evaluations(result["predict_globals"], result["ate_decoding"])
+               if e[0] not in result or result[e[0]].get("ate_decoding", "sampled")
+               != (e[3] or result["ate_decoding"])]
+    for which, ckpt, globals_, decoding in missing:
+        _evaluate(result, result_file.parent, which, ckpt, globals_, decoding)
     if missing:
         result_file.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _run_decoding(data: str, overrides: list[str]) -> str:
+    """The ATE decoding a run's settings resolve to (stored results before it existed)."""
+    from gpo_vae.config import load_config
+
+    return load_config(ROOT / _spec(data)["config"], overrides).model.ate_decoding
 
 
 def _simulate_if_missing(spec: dict) -> None:
@@ -232,29 +244,39 @@ def _train_and_evaluate(data: str, setting: str, seed: int, overrides: list[str]
     result = {"data": data, "setting": setting, "seed": seed, "overrides": overrides,
               "train_seconds": round(time.perf_counter() - start, 1),
               "training": json.loads((run_dir / "training_summary.json").read_text()),
-              "predict_globals": config.model.predict_globals}
-    for which, ckpt, globals_ in _evaluations(result["predict_globals"]):
-        _evaluate(result, folder, which, ckpt, globals_)
+              "predict_globals": config.model.predict_globals,
+              "ate_decoding": config.model.ate_decoding}
+    for which, ckpt, globals_, decoding in _evaluations(result["predict_globals"],
+                                                        result["ate_decoding"]):
+        _evaluate(result, folder, which, ckpt, globals_, decoding)
     return result
 
 
-def _evaluations(predict_globals: str) -> list[tuple[str, str, str | None]]:
-    """(result key, checkpoint, prediction mode) of every evaluation of a run."""
+def _evaluations(predict_globals: str, ate_decoding: str
+                 ) -> list[tuple[str, str, str | None, str | None]]:
+    """(result key, checkpoint, globals, ATE decoding) of every evaluation of a run; None:
+    the run's own. last.ckpt is also scored with the other globals and the other
+    decoding (the prediction choices need no training of their own)."""
     other = "sample" if predict_globals == "mean" else "mean"
-    return [("best", "best", None), ("last", "last", None), (f"last_{other}", "last", other)]
+    decoding = "sampled" if ate_decoding == "expected" else "expected"
+    return [("best", "best", None, None), ("last", "last", None, None),
+            (f"last_{other}", "last", other, None),
+            (f"last_{decoding}_ates", "last", None, decoding)]
 
 
-def _evaluate(result: dict, folder: Path, which: str, ckpt: str, globals_: str | None) -> None:
+def _evaluate(result: dict, folder: Path, which: str, ckpt: str, globals_: str | None,
+              decoding: str | None = None) -> None:
     from gpo_vae.evaluation.report import evaluate
     from gpo_vae.evaluation.settings import EvaluationSettings, default_global_draws
 
-    settings = EvaluationSettings(**EVALUATION,
+    settings = EvaluationSettings(**EVALUATION, ate_decoding=decoding,
                                   n_global=default_global_draws(EVALUATION["n_samples"]))
     out = folder / f"eval_{which}"
     metrics = evaluate(folder / "run" / "checkpoints" / f"{ckpt}.ckpt", settings=settings,
                        out_dir=out, globals_=globals_, force=True).metrics
     entry = {m: v.get("pearson_top20") for m, v in metrics["ate"].items()}
     entry["predict_globals"] = metrics.get("predict_globals")
+    entry["ate_decoding"] = metrics.get("ate_decoding")
     entry["pearson_all"] = metrics["ate"]["model"].get("pearson_all")
     entry["iwelbo_test"] = metrics.get("iwelbo_test")
     entry["grn_auprc"] = (metrics["grn"].get("truth") or {}).get("auprc")
@@ -269,12 +291,19 @@ def _mean_sd(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {sd:.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
-# rows scored from another setting's runs with the other prediction mode
-DERIVED = {"authors": ("authors+mean_prediction", "authors + posterior-mean prediction"),
-           "anchored": ("anchored-mean_prediction", "anchored, sampled globals in prediction"),
-           "anchored+authors_alignment": ("anchored+authors_alignment-mean_prediction",
-                                          "anchored (authors' alignment), sampled globals in "
-                                          "prediction")}
+# rows scored from another setting's runs with another prediction choice:
+# setting -> [(row, description, result key)]
+DERIVED = {"authors": [("authors+mean_prediction", "authors + posterior-mean prediction",
+                        "last_mean"),
+                       ("authors+expected_ates", "authors, ATEs from the decoded expression "
+                        "(no count noise)", "last_expected_ates")],
+           "anchored": [("anchored-mean_prediction", "anchored, sampled globals in "
+                         "prediction", "last_sample"),
+                        ("anchored-expected_ates", "anchored, ATEs from sampled counts (the "
+                         "authors' decoding)", "last_sampled_ates")],
+           "anchored+authors_alignment": [("anchored+authors_alignment-mean_prediction",
+                                           "anchored (authors' alignment), sampled globals "
+                                           "in prediction", "last_sample")]}
 
 
 def _row(setting: str, description: str, results: list[dict], last: str) -> str:
@@ -343,6 +372,21 @@ def kind_verdicts(wide: pd.DataFrame, labels: dict[str, str] | None = None) -> l
     return lines
 
 
+def derived_verdicts(data: str, setting: str) -> list[str]:
+    """Paired verdicts of ``setting``'s own prediction (last.ckpt) against each of its
+    derived rows (the same runs scored with another prediction choice)."""
+    wide = _per_perturbation(data, setting)
+    lines = []
+    for name, _, key in DERIVED.get(setting, []):
+        other = _per_perturbation(data, setting, key)
+        if wide is None or other is None:
+            continue
+        paired = wide.assign(derived=other["model"])
+        lines += [f"- {setting} against {name}, {line}"
+                  for line in kind_verdicts(paired, {"derived": name})]
+    return lines
+
+
 def table(data: str) -> str:
     """Markdown table of every finished setting of ``data``."""
     rows = []
@@ -356,9 +400,10 @@ def table(data: str) -> str:
             baselines.setdefault(key, []).extend(r["last"][key] for r in results
                                                  if r["last"][key] is not None)
         rows.append(_row(setting, description, results, "last"))
-        if setting in DERIVED:
-            other = "sample" if results[0]["predict_globals"] == "mean" else "mean"
-            rows.append(_row(*DERIVED[setting], results, f"last_{other}"))
+        for name, description, key in DERIVED.get(setting, []):
+            scored = [r for r in results if key in r]
+            if scored:
+                rows.append(_row(name, description, scored, key))
     if not rows:
         return f"no finished runs for {data}"
     said = [f"- {setting}, {line}" for setting in SETTINGS for line in verdicts(data, setting)]
@@ -371,6 +416,7 @@ def table(data: str) -> str:
                         for k, v in baselines.items()), "",
             "| setting | what | seeds | model (last.ckpt) | model (best.ckpt) | "
             "GRN AUPRC (truth) | train s |", "|---|---|---|---|---|---|---|"]
+    said += [line for setting in SETTINGS for line in derived_verdicts(data, setting)]
     tail = ["", "Paired verdicts (model averaged over seeds, last.ckpt; per kind of "
             "perturbation):", "", *said] if said else []
     if said_best:

@@ -23,6 +23,9 @@ from __future__ import annotations
 
 #: The three splits of a prepared screen, in order.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: How predicted ATEs read the decoder (``model.ate_decoding``): the transform of the
+#: decoded proportions, or of negative binomial counts sampled from them.
+ATE_DECODINGS: tuple[str, ...] = ("expected", "sampled")
 #: How cells are split: by cell, or holding out whole perturbations.
 SPLIT_KINDS: tuple[str, ...] = ("cells", "perturbations", "combinations")
 #: Data presets (input layout and filters) of ``data.preset``.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from gpo_vae.cli.common import add_data_argument
+from gpo_vae.constants import ATE_DECODINGS
 from gpo_vae.evaluation.settings import EvaluationSettings
 from gpo_vae.outputs import FORCE_HELP
 
@@ -23,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
         references += read_reference_specs(args.reference_spec)
     settings = EvaluationSettings(split=args.split, n_samples=args.n_samples,
                                   n_global=default_global_draws(args.n_samples),
-                                  iwelbo_particles=args.iwelbo_particles, seed=args.seed)
+                                  iwelbo_particles=args.iwelbo_particles, seed=args.seed,
+                                  ate_decoding=args.ate_decoding)
     result = evaluate(args.run, settings=settings, references=references,
                       out_dir=args.out, globals_=args.globals,
                       force=args.force, data_path=args.data_path)
@@ -67,6 +69,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     ev.add_argument("--globals", choices=["mean", "sample"], default=None,
                     help="predict with the global variables M, E at their posterior mean or "
                     "sampled [default: the run's model.predict_globals]")
+    ev.add_argument("--ate-decoding", choices=ATE_DECODINGS, default=None,
+                    help="read predicted ATEs from the decoded expression itself (expected) "
+                    "or from sampled counts [default: the run's model.ate_decoding]")
     ev.add_argument("--out", metavar="DIR", default=None,
                     help="write the results here [default: the run folder for --split test, "
                     "RUN/eval_val/ for --split val]")

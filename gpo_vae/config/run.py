@@ -61,6 +61,8 @@ class Config:
             self.model.latent_mode = "sum" if sams else "concat"
         if self.model.predict_globals is None:
             self.model.predict_globals = "mean" if anchored else "sample"
+        if self.model.ate_decoding is None:
+            self.model.ate_decoding = "expected" if anchored else "sampled"
         if self.model.gene_features is None:
             self.model.gene_features = "pca" if anchored else "none"
         if self.model.unseen_combinations is None:

@@ -115,6 +115,13 @@ class ModelConfig(Settings):
     # (M = q(M) probabilities, E = its mean) or sampled; None = the variant's default
     # (anchored: mean, authors: sample)
     predict_globals: Literal["mean", "sample"] | None = None
+    # how predicted ATEs read the decoder: "expected" = the mean over z_basal draws of
+    # log2(1 + 1e4 p) of the decoded proportions p, the quantity the pseudobulk term
+    # anchors to the training cells; "sampled" = negative binomial counts at library
+    # 1e4, transformed (the authors'; its count noise bends the shifts of low-expressed
+    # genes away from what the term anchored). None = the variant's default (anchored:
+    # expected, others: sampled)
+    ate_decoding: Literal["expected", "sampled"] | None = None
     # how predictions compose a combination never seen in training: "additive" = the sum
     # of its treatments' predicted effects (the model's interactions fit the training
     # doubles but did not carry to held-out ones: docs/results.md), "latent" = decode the

@@ -37,12 +37,11 @@ import pandas as pd
 import torch
 
 from gpo_vae.config import MAX_SEED, Settings, check_seed
-from gpo_vae.constants import TARGET_SUM
 from gpo_vae.design.distance import get_distance
 from gpo_vae.design.targets import DesignTarget
 from gpo_vae.errors import ConfigError
 from gpo_vae.evaluation.predict import ate_draws
-from gpo_vae.stats import seeded_torch
+from gpo_vae.stats import perturbseq_expected_torch, seeded_torch
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +191,7 @@ class _Surrogate:
 
     def _expression(self, proportions: torch.Tensor) -> torch.Tensor:
         chosen = proportions[..., self.problem.genes]
-        return (1.0 + TARGET_SUM * chosen).log2().mean(1)
+        return perturbseq_expected_torch(chosen).mean(1)
 
     def __call__(self, dosages: torch.Tensor) -> torch.Tensor:
         module = self.problem.module

@@ -190,7 +190,7 @@ def evaluate_ates(module, adata, cells: SplitCells, settings: EvaluationSettings
     logger.info(f"  sampling {s.n_samples:,} cells per perturbation for model ATEs")
     model_ate, model_se = model_ates(
         module, condition_dosages(adata, cells.labels, names), names, n_samples=s.n_samples,
-        n_global=s.n_global, seed=s.seed, globals_=globals_)
+        n_global=s.n_global, seed=s.seed, globals_=globals_, decoding=s.ate_decoding)
     predictions = {
         "model": model_ate,
         "baseline_pert_mean": baselines.pert_mean_baseline(train, names),

@@ -4,12 +4,14 @@ Cells are drawn from the generative model with the global variables (M, E, E_qc)
 the guide (at their posterior mean, or sampled: ``model.predict_globals``), z_basal from
 its N(0, I) prior, a good-quality cell (q = 0) and library size
 1e4; counts are negative binomial. Model ATEs use the same "perturbseq" transform as the
-data ATEs. For ATEs, control and perturbed cells share each draw of the globals, of z_basal
-and of the over-dispersion noise (common random numbers), so their difference carries less
-Monte Carlo noise; each set of cells on its own is still an exact sample. The ATE of a
-combination never seen in training is, by default, the sum of its treatments' ATEs
-(``model.unseen_combinations``); sampled cells and :func:`ate_draws` (intervention design)
-always compose in the latent space.
+data ATEs, applied (``model.ate_decoding``) to the decoded proportions themselves
+(``expected``: what the anchored model's pseudobulk term fits to the training cells) or
+to sampled counts (``sampled``: the authors'). For ATEs, control and perturbed cells share
+each draw of the globals, of z_basal and of the over-dispersion noise (common random
+numbers), so their difference carries less Monte Carlo noise; each set of cells on its
+own is still an exact sample. The ATE of a combination never seen in training is, by
+default, the sum of its treatments' ATEs (``model.unseen_combinations``); sampled cells
+and :func:`ate_draws` (intervention design) always compose in the latent space.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import scipy.sparse as sp
 import torch
 
 from gpo_vae.config import check_count
-from gpo_vae.constants import TARGET_SUM
+from gpo_vae.constants import ATE_DECODINGS, TARGET_SUM
 from gpo_vae.errors import ConfigError
 from gpo_vae.progress import progress as progress_bar
-from gpo_vae.stats import perturbseq_transform_torch, seeded_torch
+from gpo_vae.stats import perturbseq_expected_torch, perturbseq_transform_torch, seeded_torch
 
 
 def _nb_counts(module, proportions: torch.Tensor, library_size: float,
@@ -79,48 +81,69 @@ def _device(module) -> torch.device:
     return next(module.parameters()).device
 
 
+def _decoding_mode(module, how: str | None) -> str:
+    how = how or getattr(module.config.model, "ate_decoding", None) or "sampled"
+    if how not in ATE_DECODINGS:
+        raise ConfigError(f"ate_decoding={how!r} must be one of {', '.join(ATE_DECODINGS)}")
+    return how
+
+
+class _ControlDraw:
+    """One draw's shared randomness (globals, z_basal, over-dispersion noise) and its
+    control cells' mean expression; :meth:`ate` of dosage rows against them."""
+
+    def __init__(self, module, how: str, decoding: str, cells: int, library_size: float):
+        self.module, self.decoding, self.library_size = module, decoding, library_size
+        self.sample = module.prediction_globals(how)
+        self.z = torch.randn((1, cells, module.n_latent), device=_device(module))
+        theta = module.model.inverse_dispersion
+        self.gamma = None if decoding == "expected" else \
+            torch.distributions.Gamma(theta, torch.ones_like(theta)).sample((1, cells))
+        self.control = self._expression(self.z.new_zeros((1, module.n_treatments)))
+
+    def _expression(self, dosages: torch.Tensor) -> torch.Tensor:
+        """Mean transformed expression (C, G) of the draw's cells under each row."""
+        proportions = self.module.decode_conditions(self.sample, self.z, dosages)
+        if self.decoding == "expected":
+            return perturbseq_expected_torch(proportions).mean(1)
+        counts = _nb_counts(self.module, proportions, self.library_size, self.gamma)
+        return perturbseq_transform_torch(counts).mean(1)
+
+    def ate(self, dosages: torch.Tensor) -> torch.Tensor:
+        return (self._expression(dosages) - self.control).double()
+
+
 @torch.no_grad()
 def ate_draws(module, dosages: np.ndarray, *, n_draws: int, cells_per_draw: int,
               library_size: float = TARGET_SUM, max_elements: int = 20_000_000,
-              globals_: str | None = None):
+              globals_: str | None = None, decoding: str | None = None):
     """Model ATEs (C x G tensors) of the dosage rows ``dosages`` (C x T), one per draw
     of the global variables (or their mean) and of ``cells_per_draw`` z_basal cells, as
     a generator; the caller seeds torch. Within a draw every row shares the globals,
     z_basal and over-dispersion noise of its control cells (common random numbers).
-    Every row is decoded as it is (combinations in the latent space); :func:`model_ates`
-    applies :func:`composition`."""
-    how = _globals_mode(module, globals_)
-    device = _device(module)
+    ``decoding`` is ``expected`` or ``sampled`` (default: the run's
+    ``model.ate_decoding``). Every row is decoded as it is (combinations in the latent
+    space); :func:`model_ates` applies :func:`composition`."""
+    how, decoding = _globals_mode(module, globals_), _decoding_mode(module, decoding)
     n_genes = module.data_info.n_genes
-    d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=device)
+    d = torch.as_tensor(np.asarray(dosages, dtype=np.float32), device=_device(module))
     chunk = max(1, max_elements // (cells_per_draw * n_genes))
     for _ in progress_bar(range(n_draws), desc="model ATEs"):
-        sample = module.prediction_globals(how)
-        z = torch.randn((1, cells_per_draw, module.n_latent), device=device)
-        no_treatment = z.new_zeros((1, module.n_treatments))
-        theta = module.model.inverse_dispersion
-        gamma = torch.distributions.Gamma(theta, torch.ones_like(theta)).sample(
-            (1, cells_per_draw))
-        control = perturbseq_transform_torch(_nb_counts(
-            module, module.decode_conditions(sample, z, no_treatment), library_size,
-            gamma)).mean(1)
-        ates = []
-        for start in range(0, d.shape[0], chunk):
-            counts = _nb_counts(module, module.decode_conditions(sample, z, d[start:start + chunk]),
-                                library_size, gamma)
-            ates.append((perturbseq_transform_torch(counts).mean(1) - control).double())
-        yield torch.cat(ates) if ates else control.new_zeros((0, n_genes)).double()
+        draw = _ControlDraw(module, how, decoding, cells_per_draw, library_size)
+        ates = [draw.ate(d[start:start + chunk]) for start in range(0, d.shape[0], chunk)]
+        yield torch.cat(ates) if ates else draw.control.new_zeros((0, n_genes)).double()
 
 
 def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int = 1000,
                n_global: int = 20, library_size: float = TARGET_SUM, seed: int = 0,
-               max_elements: int = 20_000_000, globals_: str | None = None
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+               max_elements: int = 20_000_000, globals_: str | None = None,
+               decoding: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Model ATEs (conditions x genes) for the dosage rows ``dosages`` (C x T), and their
     Monte Carlo standard errors from the spread between the ``n_global`` draws (of the
     global variables, when sampled, and of z_basal; each with ``n_samples / n_global``
     cells). ``globals_`` is ``mean`` or ``sample`` (default: the run's
-    ``model.predict_globals``). Combinations never seen in training are composed as
+    ``model.predict_globals``), ``decoding`` ``expected`` or ``sampled`` (default: its
+    ``model.ate_decoding``). Combinations never seen in training are composed as
     :func:`composition` says."""
     n_samples, n_global = check_count(n_samples, "n_samples"), check_count(n_global, "n_global")
     n_genes = module.data_info.n_genes
@@ -132,7 +155,7 @@ def model_ates(module, dosages: np.ndarray, names: list[str], *, n_samples: int 
         for ate in ate_draws(module, rows, n_draws=n_global,
                              cells_per_draw=max(1, n_samples // n_global),
                              library_size=library_size, max_elements=max_elements,
-                             globals_=globals_):
+                             globals_=globals_, decoding=decoding):
             ate = ate.cpu() if combine is None else combine @ ate.cpu()
             total += ate
             total_sq += ate * ate

@@ -110,6 +110,8 @@ def evaluate_model(module, adata, settings: EvaluationSettings | None = None, *,
     seen = ate.train_cells
     metrics = {
         "predict_globals": globals_ or module.config.model.predict_globals,
+        "ate_decoding": s.ate_decoding or getattr(module.config.model, "ate_decoding", None)
+        or "sampled",
         "split": s.split, "split_kind": str(adata.uns[UNS_SCHEMA].get("split", "")),
         "n_test_cells": int(cells.in_split.sum()),
         "n_perturbations_scored": len(ate.names),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gpo_vae.config import Settings, check_seed
-from gpo_vae.constants import SPLITS
+from gpo_vae.constants import ATE_DECODINGS, SPLITS
 from gpo_vae.errors import ConfigError
 
 TRAIN_SPLIT = SPLITS[0]
@@ -22,6 +22,8 @@ class EvaluationSettings(Settings):
     split: str = "test"
     n_samples: int = 2000            # generated cells per perturbation for model ATEs
     n_global: int = 100              # draws of the global variables among them
+    # "expected" or "sampled" (gpo_vae.config.ModelConfig.ate_decoding); None: the run's
+    ate_decoding: str | None = None
     iwelbo_particles: int = 50
     min_test_cells: int = 4          # fewer held-out cells: no reliable ATE, not scored
     ceiling_repeats: int = 5
@@ -42,6 +44,10 @@ class EvaluationSettings(Settings):
         if self.split not in EVALUATION_SPLITS:
             raise ConfigError(f"split {self.split!r} is not a split to evaluate on; use "
                               f"one of {', '.join(EVALUATION_SPLITS)}")
+        if self.ate_decoding is not None and self.ate_decoding not in ATE_DECODINGS:
+            raise ConfigError(f"ate_decoding={self.ate_decoding!r} must be one of "
+                              f"{', '.join(ATE_DECODINGS)} (or None: the run's "
+                              "model.ate_decoding)")
         if self.n_samples < 2 or self.n_global < 2 or self.n_samples < self.n_global:
             raise ConfigError(f"n_samples={self.n_samples} must be at least 2 and at least "
                               f"the number of global draws (n_global={self.n_global})")

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 from gpo_vae.constants import TARGET_SUM
 
 __all__ = ["TARGET_SUM", "bilinear_ridge", "group_means", "log1p_per_library", "log_normalize",
-           "mann_whitney_presorted", "perturbseq_transform", "perturbseq_transform_torch",
+           "mann_whitney_presorted", "perturbseq_expected_torch", "perturbseq_transform",
+           "perturbseq_transform_torch",
            "rank_sum_tie_terms", "rank_sum_vs_reference", "seeded_torch",
            "wasserstein_columns"]
 
@@ -60,6 +61,13 @@ def perturbseq_transform_torch(counts: Tensor) -> Tensor:
     """:func:`perturbseq_transform` of a tensor (``...`` x genes), totals over the last axis."""
     total = counts.sum(-1, keepdim=True).clamp_min(1.0)
     return (1.0 + TARGET_SUM * counts / total).log2()
+
+
+def perturbseq_expected_torch(proportions: Tensor) -> Tensor:
+    """The "perturbseq" transform of decoded gene ``proportions`` (``...`` x genes, rows
+    summing to 1) without count noise: ``log2(1 + 1e4 * p)``, a cell's expected
+    normalised expression on the transform's scale."""
+    return (1.0 + TARGET_SUM * proportions).log2()
 
 
 def log_normalize(counts, target_sum: float = TARGET_SUM):

@@ -51,3 +51,35 @@ def test_a_combination_never_seen_is_the_sum_of_its_singles(module):
     ates, se = model_ates(module, dosages, ["a", "b", "a+b"], n_samples=400, n_global=8)
     gap = ates.loc["a+b"] - ates.loc["a"] - ates.loc["b"]
     assert np.abs(gap).mean() < 4 * se.loc["a+b"].mean() + 1e-6
+
+
+def test_expected_decoding_reads_the_decoded_expression_without_count_noise(module):
+    assert module.config.model.ate_decoding == "expected"    # the anchored default
+    t = module.data_info.n_treatments
+    dosages = np.zeros((3, t), dtype=np.float32)
+    dosages[1, 0] = dosages[2, 1] = 1.0
+    names = ["none", "first", "second"]
+    expected, expected_se = model_ates(module, dosages, names, n_samples=400, n_global=8,
+                                       globals_="mean")
+    sampled, sampled_se = model_ates(module, dosages, names, n_samples=400, n_global=8,
+                                     globals_="mean", decoding="sampled")
+    # the control row shares every z_basal draw: exactly zero, not zero within noise
+    assert (expected.loc["none"] == 0).all()
+    assert expected_se.to_numpy().mean() < sampled_se.to_numpy().mean()
+    # by hand: the mean over z_basal of log2(1 + 1e4 p) under the row, minus control's
+    from gpo_vae.stats import seeded_torch
+    with seeded_torch(0), torch.no_grad():
+        globals_ = module.prediction_globals("mean")
+        z = torch.randn((1, 50, module.n_latent))
+        rows = torch.as_tensor(dosages)
+        log_expr = torch.log2(1 + 1e4 * module.decode_conditions(globals_, z, rows)).mean(1)
+    by_hand = (log_expr[1:] - log_expr[:1]).numpy()
+    assert np.corrcoef(by_hand.ravel(), expected.iloc[1:].to_numpy().ravel())[0, 1] > 0.95
+
+
+def test_an_unknown_decoding_is_refused_by_name(module):
+    from gpo_vae.errors import ConfigError
+
+    dosages = np.zeros((1, module.data_info.n_treatments), dtype=np.float32)
+    with pytest.raises(ConfigError, match="ate_decoding='noisy' must be one of expected"):
+        model_ates(module, dosages, ["x"], n_samples=4, n_global=2, decoding="noisy")

@@ -27,3 +27,15 @@ def test_the_cli_refuses_the_training_split_with_the_same_one_line_error(tmp_pat
     assert code != 0 and "Traceback" not in err
     assert err.strip().splitlines() == [err.strip()]
     assert err.startswith("error: split 'train' holds the cells the model was trained on")
+
+
+def test_the_ate_decoding_override_is_checked_before_any_work(tmp_path, capsys):
+    assert EvaluationSettings(ate_decoding="sampled").validate().ate_decoding == "sampled"
+    assert EvaluationSettings().validate().ate_decoding is None     # the run's own
+    with pytest.raises(ConfigError, match="ate_decoding='noisy' must be one of expected, "
+                                          "sampled"):
+        EvaluationSettings(ate_decoding="noisy").validate()
+    # the command line offers the same choices
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(tmp_path / "no_run"), "--ate-decoding", "noisy"])
+    assert "invalid choice: 'noisy'" in capsys.readouterr().err

@@ -26,9 +26,11 @@ def test_variant_defaults_fill_only_the_settings_left_empty(build):
     anchored, _ = build("anchored")
     authors, _ = build("authors")
     assert (anchored.guide.encoder, anchored.loss.pseudobulk_coeff,
-            anchored.model.predict_globals) == ("mean_field", 10.0, "mean")
+            anchored.model.predict_globals, anchored.model.ate_decoding) == \
+        ("mean_field", 10.0, "mean", "expected")
     assert (authors.guide.encoder, authors.loss.pseudobulk_coeff,
-            authors.model.predict_globals) == ("correlated", 0.0, "sample")
+            authors.model.predict_globals, authors.model.ate_decoding) == \
+        ("correlated", 0.0, "sample", "sampled")
     chosen, _ = build("authors", guide={"encoder": "mean_field"})
     assert chosen.guide.encoder == "mean_field"
 
