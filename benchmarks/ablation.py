@@ -527,7 +527,27 @@ def grn_table(data: str, which: str = "last") -> str:
              f"{truth['random_auprc']:.3f}), reachability AUPRC, expected calibration error, "
              "and the held-out statistical precision of the top 50 edges") if truth else \
         f"GRN on {data} ({which}.ckpt): held-out statistical precision of the top 50 edges"
-    return "\n".join([title, ""] + head + lines)
+    paired = _paired_grn_lines(rows)
+    tail = ["", "q(M)'s AUPRC against each model-free score, paired bootstrap over "
+            "regulators, one verdict per seed:", "", *paired] if paired else []
+    return "\n".join([title, ""] + head + lines + tail)
+
+
+def _paired_grn_lines(rows: list) -> list[str]:
+    """One line per (setting, baseline): how many seeds' paired bootstrap verdicts say
+    beats / ties / loses, with the differences and the largest p-value."""
+    lines = []
+    for setting, _, truths, _ in rows:
+        for key, name in GRN_BASELINE_NAMES.items():
+            tests = [t[f"paired_{key}_auprc"] for t in truths if t.get(f"paired_{key}_auprc")]
+            if not tests:
+                continue
+            counts = pd.Series([t["verdict"] for t in tests]).value_counts()
+            said = ", ".join(f"{word} in {n} of {len(tests)}" for word, n in counts.items())
+            lines.append(f"- {setting} against {name}: {said} (differences "
+                         + ", ".join(f"{t['mean_difference']:+.3f}" for t in tests)
+                         + f"; largest p = {max(t['p_value'] for t in tests):.2g})")
+    return lines
 
 
 def _run(args) -> None:

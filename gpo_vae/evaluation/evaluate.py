@@ -288,18 +288,7 @@ def evaluate_grn(module, adata, cells: SplitCells, settings: EvaluationSettings,
         "interventional_regression": grn_baselines.interventional_regression_scores(
             *train, perturbed)}
     # direct edges (the keys without a prefix) and, separately, reachability
-    metrics = grn_truth.truth_metrics(block, truth)
-    metrics["calibration"] = grn_truth.calibration(block, truth)
-    reach = grn_truth.reachability(truth)
-    reached = grn_truth.truth_metrics(block, reach)
-    metrics["reachability"] = {k: reached[k] for k in ("auprc", "auroc", "random_auprc")}
-    metrics["reachability"]["n_true_pairs"] = reached["n_true_edges"]
-    for key, scores in baselines_.items():
-        baseline = grn_truth.truth_metrics(scores, truth)
-        for name in ("auprc", "auroc", "precision_at_k", "precision_at"):
-            metrics[f"baseline_{key}_{name}"] = baseline[name]
-        metrics["reachability"][f"baseline_{key}_auprc"] = \
-            grn_truth.truth_metrics(scores, reach)["auprc"]
+    metrics = grn_truth.against_baselines(block, truth, baselines_, seed=s.seed)
     result.truth = metrics
     if metrics["auprc"] is not None:
         for label, scores in (("GPO-VAE q(M)", block),
@@ -340,15 +329,7 @@ def verdicts(ate: dict, truth: dict | None, statistical: dict | None = None,
             lines.append(f"model {word} {baseline} on {metric.name} ({m:.3f} vs {b:.3f}"
                          f"{UNPAIRED})")
     if truth and truth.get("auprc") is not None:
-        for key in GRN_BASELINES:
-            for name, label in (("auprc", "AUPRC"),
-                                ("precision_at_k", f"precision at K={truth['k']}")):
-                m, b = truth.get(name), truth.get(f"baseline_{key}_{name}")
-                if m is None or b is None:
-                    continue
-                lines.append(f"q(M) {_unpaired_word(m, b, m > b)} the "
-                             f"{key.replace('_', ' ')} GRN baseline on {label} "
-                             f"({m:.3f} vs {b:.3f}{UNPAIRED})")
+        lines += _truth_lines(truth)
     for key, top in ((statistical or {}).get("baselines") or {}).items():
         for k, entry in top.items():
             m = statistical["top_k"].get(k, {}).get("precision")
@@ -358,6 +339,32 @@ def verdicts(ate: dict, truth: dict | None, statistical: dict | None = None,
             lines.append(f"q(M) {_unpaired_word(m, b, m > b)} the "
                          f"{key.replace('_', ' ')} GRN baseline on held-out statistical "
                          f"precision of the top {k} edges ({m:.3f} vs {b:.3f}{UNPAIRED})")
+    return lines
+
+
+def _truth_lines(truth: dict) -> list[str]:
+    """The GRN against each model-free baseline on the true network: AUPRC with its
+    paired bootstrap verdict over regulators, precision at K as two single values."""
+    lines = []
+    for key in GRN_BASELINES:
+        baseline = f"the {key.replace('_', ' ')} GRN baseline"
+        for name, label in (("auprc", "AUPRC"),
+                            ("precision_at_k", f"precision at K={truth['k']}")):
+            m, b = truth.get(name), truth.get(f"baseline_{key}_{name}")
+            if m is None or b is None:
+                continue
+            paired = truth.get(f"paired_{key}_{name}")
+            if paired:
+                word = {"ties": "ties (no difference beyond noise)"}.get(paired["verdict"],
+                                                                         paired["verdict"])
+                lines.append(f"q(M) {word} {baseline} on {label} ({m:.3f} vs {b:.3f}; "
+                             f"paired difference {paired['mean_difference']:+.3f}, 95% "
+                             f"interval [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}], "
+                             f"p = {paired['p_value']:.2g}, bootstrap over the "
+                             f"{paired['n']} regulators)")
+                continue
+            lines.append(f"q(M) {_unpaired_word(m, b, m > b)} {baseline} on {label} "
+                         f"({m:.3f} vs {b:.3f}{UNPAIRED})")
     return lines
 
 

@@ -70,3 +70,24 @@ def test_verdicts_use_the_paired_comparison_when_there_is_one():
     assert grn[0].startswith("q(M) is above the correlation GRN baseline on AUPRC") and \
         "no interval" in grn[0]
     assert grn[1].startswith("q(M) is below the correlation GRN baseline on precision")
+
+
+def test_grn_auprc_verdicts_use_the_paired_bootstrap_when_it_is_there():
+    from gpo_vae.evaluation.evaluate import verdicts
+
+    truth = {"auprc": 0.565, "k": 62, "precision_at_k": 0.5,
+             "baseline_mean_shift_auprc": 0.516, "baseline_mean_shift_precision_at_k": 0.5,
+             "paired_mean_shift_auprc": {"mean_difference": 0.049, "ci_low": 0.006,
+                                         "ci_high": 0.093, "p_value": 0.018, "n": 50,
+                                         "verdict": "beats"},
+             "baseline_direct_shift_auprc": 0.564,
+             "paired_direct_shift_auprc": {"mean_difference": 0.001, "ci_low": -0.013,
+                                           "ci_high": 0.026, "p_value": 0.73, "n": 50,
+                                           "verdict": "ties"}}
+    grn = [line for line in verdicts({"model": {}}, truth) if line.startswith("q(M)")]
+    assert grn[0] == ("q(M) beats the mean shift GRN baseline on AUPRC (0.565 vs 0.516; "
+                      "paired difference +0.049, 95% interval [+0.006, +0.093], p = 0.018, "
+                      "bootstrap over the 50 regulators)")
+    assert grn[1].startswith("q(M) ties the mean shift GRN baseline on precision at K=62")
+    assert grn[2].startswith("q(M) ties (no difference beyond noise) the direct shift GRN "
+                             "baseline on AUPRC (0.565 vs 0.564; paired difference +0.001")

@@ -93,3 +93,41 @@ def test_truth_from_an_edge_table_in_true_grn():
     # the simulator's perturbed block wins over the whole-network table
     assert truth_block({"true_grn": edges, "true_grn_perturbed": _truth() * 0}, GENES
                        ).to_numpy().sum() == 0
+
+
+def _random_network(n_genes: int = 30, density: float = 0.08, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    genes = [f"G{i}" for i in range(n_genes)]
+    truth = pd.DataFrame(rng.random((n_genes, n_genes)) < density, index=genes,
+                         columns=genes)
+    return truth, rng
+
+
+def test_paired_auprc_beats_ties_and_loses_over_regulators():
+    from gpo_vae.evaluation.grn_truth import paired_auprc
+
+    truth, rng = _random_network()
+    noise = pd.DataFrame(rng.random(truth.shape), index=truth.index, columns=truth.columns)
+    informative = truth.astype(float) + 0.5 * noise        # ranks most true edges first
+    better = paired_auprc(informative, noise, truth, n_resamples=300)
+    assert better["verdict"] == "beats" and better["ci_low"] > 0 and better["n"] == 30
+    assert better["mean_difference"] == pytest.approx(
+        truth_metrics(informative, truth)["auprc"] - truth_metrics(noise, truth)["auprc"])
+    assert paired_auprc(noise, informative, truth, n_resamples=300)["verdict"] == "LOSES TO"
+    same = paired_auprc(noise, noise.copy(), truth, n_resamples=300)
+    assert same["verdict"] == "ties" and same["mean_difference"] == 0.0
+    # seeded: the same call gives the same interval
+    assert paired_auprc(informative, noise, truth, n_resamples=300) == better
+
+
+def test_paired_auprc_on_a_truth_without_edges_is_empty_and_infinite_scores_rank():
+    from gpo_vae.evaluation.grn_truth import paired_auprc
+
+    truth, _ = _random_network()
+    assert paired_auprc(truth.astype(float), truth.astype(float), truth & False) == {}
+    # +inf ranks first, NaN and -inf last (scikit-learn refuses non-finite scores)
+    scores = truth.astype(float).where(truth, np.nan)
+    scores = scores.where(~truth, np.inf)
+    assert truth_metrics(scores, truth)["auprc"] == pytest.approx(1.0)
+    last = truth.astype(float).where(~truth, -np.inf)       # true edges -inf, the rest 0
+    assert truth_metrics(last, truth)["auroc"] == pytest.approx(0.0)
