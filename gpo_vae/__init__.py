@@ -16,6 +16,7 @@ The Python API (loaded on first use, so ``gpo-vae --help`` stays fast)::
     gv.settings.progress_bar = False         # no progress bars
 """
 
+from gpo_vae._settings import numba_threads_follow_omp
 from gpo_vae._version import __version__
 from gpo_vae.errors import (
     ConfigError,
@@ -24,6 +25,8 @@ from gpo_vae.errors import (
     InputFileError,
     InputTypeError,
 )
+
+numba_threads_follow_omp()
 
 _API = ("GpoVae", "evaluate", "prepare", "simulate")
 

@@ -132,3 +132,21 @@ class GpoVaeSettings:
 
 #: The package's settings (``gv.settings``).
 settings = GpoVaeSettings()
+
+
+def numba_threads_follow_omp() -> None:
+    """Size numba's thread pool as ``OMP_NUM_THREADS`` says when only that is set.
+
+    Someone who runs two trainings at once sets ``OMP_NUM_THREADS=1`` for each; numba,
+    which scanpy's normalisation and kNN start, reads ``NUMBA_NUM_THREADS`` instead and
+    resized the OpenMP team torch shares to every core, so the two ran about 10x slower
+    on 2 cores. numba reads the variable once, when it is first imported, so this only
+    acts before that; a user's own ``NUMBA_NUM_THREADS`` is kept.
+    """
+    import os
+    import sys
+
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0 and "NUMBA_NUM_THREADS" not in os.environ \
+            and "numba" not in sys.modules:
+        os.environ["NUMBA_NUM_THREADS"] = omp

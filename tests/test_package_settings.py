@@ -87,3 +87,21 @@ def test_verbosity_info_shows_messages_in_a_plain_python_session():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stderr == "preparing x\n" and done.stdout == ""
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({"OMP_NUM_THREADS": "1"}, "1"),                          # follows the OpenMP limit
+    ({"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}, "2"),  # the user's own is kept
+    ({"OMP_NUM_THREADS": "lots"}, None),                      # not a count: left alone
+    ({}, None)])
+def test_numba_threads_follow_omp_num_threads_when_only_that_is_set(env, expected):
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    code = "import os, gpo_vae; print(os.environ.get('NUMBA_NUM_THREADS'))"
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env},
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == str(expected)
