@@ -20,7 +20,8 @@ class PredictionMixin:
                     n_global: int = 20, seed: int = 0,
                     globals_: str | None = None) -> pd.DataFrame:
         """Predicted average treatment effects: mean "perturbseq" expression of generated
-        perturbed cells minus that of generated control cells.
+        perturbed cells minus that of generated control cells (of their decoded
+        expression, or of counts sampled from it: the config's ``model.ate_decoding``).
 
         Parameters
         ----------
