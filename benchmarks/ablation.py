@@ -91,7 +91,8 @@ SETTINGS = {
     "authors+pseudobulk": ("authors + pseudobulk consistency (weight 10)",
                            ["model.variant=authors", "loss.pseudobulk_coeff=10"]),
     "anchored": ("anchored default: pseudobulk term over every condition (single "
-                 "perturbations' targets shrunk toward what their knockdown implies), "
+                 "perturbations' targets shrunk toward what their knockdown implies, "
+                 "combinations' toward the additive model of every condition), "
                  "own-gene effect spread to co-expressed genes, the linear response in the "
                  "decoder, "
                  "mean-field encoder, posterior-mean prediction, q(M) aligned to direct-edge "
@@ -102,6 +103,9 @@ SETTINGS = {
     "anchored-knockdown_shrinkage": ("anchored without the knockdown shrinkage (the "
                                      "pseudobulk targets are the raw training shifts)",
                                      ["loss.knockdown_shrinkage=false"]),
+    "anchored-additive_shrinkage": ("anchored without the additive shrinkage (each "
+                                    "combination's pseudobulk target is its raw shift)",
+                                    ["loss.additive_shrinkage=false"]),
     "anchored-downstream": ("anchored without the downstream spread of the own-gene "
                             "effect (a perturbation shifts its own gene alone)",
                             ["model.downstream_genes=0"]),
@@ -315,7 +319,9 @@ def _row(setting: str, description: str, results: list[dict], last: str) -> str:
 
 
 BASELINE_LABELS = {"baseline_pert_mean": "per-perturbation mean",
-                   "baseline_additive": "additive", "baseline_linear": "ridge",
+                   "baseline_additive": "additive",
+                   "baseline_additive_fit": "additive fitted over every condition",
+                   "baseline_linear": "ridge",
                    "baseline_global_mean": "global mean"}
 
 

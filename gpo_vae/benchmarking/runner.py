@@ -33,7 +33,7 @@ from gpo_vae.progress import progress as progress_bar
 logger = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("gpo_vae", "gpo_vae_authors", "sams_vae", "sams_vae_anchored",
-                   "pert_mean", "global_mean", "ridge", "additive")
+                   "pert_mean", "global_mean", "ridge", "additive", "additive_fit")
 CEILING_METHOD = "ceiling_split_half"
 #: The ceilings reported beside the methods (never compared with them): the split-half
 #: agreement of the test cells, and the Pearson a noise-free predictor would reach

@@ -123,10 +123,11 @@ class ModelConfig(Settings):
     # expected, others: sampled)
     ate_decoding: Literal["expected", "sampled"] | None = None
     # how predictions compose a combination never seen in training: "additive" = the sum
-    # of its treatments' predicted effects (the model's interactions fit the training
-    # doubles but did not carry to held-out ones: docs/results.md), "latent" = decode the
-    # sum of their latent rows (GPO-VAE's own composition). None = the variant's default
-    # (anchored: additive, others: latent)
+    # of its treatments' effects, each fitted by least squares over the model's
+    # predictions of every training condition that holds it, singles and combinations
+    # (the model's interactions fit the training doubles but did not carry to held-out
+    # ones: docs/results.md), "latent" = decode the sum of their latent rows (GPO-VAE's
+    # own composition). None = the variant's default (anchored: additive, others: latent)
     unseen_combinations: Literal["additive", "latent"] | None = None
     # gene features feeding each treatment row's effect (gpo_vae.models.features), so
     # unseen genes, genes with few cells and genes seen only in combinations get
@@ -232,6 +233,11 @@ class LossConfig(Settings):
     # genes that co-vary with it) by the positive-part James-Stein weight; a shift of few
     # cells borrows the screen's co-expression, a well-measured one is kept
     knockdown_shrinkage: bool = True
+    # with the pseudobulk term: each combination's target pulled, entry by entry, toward
+    # what the additive model of every condition says of it (its treatments' effects
+    # fitted by least squares over the singles and combinations that hold them) by the
+    # positive-part James-Stein weight; an interaction well above its noise is kept
+    additive_shrinkage: bool = True
 
     def validate(self) -> None:
         if self.pseudobulk_perturbations < 1 or self.pseudobulk_cells < 1:

@@ -11,6 +11,7 @@ import pandas as pd
 from gpo_vae import stats
 from gpo_vae.constants import OBS_LIBRARY_SIZE, OBS_SPLIT, OBSM_DOSAGES
 from gpo_vae.data.schema import counts_matrix, gene_symbols
+from gpo_vae.stats.additive import additive_weights
 from gpo_vae.stats.shrinkage import shrink_toward, signal_share
 
 
@@ -96,6 +97,19 @@ class ConditionPseudobulk:
         features predict; a shift well above it is kept (empirical Bayes, which a
         per-condition mean cannot do)."""
         return signal_share(self.shifts, self.noise())
+
+    def additive_prior(self, prior: np.ndarray | None = None) -> np.ndarray:
+        """``prior`` (default the shifts), with each combination's row replaced by what
+        the additive model of every condition says of it: its treatments' effects fitted
+        by least squares over all the shifts, singles and combinations
+        (:mod:`gpo_vae.stats.additive`), summed at its doses (C, G). A combination whose
+        treatment appears nowhere else keeps its own shift (the fit is exact there)."""
+        out = np.array(self.shifts if prior is None else prior, dtype=np.float32)
+        combinations = (self.dosages != 0).sum(1) > 1
+        if combinations.any():
+            weights = additive_weights(self.dosages, self.dosages[combinations])
+            out[combinations] = weights @ self.shifts.astype(np.float64)
+        return out
 
     def shrunk_toward(self, prior: np.ndarray) -> np.ndarray:
         """The shifts pulled toward ``prior`` (C, G), entry by entry, by the positive-part

@@ -159,3 +159,40 @@ def additive_baseline(train: AteTable, perturbations: Sequence[str],
             rows.append(np.full(values.shape[1], np.nan))
     return pd.DataFrame(np.vstack(rows) if rows else np.empty((0, values.shape[1])),
                         index=list(perturbations), columns=values.columns)
+
+
+def additive_fit_baseline(train: AteTable, perturbations: Sequence[str],
+                          separator: str = "+") -> pd.DataFrame:
+    """Each treatment's effect fitted over every training condition that holds it (singles
+    and combinations, least squares: :mod:`gpo_vae.stats.additive`), summed for each
+    combination.
+
+    The additive rule with all the data: a treatment measured alone and inside doubles
+    is read from all of them, where :func:`additive_baseline` reads its single alone. It
+    is what GPO-VAE's prediction of an unseen combination does with the model's own
+    effects (:func:`gpo_vae.evaluation.predict.composition`), as a model-free baseline.
+
+    Returns
+    -------
+    DataFrame
+        One row per perturbation; NaN where a treatment is in no training condition.
+    """
+    from gpo_vae.stats.additive import additive_weights
+
+    values = train.values
+    treatments = sorted({p for label in values.index for p in str(label).split(separator)
+                         if p} | {p for label in perturbations
+                                  for p in str(label).split(separator) if p})
+    column = {t: j for j, t in enumerate(treatments)}
+
+    def design(labels) -> np.ndarray:
+        out = np.zeros((len(labels), len(treatments)))
+        for i, label in enumerate(labels):
+            out[i, [column[p] for p in str(label).split(separator) if p]] = 1.0
+        return out
+
+    measured, queries = design(values.index), design(perturbations)
+    predicted = additive_weights(measured, queries) @ values.to_numpy(float)
+    unknown = (queries[:, ~(measured != 0).any(0)] != 0).any(1)
+    predicted[unknown] = np.nan
+    return pd.DataFrame(predicted, index=list(perturbations), columns=values.columns)

@@ -33,11 +33,12 @@ from gpo_vae.evaluation.settings import EvaluationSettings
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("model", "baseline_pert_mean", "baseline_additive", "baseline_global_mean",
-           "baseline_linear", "ceiling_split_half", "ceiling_noise_free")
+METHODS = ("model", "baseline_pert_mean", "baseline_additive", "baseline_additive_fit",
+           "baseline_global_mean", "baseline_linear", "ceiling_split_half",
+           "ceiling_noise_free")
 #: The baselines the model is compared with, paired over perturbations.
-COMPARED_BASELINES = ("baseline_pert_mean", "baseline_additive", "baseline_global_mean",
-                      "baseline_linear")
+COMPARED_BASELINES = ("baseline_pert_mean", "baseline_additive", "baseline_additive_fit",
+                      "baseline_global_mean", "baseline_linear")
 
 
 @dataclass
@@ -201,6 +202,8 @@ def evaluate_ates(module, adata, cells: SplitCells, settings: EvaluationSettings
         # combinations scored: the sum of their singles' training ATEs
         predictions["baseline_additive"] = baselines.additive_baseline(train, names,
                                                                        cells.separator)
+        predictions["baseline_additive_fit"] = baselines.additive_fit_baseline(
+            train, names, cells.separator)
     de = cells.de_genes(names)
     scores = {m: score_ates(p, observed, de=de) for m, p in predictions.items()}
     in_split = cells.in_split

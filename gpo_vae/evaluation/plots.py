@@ -15,13 +15,14 @@ METHOD_LABELS = {
     "model": "GPO-VAE",
     "baseline_pert_mean": "per-perturbation train mean",
     "baseline_additive": "additive (sum of singles)",
+    "baseline_additive_fit": "additive, fitted over every condition",
     "baseline_global_mean": "global train mean",
     "baseline_linear": "linear (ridge on PCA)",
     "ceiling_split_half": "split-half ceiling",
     "ceiling_noise_free": "noise-free ceiling (Pearson)",
 }
 METHOD_COLORS = {"model": "tab:red", "baseline_pert_mean": "tab:blue",
-                 "baseline_additive": "tab:orange",
+                 "baseline_additive": "tab:orange", "baseline_additive_fit": "tab:brown",
                  "baseline_global_mean": "tab:gray", "baseline_linear": "tab:green",
                  "ceiling_split_half": "black", "ceiling_noise_free": "tab:purple"}
 

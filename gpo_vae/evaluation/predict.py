@@ -26,6 +26,7 @@ from gpo_vae.constants import ATE_DECODINGS, TARGET_SUM
 from gpo_vae.errors import ConfigError
 from gpo_vae.progress import progress as progress_bar
 from gpo_vae.stats import perturbseq_expected_torch, perturbseq_transform_torch, seeded_torch
+from gpo_vae.stats.additive import additive_weights
 
 
 def _nb_counts(module, proportions: torch.Tensor, library_size: float,
@@ -48,14 +49,17 @@ def _globals_mode(module, how: str | None) -> str:
 
 
 def composition(module, dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The dosage rows to decode for ``dosages`` (C, T), and the (C, R) matrix that sums
-    their ATEs back into one per condition (None: the rows themselves).
+    """The dosage rows to decode for ``dosages`` (C, T), and the (C, R) matrix that turns
+    their ATEs into one per condition (None: the rows themselves).
 
     With ``model.unseen_combinations=additive`` a combination the model was not anchored
-    to in training is predicted as the sum of its treatments' effects, each decoded alone
-    at its dose; conditions seen in training (and every single) keep the model's own
-    composition. A model that keeps no list of its training conditions composes in the
-    latent space throughout.
+    to in training is predicted additively: the sum, at its doses, of its treatments'
+    effects, each fitted by least squares over every anchored condition that holds it
+    (singles and combinations, through :func:`additive_fit` and
+    :mod:`gpo_vae.stats.additive`), so a treatment measured
+    in doubles as well as alone is estimated from all of them. Conditions seen in
+    training (and every single) keep the model's own composition. A model that keeps
+    no list of its training conditions composes in the latent space throughout.
     """
     dosages = np.asarray(dosages, dtype=np.float32)
     config = getattr(getattr(module, "config", None), "model", None)
@@ -68,13 +72,37 @@ def composition(module, dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray | N
     split = combination & ~observed.cpu().numpy()
     if not split.any():
         return dosages, None
-    # an unseen combination becomes one row per treatment, at its dose
-    parts = [np.diag(row)[row != 0] if split[i] else row[None] for i, row in
-             enumerate(dosages)]
-    owner = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
-    combine = np.zeros((len(dosages), owner.size))
-    combine[owner, np.arange(owner.size)] = 1.0
-    return np.concatenate(parts), combine
+    anchored = module.anchored_conditions().cpu().numpy()
+    fit_rows, coefficients = additive_fit(anchored, dosages[split])
+    kept = np.flatnonzero(~split)
+    combine = np.zeros((len(dosages), kept.size + len(fit_rows)))
+    combine[kept, np.arange(kept.size)] = 1.0
+    combine[np.flatnonzero(split), kept.size:] = coefficients
+    return np.concatenate([dosages[kept], fit_rows]), combine
+
+
+def additive_fit(anchored: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray,
+                                                                        np.ndarray]:
+    """Rows to decode and the (Q, R) weights that give each query row's additive effect.
+
+    The treatments' effects are the least-squares fit of an additive model, ATE(row) =
+    row @ effects, to the decoded ATEs of the rows: every ``anchored`` condition (R0, T)
+    connected to a query's treatments through shared treatments, and each of those
+    treatments alone (so a treatment seen only inside combinations, or nowhere, still
+    has its own decoded single). With singles alone this is the sum of the singles.
+    """
+    columns = np.flatnonzero((queries != 0).any(0))
+    anchored = anchored[(anchored != 0).sum(1) > 1]      # the singles are added below
+    while True:   # the treatments connected to the queries' through anchored conditions
+        touching = (anchored[:, columns] != 0).any(1)
+        grown = np.union1d(columns, np.flatnonzero((anchored[touching] != 0).any(0)))
+        if grown.size == columns.size:
+            break
+        columns = grown
+    singles = np.zeros((columns.size, queries.shape[1]), dtype=np.float32)
+    singles[np.arange(columns.size), columns] = 1.0
+    rows = np.concatenate([singles, anchored[touching]])
+    return rows, additive_weights(rows, queries)
 
 
 def _device(module) -> torch.device:

@@ -162,9 +162,10 @@ def _feature_effects(config: Config, info: DataInfo, features: np.ndarray | None
 def _consistency(config: Config, pseudobulk: ConditionPseudobulk | None, info: DataInfo,
                  downstream: tuple[np.ndarray, np.ndarray] | None,
                  features: bool) -> PseudobulkConsistency:
-    """The pseudobulk term; its targets are the training shifts, pulled toward what each
-    knockdown implies with ``loss.knockdown_shrinkage`` (and gene features, which give the
-    co-expression slopes)."""
+    """The pseudobulk term; its targets are the training shifts, the singles' pulled
+    toward what each knockdown implies with ``loss.knockdown_shrinkage`` (and gene
+    features, which give the co-expression slopes), the combinations' toward the additive
+    model of every condition with ``loss.additive_shrinkage``."""
     lo = config.loss
     if pseudobulk is None:  # a checkpoint restores them
         n_conditions = int(info.extra.get("n_conditions", 0))
@@ -172,8 +173,13 @@ def _consistency(config: Config, pseudobulk: ConditionPseudobulk | None, info: D
         shifts, reliability = np.zeros((n_conditions, info.n_genes)), None
     else:
         dosages, shifts = pseudobulk.dosages, pseudobulk.shifts
+        prior = None
         if lo.knockdown_shrinkage and downstream is not None:
-            shifts = pseudobulk.shrunk_toward(knockdown_prior(info, pseudobulk, downstream))
+            prior = knockdown_prior(info, pseudobulk, downstream)
+        if lo.additive_shrinkage:
+            prior = pseudobulk.additive_prior(prior)
+        if prior is not None:
+            shifts = pseudobulk.shrunk_toward(prior)
         reliability = pseudobulk.reliability() if features and lo.shrinkage else None
     feature_shifts = None if pseudobulk is None else pseudobulk.feature_shifts
     return PseudobulkConsistency(dosages, shifts, reliability=reliability, features=features,

@@ -123,6 +123,12 @@ class GpoVaeModule(nn.Module):
         consistency = getattr(self.loss_fn, "consistency", None)
         return None if consistency is None else consistency.observed(dosages)
 
+    def anchored_conditions(self) -> Tensor | None:
+        """The dosage rows (K, T) of the conditions the model was anchored to in
+        training; None when the model keeps no list (no pseudobulk term)."""
+        consistency = getattr(self.loss_fn, "consistency", None)
+        return None if consistency is None else consistency.dosages
+
     def prediction_globals(self, how: str) -> GlobalSample:
         """One particle of the globals for predictions: ``mean`` (posterior mean) or
         ``sample`` (a draw from the guide)."""

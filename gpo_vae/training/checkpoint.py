@@ -108,6 +108,9 @@ def upgrade_config(values: dict) -> dict:
     loss = values["loss"] if "loss" in values else {}
     if "knockdown_shrinkage" not in loss:  # before it: targets were the raw shifts
         values = {**values, "loss": {**loss, "knockdown_shrinkage": False}}
+    loss = values["loss"] if "loss" in values else {}
+    if "additive_shrinkage" not in loss:  # before it: combinations kept their raw shifts
+        values = {**values, "loss": {**loss, "additive_shrinkage": False}}
     return values
 
 

@@ -96,3 +96,19 @@ def test_the_additive_baseline_is_exact_on_additive_doubles():
     np.testing.assert_allclose(predicted.loc["A"], singles.loc["A"])
     assert predicted.loc["A+D"].isna().all()                  # D has no training cells
     assert additive_baseline(train, ["A_B"], separator="_").loc["A_B"].notna().all()
+
+
+def test_the_fitted_additive_baseline_pools_singles_and_doubles():
+    from gpo_vae.evaluation.baselines import additive_fit_baseline
+
+    values = pd.DataFrame([[1.0, 0.0], [0.0, 2.0], [1.3, 2.0], [4.0, 4.0]],
+                          index=["A", "B", "A+B", "C+D"], columns=["g0", "g1"])
+    train = AteTable(values, pd.Series(10, index=values.index), 50)
+    fitted = additive_fit_baseline(train, ["A+C", "A", "A+E"])
+    plain = additive_baseline(train, ["A+C", "A", "A+E"])
+    # on g0, A = 1, B = 0 and A + B = 1.3 measured: least squares gives A 1.1 and B 0.1;
+    # C, only inside C+D, shares that condition with D (the minimum-norm split: half each)
+    assert fitted.loc["A"].tolist() == pytest.approx([1.1, 0.0])
+    assert fitted.loc["A+C"].tolist() == pytest.approx([1.1 + 2.0, 2.0])
+    assert plain.loc["A+C"].isna().all()                     # C was never alone
+    assert fitted.loc["A+E"].isna().all()                    # E is in no condition

@@ -31,6 +31,7 @@ def _module(consistency, how):
     model = SimpleNamespace(unseen_combinations=how)
     return SimpleNamespace(config=SimpleNamespace(model=model),
                            observed_conditions=consistency.observed,
+                           anchored_conditions=lambda: consistency.dosages,
                            parameters=lambda: iter([torch.zeros(1)]))
 
 
@@ -43,12 +44,32 @@ def test_observed_matches_sets_of_treatments_whatever_the_dose(consistency):
 def test_additive_splits_only_the_unseen_combinations(consistency):
     rows = _rows({0: 1}, {0: 1, 1: 1}, {0: 0.5, 2: 2}, {})
     decoded, combine = composition(_module(consistency, "additive"), rows)
-    # the unseen double (0, 2) becomes its two singles at their doses; the rest stay
-    assert decoded.tolist() == _rows({0: 1}, {0: 1, 1: 1}, {0: 0.5}, {2: 2}, {}).tolist()
-    assert combine.tolist() == [[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 1, 0],
-                                [0, 0, 0, 0, 1]]
-    ates = np.arange(5 * 3, dtype=float).reshape(5, 3)
-    assert np.allclose((combine @ ates)[2], ates[2] + ates[3])
+    # the unseen double (0, 2): its singles, and the anchored double (0, 1) that shares
+    # treatment 0, with treatment 1's single, fitted jointly; the rest stay as they are
+    assert decoded.tolist() == _rows({0: 1}, {0: 1, 1: 1}, {}, {0: 1}, {1: 1}, {2: 1},
+                                     {0: 1, 1: 1}).tolist()
+    assert combine[[0, 1, 3]].tolist() == [[1, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0],
+                                           [0, 0, 1, 0, 0, 0, 0]]
+    # an additive world: every decoded row's ATE is its doses times the effects
+    effects = np.random.default_rng(0).normal(size=(N_TREATMENTS, 3))
+    ates = decoded @ effects
+    assert np.allclose(combine @ ates, rows @ effects)
+
+
+def test_an_additive_fit_pools_a_treatment_over_singles_and_doubles():
+    from gpo_vae.evaluation.predict import additive_fit
+
+    anchored = _rows({0: 1}, {1: 1}, {0: 1, 1: 1}, {2: 1}, {3: 1})
+    rows, weights = additive_fit(anchored, _rows({0: 1, 2: 1}))
+    assert rows.tolist() == _rows({0: 1}, {1: 1}, {2: 1}, {0: 1, 1: 1}).tolist()
+    # singles A, B and the double A+B measure (A, B) three times: A's effect is
+    # (2 A + (A+B) - B) / 3, so a noisy single A is pulled toward what the double says
+    a, b, ab, c = np.array([1.0]), np.array([0.0]), np.array([1.3]), np.array([5.0])
+    assert np.allclose(weights @ np.stack([a, b, c, ab]), (2 * a + ab - b) / 3 + c)
+    # with singles alone it is the sum of the singles
+    rows, weights = additive_fit(_rows({0: 1}, {2: 1}), _rows({0: 0.5, 2: 2}))
+    assert rows.tolist() == _rows({0: 1}, {2: 1}).tolist()
+    assert np.allclose(weights, [[0.5, 2.0]])
 
 
 def test_latent_composition_and_models_without_a_list_keep_every_row(consistency):

@@ -29,3 +29,24 @@ def test_the_knockdown_prior_is_the_own_shift_and_the_shift_along_the_slopes():
     # no downstream genes: every condition keeps its shift
     empty = (index[:, :0], slopes[:, :0])
     np.testing.assert_allclose(knockdown_prior(info, pseudobulk, empty), shifts, rtol=1e-6)
+
+
+def test_the_additive_prior_fits_every_condition_and_leaves_singles_alone():
+    import pytest
+
+    from gpo_vae.data.pseudobulk import ConditionPseudobulk
+
+    dosages = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 1, 1]], dtype=np.float32)
+    means = np.array([[1.0], [2.0], [3.6], [5.0]], dtype=np.float32)  # A, B, A+B, B+C
+    pseudobulk = ConditionPseudobulk(dosages, means, np.array([10, 10, 10, 10]),
+                                     np.zeros(1, np.float32), 20, np.ones(1, np.float32))
+    prior = pseudobulk.additive_prior()
+    # singles keep their shift; A+B is what A and B fitted over A, B and A+B give
+    # (least squares: A = 1.2, B = 2.2); B+C holds C, seen nowhere else: exact, kept
+    assert prior[[0, 1, 3], 0].tolist() == [1.0, 2.0, 5.0]
+    assert prior[2, 0] == pytest.approx(3.4, abs=1e-5)
+    # the James-Stein pull: an interaction (3.6 against 3.4) within its noise is dropped
+    assert pseudobulk.shrunk_toward(prior)[2, 0] == pytest.approx(3.4, abs=1e-5)
+    sharp = ConditionPseudobulk(dosages, means, np.array([10, 10, 10, 10]),
+                                np.zeros(1, np.float32), 20, np.full(1, 1e-4, np.float32))
+    assert sharp.shrunk_toward(sharp.additive_prior())[2, 0] == pytest.approx(3.6, abs=1e-3)

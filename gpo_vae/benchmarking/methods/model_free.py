@@ -47,3 +47,12 @@ def _needs_combinations(data) -> str | None:
 def additive(job: MethodJob) -> MethodOutput:
     return MethodOutput(baselines.additive_baseline(job.data.train, job.names,
                                                     job.data.separator))
+
+
+@register_method("additive_fit", "additive, fitted over every condition",
+                 "a combination's ATE is the sum of its treatments' effects, each fitted by "
+                 "least squares over every training condition that holds it",
+                 applies=_needs_combinations)
+def additive_fit(job: MethodJob) -> MethodOutput:
+    return MethodOutput(baselines.additive_fit_baseline(job.data.train, job.names,
+                                                        job.data.separator))
