@@ -2,6 +2,7 @@
 
     gpo-vae prepare demo/gpo_vae_demo.yaml        # writes OUTPUT_DIR/cache/prepared_*.h5ad
     python benchmarks/shrinkage_check.py results/demo/cache/prepared_*.h5ad
+    python benchmarks/shrinkage_check.py PREPARED.h5ad --check combinations   # doubles
 
 For seen perturbations a model can only beat the group mean by borrowing from the other
 perturbations. This script tries the textbook ways on the training pseudobulk shifts
@@ -22,6 +23,11 @@ test cells (Pearson top-20, paired verdict against the per-perturbation mean):
   the positive-part James-Stein weight ``max(0, 1 - noise / (shift - prior)^2)``; what
   GPO-VAE's ``loss.knockdown_shrinkage`` does to its pseudobulk targets. Perturbations
   of unmeasured genes keep their mean.
+
+With ``--check combinations``, on a screen with combinations: each condition's own mean,
+the additive model of every condition (each treatment's effect fitted by least squares
+over singles and combinations, :mod:`gpo_vae.stats.additive`) and the own mean pulled
+toward it by the same James-Stein weight, what ``loss.additive_shrinkage`` does.
 
 The pooling rules that beat nothing are the evidence that a seen perturbation's group
 mean is hard to beat; the knockdown prior is the one that does (docs/results.md).
@@ -141,13 +147,55 @@ def check(path: str, seed: int = 0) -> list[str]:
     return rows
 
 
+def check_combinations(path: str) -> list[str]:
+    """Markdown rows on a screen with combinations: each condition's own mean, the additive
+    model of every condition (least squares over singles and combinations), and the own
+    mean pulled toward it by the James-Stein weight (``loss.additive_shrinkage``), by
+    kind of condition, scored on the test cells."""
+    import pandas as pd
+
+    from gpo_vae.stats.additive import additive_weights
+
+    cells = SplitCells.from_prepared(ad.read_h5ad(path), "test")
+    expression = cells.expression
+    expression = expression.toarray() if sp.issparse(expression) else np.asarray(expression)
+    train, test = cells.split == "train", cells.ates("test").values
+    sep = cells.separator or "+"
+    labels = sorted({p for p in cells.labels[train] if p != cells.control})
+    full = Shifts(expression, [(cells.labels == p) & train for p in labels],
+                  (cells.labels == cells.control) & train)
+    treatments = sorted({t for p in labels for t in p.split(sep)})
+    design = np.array([[float(t in p.split(sep)) for t in treatments] for p in labels])
+    fitted = additive_weights(design, design) @ full.values
+    methods = {"own mean": full.values, "additive fit": fitted,
+               "pulled toward the fit": shrink_toward(full.values, fitted, full.noise)}
+    scored = [i for i, p in enumerate(labels) if p in test.index]
+    kinds = pd.Series(["combination" if sep in labels[i] else "single" for i in scored])
+    observed = test.loc[[labels[i] for i in scored]].to_numpy()
+    value = {name: scores(m[scored], observed) for name, m in methods.items()}
+    rows = [f"\n{path}: combinations\n", "| kind | method | Pearson top-20 | against the "
+            "own mean |", "|---|---|---|---|"]
+    for kind in ("single", "combination"):
+        keep = (kinds == kind).to_numpy()
+        for name, v in value.items():
+            against = "-" if name == "own mean" else _verdict(v[keep], value["own mean"][keep])
+            rows.append(f"| {kind} ({keep.sum()}) | {name} | {np.nanmean(v[keep]):.3f} | "
+                        f"{against} |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("prepared", nargs="+", help="prepared .h5ad files (gpo-vae prepare)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the half split")
+    parser.add_argument("--check", nargs="+", choices=["singles", "combinations"],
+                        default=["singles"], help="what to check [default: singles]")
     args = parser.parse_args(argv)
     for path in args.prepared:
-        print("\n".join(check(path, args.seed)), flush=True)
+        if "singles" in args.check:
+            print("\n".join(check(path, args.seed)), flush=True)
+        if "combinations" in args.check:
+            print("\n".join(check_combinations(path)), flush=True)
     return 0
 
 

@@ -308,5 +308,7 @@ def test_held_out_combinations_are_scored_beside_the_additive_baseline():
     result = gv.evaluate(model, prepared, n_samples=50)
     additive = result.to_dict()["ate"]["baseline_additive"]
     assert additive["pearson_top20"] > 0.5            # the sum of the singles predicts well
+    fitted = result.to_dict()["ate"]["baseline_additive_fit"]   # every condition read
+    assert fitted["pearson_top20"] > 0.5
     assert result.to_dict()["ate"]["baseline_pert_mean"]["pearson_top20"] is None  # unseen
     assert any("baseline_additive" in v for v in result.verdicts)
